@@ -1,0 +1,1 @@
+// Filled in by the as-run module.

@@ -1,0 +1,3 @@
+import { builder } from '../builder.ts';
+
+builder.prismaObject('Channel', { fields: (t) => ({ id: t.exposeID('id') }) });

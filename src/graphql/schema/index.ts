@@ -1,0 +1,14 @@
+import { builder } from '../builder.ts';
+// Each domain file registers its types and fields on the builder.
+import './scalars.ts';
+import './roots.ts';
+import './users.ts';
+import './projects.ts';
+import './nodes.ts';
+import './assets.ts';
+import './channels.ts';
+import './playlists.ts';
+import './items.ts';
+import './as-run.ts';
+
+export const schema = builder.toSchema({ sortSchema: false });

@@ -1,0 +1,74 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { TokenUsageRecorder } from '../auth/token-usage.ts';
+import type { Services } from '../services/index.ts';
+import { handleHealth } from './routes/health.ts';
+import { createGraphqlHandler, type Yoga } from './yoga.ts';
+
+export interface App {
+  server: Server;
+  yoga: Yoga;
+  tokenUsage: TokenUsageRecorder;
+  /** Stops accepting requests and flushes what is pending; services are closed by their owner. */
+  close(): Promise<void>;
+}
+
+export interface AppOptions {
+  /** How often token use is written (lastUsedAt). @defaultValue 30000 */
+  tokenUsageIntervalMs?: number;
+}
+
+/**
+ * The body limit is enforced on the declared length, before anything is read.
+ * A body of undeclared length (chunked) is refused: every GraphQL client sends one.
+ */
+function bodyTooLarge(req: IncomingMessage, maxBody: number): { status: number; message: string } | null {
+  const length = req.headers['content-length'];
+  if (length !== undefined) {
+    return Number(length) > maxBody ? { status: 413, message: `request body larger than ${maxBody} bytes` } : null;
+  }
+  if (req.headers['transfer-encoding']) return { status: 411, message: 'request body must declare its length' };
+  return null;
+}
+
+/** Builds the HTTP server (GraphQL, health); main.ts or a test starts it. */
+export function buildApp(services: Services, options: AppOptions = {}): App {
+  const tokenUsage = new TokenUsageRecorder(services.db, services.log, options.tokenUsageIntervalMs);
+  const yoga = createGraphqlHandler({ services, tokenUsage });
+  const maxBody = services.config.maxBodyBytes;
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    if (!req.url?.startsWith('/graphql')) {
+      if (await handleHealth(req, res, services)) return;
+    }
+    const tooLarge = bodyTooLarge(req, maxBody);
+    if (tooLarge) {
+      res.writeHead(tooLarge.status, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify({ errors: [{ message: tooLarge.message, extensions: { code: 'BAD_USER_INPUT' } }] }));
+      req.resume();
+      return;
+    }
+    await yoga.requestListener(req, res);
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err) => {
+      services.log.error({ err }, 'request failed');
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ message: 'internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] }));
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+
+  return {
+    server,
+    yoga,
+    tokenUsage,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      await tokenUsage.close();
+    },
+  };
+}

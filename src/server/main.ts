@@ -1,0 +1,37 @@
+import { ensureAdminToken } from '../auth/bootstrap.ts';
+import { loadConfig } from '../config.ts';
+import { createServices } from '../services/index.ts';
+import { ensureDatabase, migrate } from '../services/migrate.ts';
+import { buildApp } from './app.ts';
+
+/** `serve`: migrations, bootstrap admin, HTTP server; stops cleanly on SIGINT/SIGTERM. */
+async function main() {
+  const config = loadConfig();
+  const services = createServices(config);
+  const { log } = services;
+  if (config.migrateOnStart) {
+    if (config.env !== 'production') await ensureDatabase(config.databaseUrl);
+    await migrate(config.databaseUrl, log);
+  }
+  if (config.adminToken) await ensureAdminToken(services.db, config.adminToken);
+  const app = buildApp(services);
+  await new Promise<void>((resolve) => app.server.listen(config.port, config.host, resolve));
+  log.info({ port: config.port, graphiql: config.graphiql }, `onair serving on http://${config.host}:${config.port}/graphql`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    const results = await Promise.allSettled([app.close()]);
+    await services.close();
+    process.exit(results.some((r) => r.status === 'rejected') ? 1 : 0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

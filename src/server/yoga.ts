@@ -1,0 +1,68 @@
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { GraphQLError } from 'graphql';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { ErrorCode } from '../errors.ts';
+import { buildContext, type Context, type ContextDeps } from '../graphql/context.ts';
+import { schema } from '../graphql/schema/index.ts';
+
+/** Limits against abusive documents; generous for real operator and integration queries. */
+const ARMOR = {
+  maxDepth: { n: 12 },
+  maxAliases: { n: 20 },
+  maxTokens: { n: 5000 },
+  maxDirectives: { n: 50 },
+  costLimit: { maxCost: 20000 },
+  blockFieldSuggestion: { enabled: true },
+} as const;
+
+/**
+ * GraphQL's own variable coercion errors ("Value X does not exist in enum Y")
+ * carry no code; the contract calls them BAD_USER_INPUT.
+ */
+function useInputErrorCodes(): Plugin {
+  return {
+    onExecute: () => ({
+      onExecuteDone: ({ result }) => {
+        if (!('errors' in result) || !result.errors) return;
+        for (const error of result.errors) {
+          if (!error.extensions?.code && !error.path) {
+            (error.extensions as Record<string, unknown>).code = ErrorCode.BAD_USER_INPUT;
+          }
+        }
+      },
+    }),
+  };
+}
+
+export type Yoga = YogaServerInstance<Record<string, never>, Context>;
+
+export function createGraphqlHandler(deps: ContextDeps): Yoga {
+  const { log, config } = deps.services;
+  return createYoga<Record<string, never>, Context>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    graphiql: config.graphiql ? { title: 'onair' } : false,
+    landingPage: false,
+    logging: {
+      debug: (...args) => log.debug(args.map(String).join(' ')),
+      info: (...args) => log.info(args.map(String).join(' ')),
+      warn: (...args) => log.warn(args.map(String).join(' ')),
+      // Errors returned to the caller are not the server's errors: they are logged at debug.
+      error: (...args) =>
+        args[0] instanceof GraphQLError ? log.debug(String(args[0])) : log.error(args.map(String).join(' ')),
+    },
+    context: ({ request }) => buildContext(deps, request.headers.get('authorization')),
+    maskedErrors: {
+      // GraphQLErrors (OnairError, validation) pass; anything else is logged and masked.
+      maskError: (error, message) => {
+        const original = error instanceof GraphQLError ? error.originalError : error;
+        if (error instanceof GraphQLError && (!original || original instanceof GraphQLError)) return error;
+        log.error({ err: original }, 'unexpected error');
+        return new GraphQLError(message === 'Unexpected error.' ? 'internal server error' : message, {
+          extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
+        });
+      },
+    },
+    plugins: [EnvelopArmorPlugin(ARMOR), useInputErrorCodes()],
+  });
+}

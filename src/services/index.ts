@@ -1,0 +1,36 @@
+import type { Config } from '../config.ts';
+import { createDb, type Db } from './db.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createRedis, type Redis } from './redis.ts';
+
+/** Every client to the outside world, built once and closed together. */
+export interface Services {
+  config: Config;
+  log: Logger;
+  db: Db;
+  redis: Redis;
+  close(): Promise<void>;
+}
+
+export interface ServiceOverrides {
+  onQuery?: (sql: string) => void;
+  log?: Logger;
+}
+
+export function createServices(config: Config, overrides: ServiceOverrides = {}): Services {
+  const log = overrides.log ?? createLogger(config.logLevel);
+  const db = createDb({ url: config.databaseUrl, poolSize: config.dbPoolSize, onQuery: overrides.onQuery });
+  const redis = createRedis(config.redisUrl);
+  redis.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
+  return {
+    config,
+    log,
+    db,
+    redis,
+    async close() {
+      // Each step runs even if another fails.
+      const results = await Promise.allSettled([db.$disconnect(), redis.quit()]);
+      for (const r of results) if (r.status === 'rejected') log.warn({ err: String(r.reason) }, 'close failed');
+    },
+  };
+}

@@ -1,0 +1,109 @@
+import { GraphQLClient } from 'graphql-request';
+import type { AddressInfo } from 'node:net';
+import { generateToken, hashToken } from '../../src/auth/tokens.ts';
+import type { Role } from '../../src/auth/principal.ts';
+import { loadConfig } from '../../src/config.ts';
+import { buildApp, type App } from '../../src/server/app.ts';
+import { createServices, type Services } from '../../src/services/index.ts';
+import { createTestDatabase } from './database.ts';
+
+export interface GqlResult<T = any> {
+  data?: T | null;
+  errors?: { message: string; path?: (string | number)[]; extensions?: { code?: string; field?: string } }[];
+}
+
+export interface TestServer {
+  url: string;
+  services: Services;
+  app: App;
+  /** SQL statements sent since the last reset (see countQueries). */
+  queries: string[];
+  /** A request as the holder of `token` (null: no Authorization header). */
+  gql<T = any>(token: string | null, query: string, variables?: Record<string, unknown>): Promise<GqlResult<T>>;
+  close(): Promise<void>;
+}
+
+/** The real HTTP server on port 0, over a fresh PostgreSQL database and the real Redis. */
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const database = await createTestDatabase();
+  const config = loadConfig({ ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: database.url, ...env });
+  const queries: string[] = [];
+  const services = createServices(config, { onQuery: (sql) => queries.push(sql) });
+  const app = buildApp(services, { tokenUsageIntervalMs: 200 });
+  await new Promise<void>((resolve) => app.server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/graphql`;
+  return {
+    url,
+    services,
+    app,
+    queries,
+    async gql(token, query, variables) {
+      const client = new GraphQLClient(url, {
+        errorPolicy: 'all',
+        headers: token === null ? {} : { authorization: `Bearer ${token}` },
+      });
+      try {
+        const res = await client.rawRequest(query, variables);
+        return { data: res.data as any, errors: res.errors as GqlResult['errors'] };
+      } catch (err) {
+        // Request-level failures (no data at all) arrive as ClientError.
+        const response = (err as { response?: GqlResult }).response;
+        if (response) return { data: response.data, errors: response.errors };
+        throw err;
+      }
+    },
+    async close() {
+      await app.close();
+      await services.close();
+      await database.drop();
+    },
+  };
+}
+
+/** A user with a token, created directly in the database (fast fixtures). */
+export async function createActor(
+  services: Services,
+  opts: { name?: string; isAdmin?: boolean; roles?: Record<string, Role> } = {},
+): Promise<{ userId: string; token: string; tokenId: string }> {
+  const token = generateToken();
+  const user = await services.db.user.create({
+    data: {
+      name: opts.name ?? 'user',
+      isAdmin: opts.isAdmin ?? false,
+      tokens: { create: { name: 'test', tokenHash: hashToken(token) } },
+      memberships: { create: Object.entries(opts.roles ?? {}).map(([projectId, role]) => ({ projectId, role })) },
+    },
+    include: { tokens: true },
+  });
+  return { userId: user.id, token, tokenId: user.tokens[0].id };
+}
+
+/**
+ * The cast of a role matrix: one project ("home") with an admin, an editor, an
+ * operator and a viewer, a member of another project ("other"), and a revoked token.
+ */
+export async function createCast(services: Services) {
+  const home = await services.db.project.create({ data: { name: `home-${Math.random().toString(36).slice(2)}` } });
+  const other = await services.db.project.create({ data: { name: `other-${Math.random().toString(36).slice(2)}` } });
+  const admin = await createActor(services, { name: 'admin', isAdmin: true });
+  const editor = await createActor(services, { name: 'editor', roles: { [home.id]: 'EDITOR' } });
+  const operator = await createActor(services, { name: 'operator', roles: { [home.id]: 'OPERATOR' } });
+  const viewer = await createActor(services, { name: 'viewer', roles: { [home.id]: 'VIEWER' } });
+  const outsider = await createActor(services, { name: 'outsider', roles: { [other.id]: 'EDITOR' } });
+  const revoked = await createActor(services, { name: 'revoked', roles: { [home.id]: 'EDITOR' } });
+  await services.db.apiToken.update({ where: { id: revoked.tokenId }, data: { revokedAt: new Date() } });
+  return { home, other, admin, editor, operator, viewer, outsider, revoked };
+}
+
+export type Cast = Awaited<ReturnType<typeof createCast>>;
+export type Actor = 'admin' | 'editor' | 'operator' | 'viewer' | 'outsider' | 'revoked' | 'anonymous';
+export const ACTORS: Actor[] = ['admin', 'editor', 'operator', 'viewer', 'outsider', 'revoked', 'anonymous'];
+
+export function tokenOf(cast: Cast, actor: Actor): string | null {
+  return actor === 'anonymous' ? null : cast[actor].token;
+}
+
+/** The first error code of a result, or 'OK' when there is none. */
+export function outcome(result: GqlResult): string {
+  return result.errors?.[0]?.extensions?.code ?? 'OK';
+}
