@@ -1,1 +1,2 @@
-// Filled in by the as-run module.
+// Placeholder until the as-run module lands.
+export {};

@@ -1,1 +1,4 @@
-// Filled in by the assets module.
+import { builder } from '../builder.ts';
+
+// Placeholder until the assets module lands.
+builder.prismaObject('Asset', { fields: (t) => ({ id: t.exposeID('id') }) });

@@ -1,1 +1,4 @@
-// Filled in by the playlists module.
+import { builder } from '../builder.ts';
+
+// Placeholder until the playlists module lands.
+builder.prismaObject('Playlist', { fields: (t) => ({ id: t.exposeID('id') }) });
