@@ -1,5 +1,6 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, getOperationAST } from 'graphql';
+import type { Metrics } from '../services/metrics.ts';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { ErrorCode } from '../errors.ts';
 import { buildContext, type Context, type ContextDeps } from '../graphql/context.ts';
@@ -34,6 +35,22 @@ function useInputErrorCodes(): Plugin {
   };
 }
 
+function useOperationMetrics(metrics: Metrics): Plugin {
+  return {
+    onExecute: ({ args }) => {
+      const type = getOperationAST(args.document, args.operationName)?.operation ?? 'unknown';
+      const stop = metrics.graphqlDuration.startTimer({ type });
+      return {
+        onExecuteDone: ({ result }) => {
+          stop();
+          const failed = 'errors' in result && result.errors?.length;
+          metrics.graphqlOperations.inc({ type, outcome: failed ? 'error' : 'ok' });
+        },
+      };
+    },
+  };
+}
+
 export type Yoga = YogaServerInstance<Record<string, never>, Context>;
 
 export function createGraphqlHandler(deps: ContextDeps): Yoga {
@@ -63,6 +80,6 @@ export function createGraphqlHandler(deps: ContextDeps): Yoga {
         });
       },
     },
-    plugins: [EnvelopArmorPlugin(ARMOR), useInputErrorCodes()],
+    plugins: [EnvelopArmorPlugin(ARMOR), useInputErrorCodes(), useOperationMetrics(deps.services.metrics)],
   });
 }

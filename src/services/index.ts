@@ -1,6 +1,7 @@
 import type { Config } from '../config.ts';
 import { createDb, type Db } from './db.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
 import { createRedis, type Redis } from './redis.ts';
 
 /** Every client to the outside world, built once and closed together. */
@@ -9,6 +10,7 @@ export interface Services {
   log: Logger;
   db: Db;
   redis: Redis;
+  metrics: Metrics;
   close(): Promise<void>;
 }
 
@@ -27,6 +29,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     log,
     db,
     redis,
+    metrics: createMetrics(),
     async close() {
       // Each step runs even if another fails.
       const results = await Promise.allSettled([db.$disconnect(), redis.quit()]);

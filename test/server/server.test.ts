@@ -62,6 +62,15 @@ describe('health', () => {
   });
 });
 
+describe('metrics', () => {
+  it('counts GraphQL operations on /metrics', async () => {
+    await post(JSON.stringify({ query: '{ me { id } }' }));
+    const text = await (await fetch(`${base}/metrics`)).text();
+    expect(text).toMatch(/onair_graphql_operations_total\{type="query",outcome="ok"\} [1-9]/);
+    expect(text).toContain('onair_process_cpu_seconds_total');
+  });
+});
+
 describe('limits', () => {
   it('refuses a body larger than the limit with 413', async () => {
     const res = await post(JSON.stringify({ query: `{ me { id } } # ${'x'.repeat(5000)}` }));

@@ -10,7 +10,7 @@ function withTimeout<T>(promise: Promise<T>, what: string): Promise<T> {
   ]);
 }
 
-/** /healthz: the process answers. /readyz: PostgreSQL and Redis answer too. */
+/** /healthz: the process answers. /readyz: PostgreSQL and Redis answer too. /metrics: Prometheus. */
 export async function handleHealth(req: IncomingMessage, res: ServerResponse, services: Services): Promise<boolean> {
   const path = req.url?.split('?')[0];
   if (path === '/healthz') {
@@ -25,6 +25,11 @@ export async function handleHealth(req: IncomingMessage, res: ServerResponse, se
     const checks = { database: database.status === 'fulfilled' ? 'ok' : 'down', redis: redis.status === 'fulfilled' ? 'ok' : 'down' };
     const ready = checks.database === 'ok' && checks.redis === 'ok';
     send(res, ready ? 200 : 503, { status: ready ? 'ok' : 'unavailable', checks });
+    return true;
+  }
+  if (path === '/metrics') {
+    res.writeHead(200, { 'content-type': services.metrics.registry.contentType });
+    res.end(await services.metrics.registry.metrics());
     return true;
   }
   return false;
