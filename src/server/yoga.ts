@@ -6,30 +6,35 @@ import { ErrorCode } from '../errors.ts';
 import { buildContext, type Context, type ContextDeps } from '../graphql/context.ts';
 import { schema } from '../graphql/schema/index.ts';
 
+/** armor's rejections carry no code; the contract wants one on every error. */
+const markRejected = [(_ctx: unknown, error: GraphQLError) => ensureCode([error], 'GRAPHQL_VALIDATION_FAILED')];
+
 /** Limits against abusive documents; generous for real operator and integration queries. */
 const ARMOR = {
-  maxDepth: { n: 12 },
-  maxAliases: { n: 20 },
-  maxTokens: { n: 5000 },
-  maxDirectives: { n: 50 },
-  costLimit: { maxCost: 20000 },
+  maxDepth: { n: 12, onReject: markRejected },
+  maxAliases: { n: 20, onReject: markRejected },
+  maxTokens: { n: 5000, onReject: markRejected },
+  maxDirectives: { n: 50, onReject: markRejected },
+  costLimit: { maxCost: 20000, onReject: markRejected },
   blockFieldSuggestion: { enabled: true },
-} as const;
+};
+
+/** Gives `code` to an error that has none (the contract wants one on every error). */
+function ensureCode(errors: readonly GraphQLError[] | undefined, code: string): void {
+  for (const error of errors ?? []) {
+    if (!error.extensions?.code) (error.extensions as Record<string, unknown>).code = code;
+  }
+}
 
 /**
- * GraphQL's own variable coercion errors ("Value X does not exist in enum Y")
- * carry no code; the contract calls them BAD_USER_INPUT.
+ * GraphQL's variable coercion errors ("Value X does not exist in enum Y") have
+ * no code and no path; the contract calls them BAD_USER_INPUT.
  */
-function useInputErrorCodes(): Plugin {
+function useErrorCodes(): Plugin {
   return {
     onExecute: () => ({
       onExecuteDone: ({ result }) => {
-        if (!('errors' in result) || !result.errors) return;
-        for (const error of result.errors) {
-          if (!error.extensions?.code && !error.path) {
-            (error.extensions as Record<string, unknown>).code = ErrorCode.BAD_USER_INPUT;
-          }
-        }
+        if ('errors' in result) ensureCode(result.errors?.filter((e) => !e.path) as GraphQLError[], ErrorCode.BAD_USER_INPUT);
       },
     }),
   };
@@ -80,6 +85,6 @@ export function createGraphqlHandler(deps: ContextDeps): Yoga {
         });
       },
     },
-    plugins: [EnvelopArmorPlugin(ARMOR), useInputErrorCodes(), useOperationMetrics(deps.services.metrics)],
+    plugins: [EnvelopArmorPlugin(ARMOR), useErrorCodes(), useOperationMetrics(deps.services.metrics)],
   });
 }

@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import type { Principal } from '../auth/principal.ts';
+import { ChannelStatus, type OutputType } from '../../prisma/generated/client/enums.ts';
+import { badInput, conflict, forbidden, notFound } from '../errors.ts';
+import type { Context } from '../graphql/context.ts';
+import type { Prisma } from '../services/db.ts';
+import { assertAccess, canSee, requirePrincipal, visibleProjectIds, type Need } from './access.ts';
+import { parseId } from './ids.ts';
+import { findVisibleNode } from './nodes.ts';
+import { checkDeviceOnNode, planOutput, type OutputInput, type OutputPlan } from './outputs.ts';
+import { writeChannelSecret } from './secrets.ts';
+import { isForeignKeyViolation } from './validation.ts';
+import { DEFAULT_VIDEO_FORMAT } from './video-formats.ts';
+
+type ChannelQuery = { include?: Prisma.ChannelInclude; select?: Prisma.ChannelSelect };
+
+/** A channel's configuration may change, and it may be deleted, only while no engine runs it. */
+export const EDITABLE_STATUSES: ChannelStatus[] = [ChannelStatus.STOPPED, ChannelStatus.ERROR];
+
+export interface CreateChannelArgs {
+  name: string;
+  projectId?: string | null;
+  nodeId?: string | null;
+  output: OutputInput;
+  videoFormat?: string | null;
+}
+
+export interface UpdateChannelArgs {
+  name?: string | null;
+  projectId?: string | null;
+  nodeId?: string | null;
+  output?: OutputInput | null;
+  videoFormat?: string | null;
+}
+
+/** Live (not deleted) channels the caller may see. */
+export function visibleChannelsWhere(p: Principal): Prisma.ChannelWhereInput {
+  const ids = visibleProjectIds(p);
+  return ids ? { deletedAt: null, projectId: { in: ids } } : { deletedAt: null };
+}
+
+export function listChannels(ctx: Context, query: ChannelQuery) {
+  const p = requirePrincipal(ctx.principal);
+  return ctx.db.channel.findMany({ ...query, where: visibleChannelsWhere(p), orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] });
+}
+
+/** Null alike for a missing, deleted or invisible channel: a lookup reveals nothing. */
+export function findChannel(ctx: Context, rawId: string, query: ChannelQuery) {
+  const p = requirePrincipal(ctx.principal);
+  const id = parseId('id', rawId);
+  return ctx.db.channel.findFirst({ ...query, where: { id, ...visibleChannelsWhere(p) } });
+}
+
+/**
+ * A live channel named by an argument, for acting on it (or on what it owns):
+ * NOT_FOUND when missing, deleted or invisible; FORBIDDEN when the role is too low.
+ */
+export async function requireChannel(ctx: Context, field: string, rawId: string, need: Need) {
+  const p = requirePrincipal(ctx.principal);
+  const id = parseId(field, rawId);
+  const channel = await ctx.db.channel.findFirst({ where: { id, deletedAt: null }, include: { node: true } });
+  if (!channel || !canSee(p, channel.projectId)) throw notFound('channel');
+  assertAccess(p, channel.projectId, need, 'channel');
+  return channel;
+}
+
+/** A target project: EDITOR there (NOT_FOUND when invisible); no project is admin-only. */
+async function checkTargetProject(ctx: Context, p: Principal, rawId: string | null): Promise<string | null> {
+  if (rawId === null) {
+    if (!p.isAdmin) throw forbidden('a channel without a project needs an administrator');
+    return null;
+  }
+  const id = parseId('input.projectId', rawId);
+  assertAccess(p, id, 'EDITOR', 'project');
+  // Members' roles come from existing memberships; an admin may name any id.
+  if (p.isAdmin && !(await ctx.db.project.findUnique({ where: { id }, select: { id: true } }))) throw notFound('project');
+  return id;
+}
+
+function notNull<T>(field: string, value: T | null | undefined): T | undefined {
+  if (value === null) throw badInput(field, 'may be omitted but not null');
+  return value;
+}
+
+function secretKey(ctx: Context): Buffer {
+  return ctx.services.config.secretKey;
+}
+
+export async function createChannel(ctx: Context, input: CreateChannelArgs, query: ChannelQuery) {
+  const p = requirePrincipal(ctx.principal);
+  const projectId = await checkTargetProject(ctx, p, input.projectId ?? null);
+  const node = input.nodeId ? await findVisibleNode(ctx, 'input.nodeId', input.nodeId) : null;
+  const plan = planOutput('input.output', input.output);
+  if (plan.decklinkDevice !== null) checkDeviceOnNode('input.output.decklink.deviceIndex', plan.decklinkDevice, node);
+
+  // The id is chosen here so the secret can be bound to it before the row exists.
+  const id = randomUUID();
+  const secret = plan.secret.kind === 'set' ? plan.secret.secret : null;
+  try {
+    return await ctx.db.$transaction(async (tx) => {
+      await tx.channel.create({
+        data: {
+          id,
+          name: input.name,
+          projectId,
+          nodeId: node?.id ?? null,
+          outputType: plan.outputType,
+          output: plan.output,
+          decklinkDevice: plan.decklinkDevice,
+          videoFormat: input.videoFormat ?? DEFAULT_VIDEO_FORMAT,
+        },
+      });
+      if (secret) await writeChannelSecret(tx, secretKey(ctx), id, secret);
+      return tx.channel.findUniqueOrThrow({ ...query, where: { id } });
+    });
+  } catch (err) {
+    // The node (or project) went away between the check and the insert.
+    if (isForeignKeyViolation(err)) throw notFound(node ? 'node' : 'project');
+    throw err;
+  }
+}
+
+/** After a conditional write matched nothing: gone (NOT_FOUND) or in a state that forbids it (CONFLICT). */
+async function whyNotWritten(tx: Prisma.TransactionClient, id: string, action: string): Promise<never> {
+  const now = await tx.channel.findFirst({ where: { id, deletedAt: null }, select: { status: true } });
+  if (!now) throw notFound('channel');
+  if (!EDITABLE_STATUSES.includes(now.status)) {
+    throw conflict(`the channel is ${now.status}: stop it before you ${action} it`, { status: now.status });
+  }
+  throw conflict(`the channel changed while you ${action === 'delete' ? 'deleted' : 'updated'} it: try again`);
+}
+
+export async function updateChannel(ctx: Context, rawId: string, input: UpdateChannelArgs, query: ChannelQuery) {
+  const p = requirePrincipal(ctx.principal);
+  const current = await requireChannel(ctx, 'id', rawId, 'EDITOR');
+  const name = notNull('input.name', input.name);
+  const videoFormat = notNull('input.videoFormat', input.videoFormat);
+  const output = notNull('input.output', input.output);
+
+  const projectId = input.projectId === undefined ? current.projectId : await checkTargetProject(ctx, p, input.projectId);
+  const nodeChanges = input.nodeId !== undefined;
+  let node = current.node;
+  if (typeof input.nodeId === 'string') node = await findVisibleNode(ctx, 'input.nodeId', input.nodeId);
+  else if (input.nodeId === null) node = null;
+
+  const plan: OutputPlan | null = output ? planOutput('input.output', output, current) : null;
+  if (plan?.decklinkDevice != null) {
+    checkDeviceOnNode('input.output.decklink.deviceIndex', plan.decklinkDevice, node);
+  } else if (!plan && nodeChanges && current.decklinkDevice !== null) {
+    // The kept DeckLink output must exist on the new node too.
+    checkDeviceOnNode('input.nodeId', current.decklinkDevice, node);
+  }
+
+  const data: Prisma.ChannelUncheckedUpdateManyInput = {
+    ...(name !== undefined && { name }),
+    ...(videoFormat !== undefined && { videoFormat }),
+    ...(input.projectId !== undefined && { projectId }),
+    ...(nodeChanges && { nodeId: node?.id ?? null }),
+    ...(plan && { outputType: plan.outputType, output: plan.output, decklinkDevice: plan.decklinkDevice }),
+  };
+  try {
+    return await ctx.db.$transaction(async (tx) => {
+      // One conditional write: the status, and what the checks above relied on, must not have moved.
+      const { count } = await tx.channel.updateMany({
+        where: {
+          id: current.id,
+          deletedAt: null,
+          status: { in: EDITABLE_STATUSES },
+          projectId: current.projectId,
+          nodeId: current.nodeId,
+          outputType: current.outputType as OutputType,
+        },
+        data,
+      });
+      if (count === 0) await whyNotWritten(tx, current.id, 'update');
+      if (plan?.secret.kind === 'set') await writeChannelSecret(tx, secretKey(ctx), current.id, plan.secret.secret);
+      return tx.channel.findUniqueOrThrow({ ...query, where: { id: current.id } });
+    });
+  } catch (err) {
+    if (isForeignKeyViolation(err)) throw notFound(nodeChanges ? 'node' : 'project');
+    throw err;
+  }
+}
+
+/**
+ * Leaves a tombstone (see the Channel model): its playlists, items and secret
+ * go, its node is freed, and its as-run history keeps pointing at it.
+ */
+export async function deleteChannel(ctx: Context, rawId: string): Promise<string> {
+  const current = await requireChannel(ctx, 'id', rawId, 'EDITOR');
+  const id = current.id;
+  await ctx.db.$transaction(async (tx) => {
+    const { count } = await tx.channel.updateMany({
+      where: { id, deletedAt: null, status: { in: EDITABLE_STATUSES }, projectId: current.projectId },
+      data: { deletedAt: new Date(), nodeId: null },
+    });
+    if (count === 0) await whyNotWritten(tx, id, 'delete');
+    await tx.playlist.deleteMany({ where: { channelId: id } });
+    await tx.channelSecret.deleteMany({ where: { channelId: id } });
+  });
+  return id;
+}
