@@ -1,4 +1,96 @@
+import { z } from 'zod';
+import {
+  createPlaylist,
+  deletePlaylist,
+  findPlaylist,
+  playlistDurationMs,
+  playlistReady,
+  updatePlaylist,
+} from '../../domain/playlists.ts';
+import { nameSchema } from '../../domain/validation.ts';
 import { builder } from '../builder.ts';
 
-// Placeholder until the playlists module lands.
-builder.prismaObject('Playlist', { fields: (t) => ({ id: t.exposeID('id') }) });
+// The computed fields select the items with the same orderBy as `items`, so
+// that all three share one load of the relation rather than each its own.
+const ITEMS_ORDER = { position: 'asc' } as const;
+
+builder.prismaObject('Playlist', {
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    loop: t.exposeBoolean('loop'),
+    channel: t.relation('channel'),
+    items: t.relation('items', { query: { orderBy: ITEMS_ORDER } }),
+    durationMs: t.int({
+      description: "Sum of the items' effective durations.",
+      select: {
+        items: {
+          orderBy: ITEMS_ORDER,
+          select: { inPointMs: true, outPointMs: true, asset: { select: { durationMs: true } } },
+        },
+      },
+      resolve: (playlist) => playlistDurationMs(playlist.items),
+    }),
+    ready: t.boolean({
+      description: "True when every item's media is READY.",
+      select: { items: { orderBy: ITEMS_ORDER, select: { mediaStatus: true } } },
+      resolve: (playlist) => playlistReady(playlist.items),
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
+/**
+ * For update inputs: these fields may be left out but not given as null (the
+ * validation plugin skips field validators for null, so the type checks it).
+ */
+export const rejectNull = (...fields: string[]) =>
+  z.looseObject(Object.fromEntries(fields.map((f) => [f, z.unknown().refine((v) => v !== null, 'must not be null').optional()])));
+
+const CreatePlaylistInput = builder.inputType('CreatePlaylistInput', {
+  fields: (t) => ({
+    channelId: t.id({ required: true }),
+    name: t.string({ required: true, validate: nameSchema() }),
+    loop: t.boolean({ defaultValue: false }),
+  }),
+});
+
+const UpdatePlaylistInput = builder.inputType('UpdatePlaylistInput', {
+  validate: rejectNull('name', 'loop'),
+  fields: (t) => ({
+    name: t.string({ validate: nameSchema() }),
+    loop: t.boolean(),
+  }),
+});
+
+builder.queryField('playlist', (t) =>
+  t.prismaField({
+    type: 'Playlist',
+    nullable: true,
+    description: 'Null when there is no such playlist or the caller may not see it.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (query, _root, args, ctx) => findPlaylist(ctx, args.id, query),
+  }),
+);
+
+builder.mutationFields((t) => ({
+  createPlaylist: t.prismaField({
+    type: 'Playlist',
+    args: { input: t.arg({ type: CreatePlaylistInput, required: true }) },
+    resolve: (query, _root, args, ctx) => createPlaylist(ctx, args.input, query),
+  }),
+  updatePlaylist: t.prismaField({
+    type: 'Playlist',
+    args: {
+      id: t.arg.id({ required: true }),
+      input: t.arg({ type: UpdatePlaylistInput, required: true }),
+    },
+    resolve: (query, _root, args, ctx) => updatePlaylist(ctx, args.id, args.input, query),
+  }),
+  deletePlaylist: t.id({
+    description: 'Deletes the playlist and its items; the as-run history keeps what aired.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => deletePlaylist(ctx, args.id),
+  }),
+}));
