@@ -173,12 +173,28 @@ export async function updateChannel(ctx: Context, rawId: string, input: UpdateCh
         data,
       });
       if (count === 0) await whyNotWritten(tx, current.id, 'update');
+      if (projectId !== current.projectId && projectId !== null) await assertAssetsBelong(tx, current.id, projectId);
       if (plan?.secret.kind === 'set') await writeChannelSecret(tx, secretKey(ctx), current.id, plan.secret.secret);
       return tx.channel.findUniqueOrThrow({ ...query, where: { id: current.id } });
     });
   } catch (err) {
     if (isForeignKeyViolation(err)) throw notFound(nodeChanges ? 'node' : 'project');
     throw err;
+  }
+}
+
+/**
+ * A channel moved to another project must not bring that project's viewers
+ * assets of its old one through its items. Runs after the channel row is
+ * locked by the update; item edits share-lock it, so none slips in between.
+ */
+async function assertAssetsBelong(tx: Prisma.TransactionClient, channelId: string, projectId: string) {
+  const foreign = await tx.item.findFirst({
+    where: { playlist: { channelId }, asset: { OR: [{ projectId: null }, { projectId: { not: projectId } }] } },
+    select: { id: true },
+  });
+  if (foreign) {
+    throw badInput('input.projectId', "the channel's playlists use assets of another project: remove those items first");
   }
 }
 

@@ -30,7 +30,7 @@ export async function lockPlaylist(tx: Tx, playlistId: string): Promise<{ projec
   const rows = await tx.$queryRaw<{ project_id: string | null }[]>`
     SELECT c.project_id FROM playlists p JOIN channels c ON c.id = p.channel_id
     WHERE p.id = ${playlistId}::uuid AND c.deleted_at IS NULL
-    FOR UPDATE OF p`;
+    FOR UPDATE OF p FOR SHARE OF c`;
   return rows.length ? { projectId: rows[0].project_id } : null;
 }
 
