@@ -3,7 +3,6 @@ import pg from 'pg';
 
 /** Where tests create their databases; PostgreSQL's own default on these machines. */
 export const TEST_PG_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-export const TEMPLATE_DB = 'onair_test_template';
 
 export function databaseUrl(name: string): string {
   const url = new URL(TEST_PG_URL);
@@ -24,7 +23,9 @@ export async function adminQuery(sql: string): Promise<void> {
 /** A fresh database for one test file, cloned from the migrated template (fast). */
 export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `onair_test_${randomBytes(6).toString('hex')}`;
-  await adminQuery(`CREATE DATABASE "${name}" TEMPLATE "${TEMPLATE_DB}"`);
+  const template = process.env.ONAIR_TEST_TEMPLATE;
+  if (!template) throw new Error('ONAIR_TEST_TEMPLATE is unset: run the tests through vitest (test/helpers/global-setup.ts)');
+  await adminQuery(`CREATE DATABASE "${name}" TEMPLATE "${template}"`);
   return {
     url: databaseUrl(name),
     drop: () => adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),

@@ -1,0 +1,166 @@
+import http from 'node:http';
+import { parentPort, Worker, workerData } from 'node:worker_threads';
+
+/** One GraphQL request body, sent again and again. */
+export interface Scenario {
+  name: string;
+  query: string;
+  variables: Record<string, unknown>;
+}
+
+export interface LoadOptions {
+  url: string;
+  token: string;
+  /** Clients sending back to back, each on its own keep-alive connection. */
+  concurrency: number;
+  durationMs: number;
+}
+
+export interface LoadResult {
+  name: string;
+  requests: number;
+  errors: number;
+  reqPerSec: number;
+  p50: number;
+  p99: number;
+  max: number;
+  firstError?: string;
+}
+
+export interface GqlResponse {
+  status: number;
+  body: { data?: any; errors?: { message: string; extensions?: { code?: string } }[] };
+}
+
+/** POSTs a GraphQL request over a shared keep-alive agent. */
+export function post(agent: http.Agent, url: string, token: string, payload: string): Promise<GqlResponse> {
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        agent,
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname,
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/graphql-response+json, application/json',
+          'content-length': Buffer.byteLength(payload),
+          authorization: `Bearer ${token}`,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          try {
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+          } catch (err) {
+            reject(err);
+          }
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/**
+ * Closed-loop load: `concurrency` clients each send the next request as soon as
+ * the previous answer is in, for `durationMs`. A response with a status other
+ * than 200 or with GraphQL errors counts as an error.
+ */
+export async function runLoad(scenario: Scenario, o: LoadOptions): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: o.concurrency });
+  const payload = JSON.stringify({ query: scenario.query, variables: scenario.variables });
+  const latencies: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  const started = performance.now();
+  const deadline = started + o.durationMs;
+
+  const client = async () => {
+    while (performance.now() < deadline) {
+      const t0 = performance.now();
+      try {
+        const res = await post(agent, o.url, o.token, payload);
+        latencies.push(performance.now() - t0);
+        if (res.status !== 200 || res.body.errors?.length) {
+          errors++;
+          firstError ??= `${res.status} ${res.body.errors?.[0]?.message ?? ''}`;
+        }
+      } catch (err) {
+        latencies.push(performance.now() - t0);
+        errors++;
+        firstError ??= (err as Error).message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: o.concurrency }, client));
+  const elapsed = performance.now() - started;
+  agent.destroy();
+
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    name: scenario.name,
+    requests: latencies.length,
+    errors,
+    reqPerSec: latencies.length / (elapsed / 1000),
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    max: sorted.length ? sorted[sorted.length - 1] : NaN,
+    firstError,
+  };
+}
+
+/** The results as one aligned text table. */
+export function formatTable(results: LoadResult[]): string {
+  const header = ['scenario', 'requests', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'errors'];
+  const rows = results.map((r) => [
+    r.name,
+    String(r.requests),
+    r.reqPerSec.toFixed(0),
+    r.p50.toFixed(2),
+    r.p99.toFixed(2),
+    r.max.toFixed(2),
+    String(r.errors),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** The worker's side of runLoadInWorker. */
+export async function workerMain(): Promise<void> {
+  const { scenario, options } = workerData as { scenario: Scenario; options: LoadOptions };
+  parentPort?.postMessage(await runLoad(scenario, options));
+}
+
+/**
+ * runLoad on a worker thread, so that building requests and parsing answers
+ * does not queue behind the server's work on the main event loop.
+ */
+export function runLoadInWorker(scenario: Scenario, options: LoadOptions): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    // Workers start without tsx's loader; register it there before loading this TypeScript module.
+    const self = JSON.stringify(import.meta.url);
+    const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+    const worker = new Worker(`import(${tsx}).then((api) => { api.register(); return import(${self}); }).then((m) => m.workerMain())`, {
+      eval: true,
+      workerData: { scenario, options },
+    });
+    worker.once('message', (result: LoadResult) => resolve(result));
+    worker.once('error', reject);
+    worker.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`load worker exited with ${code}`));
+    });
+  });
+}

@@ -1,0 +1,151 @@
+// The benchmark proper; bench/main.ts sets NODE_ENV and loads this.
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { generateToken, hashToken } from '../src/auth/tokens.ts';
+import { loadConfig } from '../src/config.ts';
+import { buildApp, type App } from '../src/server/app.ts';
+import { createServices, type Services } from '../src/services/index.ts';
+import { explain, formatPlan, type CapturedQuery } from './explain.ts';
+import { formatLayers, measureLayers } from './layers.ts';
+import { formatTable, post, runLoadInWorker, type LoadResult, type Scenario } from './load.ts';
+import { seedBenchDatabase } from './seed.ts';
+
+const env = process.env;
+const SECONDS = Number(env.BENCH_SECONDS ?? 10);
+const CONCURRENCY = Number(env.BENCH_CONCURRENCY ?? 10);
+const ROWS = Number(env.BENCH_ROWS ?? 5_000_000);
+const TARGET_P99_MS = 10;
+const DATABASE_URL = env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/onair_bench';
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+const PAGE_QUERY = `query AsRunPage($channelId: ID!, $first: Int, $after: String, $from: DateTime, $to: DateTime) {
+  asRun(channelId: $channelId, first: $first, after: $after, from: $from, to: $to) {
+    edges { cursor node { id clipName startedAt endedAt durationMs status playlistId assetId channel { id } item { id } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
+
+async function startServer(services: Services): Promise<{ app: App; url: string }> {
+  const app = buildApp(services);
+  await new Promise<void>((resolve) => app.server.listen(0, '127.0.0.1', resolve));
+  return { app, url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/graphql` };
+}
+
+/** The scenarios on the first channel, and a viewer of its project. */
+async function prepare(services: Services, url: string) {
+  const db = services.db;
+  const channel = await db.channel.findFirstOrThrow({ where: { name: 'bench-c000' } });
+  const token = generateToken();
+  const viewer = await db.user.create({
+    data: {
+      name: 'bench-viewer',
+      tokens: { create: { name: 'bench', tokenHash: hashToken(token) } },
+      memberships: { create: [{ projectId: channel.projectId as string, role: 'VIEWER' }] },
+    },
+  });
+  const newest = await db.asRunEntry.findFirstOrThrow({ where: { channelId: channel.id }, orderBy: { startedAt: 'desc' } });
+  // A whole UTC day a month before the newest entry.
+  const from = new Date(newest.startedAt);
+  from.setUTCHours(0, 0, 0, 0);
+  from.setUTCDate(from.getUTCDate() - 30);
+  const to = new Date(from.getTime() + 86_400_000);
+
+  // The cursor at the end of page 50, found by walking like a client would.
+  const agent = new http.Agent({ keepAlive: true });
+  let after: string | null = null;
+  for (let page = 1; page <= 50; page++) {
+    const res = await post(agent, url, token, JSON.stringify({ query: PAGE_QUERY, variables: { channelId: channel.id, first: 100, after } }));
+    if (res.body.errors?.length) throw new Error(`walking page ${page}: ${res.body.errors[0].message}`);
+    after = res.body.data.asRun.pageInfo.endCursor;
+  }
+  agent.destroy();
+
+  const scenarios: Scenario[] = [
+    { name: 'page 1 (first: 100)', query: PAGE_QUERY, variables: { channelId: channel.id, first: 100 } },
+    {
+      name: '24-hour window',
+      query: PAGE_QUERY,
+      variables: { channelId: channel.id, first: 100, from: from.toISOString(), to: to.toISOString() },
+    },
+    { name: 'page 51 (50 deep)', query: PAGE_QUERY, variables: { channelId: channel.id, first: 100, after } },
+  ];
+  return { token, userId: viewer.id, channelId: channel.id, scenarios };
+}
+
+/** One request per scenario on a server that records its SQL; EXPLAIN of each as_run statement. */
+async function probe(config: ReturnType<typeof loadConfig>, token: string, scenarios: Scenario[]): Promise<string[]> {
+  let captured: CapturedQuery[] = [];
+  const services = createServices(config, { onQuery: () => {} });
+  services.db.$on('query' as never, (e: CapturedQuery) => captured.push({ query: e.query, params: e.params }));
+  const { app, url } = await startServer(services);
+  const agent = new http.Agent({ keepAlive: true });
+  const lines: string[] = [];
+  try {
+    for (const s of scenarios) {
+      captured = [];
+      const res = await post(agent, url, token, JSON.stringify({ query: s.query, variables: s.variables }));
+      if (res.body.errors?.length) throw new Error(`${s.name}: ${res.body.errors[0].message}`);
+      const statements = captured.filter((q) => !/^\s*(BEGIN|COMMIT)/i.test(q.query));
+      const tables = statements.map((q) => /FROM\s+"?(?:public"?\."?)?"?(\w+)"?/i.exec(q.query)?.[1] ?? '?');
+      const edges = res.body.data.asRun.edges.length;
+      lines.push(`${s.name}: ${edges} edges, ${statements.length} SQL statements (${tables.join(', ')})`);
+      const page = statements.find((q) => /FROM\s+"?(public"?\."?)?as_run"?/i.test(q.query));
+      if (page) lines.push(formatPlan('  page query', await explain(config.databaseUrl, page)));
+    }
+  } finally {
+    agent.destroy();
+    await app.close();
+    await services.close();
+  }
+  return lines;
+}
+
+async function main() {
+  const t0 = performance.now();
+  await seedBenchDatabase({ url: DATABASE_URL, projects: 5, channelsPerProject: 10, rows: ROWS, days: 365, progress: say });
+
+  const config = loadConfig({
+    ...env,
+    NODE_ENV: env.NODE_ENV === 'production' ? 'production' : 'development',
+    ONAIR_SECRET_KEY: env.ONAIR_SECRET_KEY ?? randomBytes(32).toString('hex'),
+    LOG_LEVEL: 'silent',
+    DATABASE_URL,
+    MIGRATE_ON_START: 'false',
+  });
+  const services = createServices(config);
+  const { app, url } = await startServer(services);
+  let userId: string | undefined;
+  try {
+    const prepared = await prepare(services, url);
+    userId = prepared.userId;
+    say('\nplans (EXPLAIN ANALYZE of the statement Prisma sent, with its parameters):');
+    for (const line of await probe(config, prepared.token, prepared.scenarios)) say(line);
+
+    say('\nservice time by layer, page 1, one call at a time (mean):');
+    say(formatLayers(await measureLayers(services, url, prepared.token, prepared.channelId, PAGE_QUERY)));
+
+    say(`\nload: ${CONCURRENCY} concurrent clients on a worker thread, ${SECONDS} s per scenario, keep-alive; server on the main thread, NODE_ENV=${env.NODE_ENV}`);
+    // Warm-up: JIT, connection pool, buffer cache.
+    await runLoadInWorker(prepared.scenarios[0], { url, token: prepared.token, concurrency: CONCURRENCY, durationMs: 2000 });
+    const results: LoadResult[] = [];
+    for (const s of prepared.scenarios) {
+      results.push(await runLoadInWorker(s, { url, token: prepared.token, concurrency: CONCURRENCY, durationMs: SECONDS * 1000 }));
+    }
+    say(`\n${formatTable(results)}`);
+    for (const r of results) if (r.firstError) say(`${r.name}: first error: ${r.firstError}`);
+    const worst = Math.max(...results.map((r) => r.p99));
+    say(`\np99 target ${TARGET_P99_MS} ms: ${worst <= TARGET_P99_MS ? 'met' : 'MISSED'} (worst p99 ${worst.toFixed(2)} ms); total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    process.exitCode = results.some((r) => r.errors > 0) ? 1 : 0;
+  } finally {
+    if (userId) await services.db.user.delete({ where: { id: userId } }).catch(() => {});
+    await app.close();
+    await services.close();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,182 @@
+import { Prisma, type AsRunEntry, type Channel, type Item } from '../../prisma/generated/client/client.ts';
+import { badInput, notFound } from '../errors.ts';
+import type { Context } from '../graphql/context.ts';
+import { canSee, requirePrincipal, visibleProjectIds } from './access.ts';
+import { parseId } from './ids.ts';
+
+/** Largest page a client may ask for. */
+export const AS_RUN_MAX_PAGE = 500;
+/** Page size when `first` is omitted (the contract's default). */
+export const AS_RUN_DEFAULT_PAGE = 100;
+
+/** A position in the as-run log: the sort key (startedAt, id) of the last row seen. */
+export interface AsRunCursor {
+  startedAt: Date;
+  id: string;
+}
+
+// A version prefix keeps cursors of other connections (and of a future format) apart.
+const PREFIX = 'ar1';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Opaque to clients: base64url of the millisecond timestamp and the id. */
+export function encodeAsRunCursor(row: AsRunCursor): string {
+  return Buffer.from(`${PREFIX}:${row.startedAt.getTime()}:${row.id}`, 'utf8').toString('base64url');
+}
+
+/** A cursor this module did not issue is BAD_USER_INPUT naming `field`. */
+export function decodeAsRunCursor(field: string, cursor: string): AsRunCursor {
+  const invalid = () => badInput(field, 'not a valid cursor: pass an endCursor or edge cursor from this connection');
+  // Node's base64url decoder skips stray characters, so only an exact round trip counts.
+  if (cursor.length > 128 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (Buffer.from(text, 'utf8').toString('base64url') !== cursor) throw invalid();
+  const [prefix, ms, id, ...rest] = text.split(':');
+  if (prefix !== PREFIX || rest.length > 0 || !/^-?\d{1,15}$/.test(ms ?? '') || !UUID.test(id ?? '')) throw invalid();
+  const startedAt = new Date(Number(ms));
+  if (Number.isNaN(startedAt.getTime())) throw invalid();
+  return { startedAt, id: id as string };
+}
+
+/** What the GraphQL selection needs of each entry's relations (plugin-prisma's planned include). */
+export type AsRunQuery = { include?: Prisma.AsRunEntryInclude; select?: Prisma.AsRunEntrySelect };
+
+/** An entry with the relations the selection asked for. */
+export type AsRunRow = AsRunEntry & { channel?: Partial<Channel>; item?: Partial<Item> | null };
+
+/** Which rows a page reads from. `channel` is the row the access check loaded, reused when it suffices. */
+export type AsRunScope =
+  | { kind: 'channel'; channelId: string; channel?: Channel }
+  | { kind: 'projects'; projectIds: string[] }
+  | { kind: 'all' };
+
+export interface AsRunPageRequest {
+  /** Inclusive. */
+  from?: Date | null;
+  /** Exclusive. */
+  to?: Date | null;
+  after?: AsRunCursor;
+}
+
+/** Checks the arguments that need more than a type: the window and the cursor. */
+export function parseAsRunArgs(args: { from?: Date | null; to?: Date | null; after?: string | null }): AsRunPageRequest {
+  if (args.from && args.to && args.from.getTime() >= args.to.getTime()) {
+    throw badInput('to', 'must be later than from (from is inclusive, to exclusive)');
+  }
+  return {
+    from: args.from,
+    to: args.to,
+    after: args.after === null || args.after === undefined ? undefined : decodeAsRunCursor('after', args.after),
+  };
+}
+
+/**
+ * Where Query.asRun may read. A channel named by id must be visible to the
+ * caller; a deleted channel's log stays readable by admins and members of its
+ * project, since the log is the legal record of what aired. Without a channel:
+ * every channel of the caller's projects, deleted ones included.
+ */
+export async function asRunScope(ctx: Context, rawChannelId: string | null | undefined): Promise<AsRunScope> {
+  const p = requirePrincipal(ctx.principal);
+  if (rawChannelId === null || rawChannelId === undefined) {
+    const projectIds = visibleProjectIds(p);
+    return projectIds ? { kind: 'projects', projectIds } : { kind: 'all' };
+  }
+  const channelId = parseId('channelId', rawChannelId);
+  const channel = await ctx.db.channel.findUnique({ where: { id: channelId } });
+  if (!channel || !canSee(p, channel.projectId)) throw notFound('channel');
+  return { kind: 'channel', channelId, channel };
+}
+
+const COLUMNS = Prisma.sql`id, channel_id AS "channelId", playlist_id AS "playlistId", item_id AS "itemId",
+  asset_id AS "assetId", clip_name AS "clipName", started_at AS "startedAt", ended_at AS "endedAt",
+  duration_ms AS "durationMs", status::text AS status, sidecar_epoch AS "sidecarEpoch", sidecar_seq AS "sidecarSeq",
+  created_at AS "createdAt"`;
+
+/** The window and the keyset `(started_at, id) < cursor`, as index conditions. */
+export function pageConditions(page: AsRunPageRequest): Prisma.Sql[] {
+  const conditions: Prisma.Sql[] = [];
+  if (page.from) conditions.push(Prisma.sql`started_at >= ${page.from}::timestamptz`);
+  if (page.to) conditions.push(Prisma.sql`started_at < ${page.to}::timestamptz`);
+  if (page.after) {
+    conditions.push(Prisma.sql`(started_at, id) < (${page.after.startedAt}::timestamptz, ${page.after.id}::uuid)`);
+  }
+  return conditions;
+}
+
+/**
+ * One page, newest first, in one statement: the keyset is an index condition
+ * of (channel_id, started_at DESC, id DESC) (or of (started_at DESC, id DESC)
+ * across channels), so a page deep in the log costs what the first does.
+ * Never an offset: rows inserted meanwhile neither shift nor repeat the pages.
+ * Raw SQL because Prisma's findMany adds an OFFSET and cannot express the row
+ * comparison, and its include costs more CPU than the query (see bench/).
+ */
+async function selectPage(ctx: Context, scope: AsRunScope, page: AsRunPageRequest, limit: number): Promise<AsRunEntry[]> {
+  const conditions = pageConditions(page);
+  if (scope.kind === 'channel') conditions.unshift(Prisma.sql`channel_id = ${scope.channelId}::uuid`);
+  if (scope.kind === 'projects') {
+    conditions.unshift(Prisma.sql`channel_id IN (SELECT id FROM channels WHERE project_id = ANY(${scope.projectIds}::uuid[]))`);
+  }
+  const where = conditions.length ? Prisma.sql`WHERE ${Prisma.join(conditions, ' AND ')}` : Prisma.empty;
+  return ctx.db.$queryRaw<AsRunEntry[]>`
+    SELECT ${COLUMNS} FROM as_run ${where} ORDER BY started_at DESC, id DESC LIMIT ${limit}`;
+}
+
+/** The same page of several channels in one statement: one index scan per channel, each with its LIMIT. */
+export function selectChannelPages(ctx: Context, channelIds: string[], page: AsRunPageRequest, limit: number) {
+  const conditions = [Prisma.sql`channel_id = c.id`, ...pageConditions(page)];
+  return ctx.db.$queryRaw<AsRunEntry[]>`
+    SELECT a.* FROM unnest(${channelIds}::uuid[]) AS c(id)
+    CROSS JOIN LATERAL (SELECT ${COLUMNS} FROM as_run WHERE ${Prisma.join(conditions, ' AND ')}
+                         ORDER BY started_at DESC, id DESC LIMIT ${limit}) a`;
+}
+
+type RelationArg = boolean | { select?: Record<string, unknown> | null; where?: object } | undefined;
+
+/** Loads the rows with these ids once for the page, as the planned relation arguments ask. */
+async function loadRelated<T extends { id?: string }>(
+  arg: RelationArg,
+  ids: string[],
+  find: (args: any) => Promise<T[]>,
+): Promise<Map<string, T>> {
+  if (!arg || ids.length === 0) return new Map();
+  const args = arg === true ? {} : { ...arg };
+  // The id is what the rows are matched on, whatever the selection.
+  if (args.select) args.select = { ...args.select, id: true };
+  const rows = await find({ ...args, where: { ...args.where, id: { in: ids } } });
+  return new Map(rows.map((r) => [r.id as string, r]));
+}
+
+const distinct = (values: (string | null)[]) => [...new Set(values.filter((v): v is string => v !== null))];
+
+/**
+ * Adds the channel and item the GraphQL selection asks for: one statement per
+ * relation for all the rows (not per row), and none for the channel when the
+ * access check already loaded it as a whole.
+ */
+export async function attachRelations(ctx: Context, rows: AsRunRow[], query: AsRunQuery, known?: Channel): Promise<AsRunRow[]> {
+  const include = query.include ?? {};
+  const [channels, items] = await Promise.all([
+    include.channel === true && known
+      ? new Map([[known.id, known as Partial<Channel>]])
+      : loadRelated<Partial<Channel>>(include.channel, distinct(rows.map((r) => r.channelId)), (a) => ctx.db.channel.findMany(a)),
+    loadRelated<Partial<Item>>(include.item, distinct(rows.map((r) => r.itemId)), (a) => ctx.db.item.findMany(a)),
+  ]);
+  if (include.channel) for (const r of rows) r.channel = channels.get(r.channelId);
+  if (include.item) for (const r of rows) r.item = r.itemId ? (items.get(r.itemId) ?? null) : null;
+  return rows;
+}
+
+/** A page of entries with the relations the selection asks for. */
+export async function findAsRunPage(
+  ctx: Context,
+  scope: AsRunScope,
+  page: AsRunPageRequest,
+  limit: number,
+  query: AsRunQuery,
+): Promise<AsRunRow[]> {
+  if (scope.kind === 'projects' && scope.projectIds.length === 0) return [];
+  const rows = await selectPage(ctx, scope, page, limit);
+  return attachRelations(ctx, rows, query, scope.kind === 'channel' ? scope.channel : undefined);
+}
