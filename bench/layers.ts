@@ -53,8 +53,8 @@ export async function measureLayers(
       await measure('SQL only (pg, page of 101 rows)', n, () =>
         client.query('SELECT * FROM as_run WHERE channel_id = $1 ORDER BY started_at DESC, id DESC LIMIT 101', [channelId]),
       ),
-      await measure('auth statement (Prisma $queryRaw)', n, () => authenticate(db, `Bearer ${token}`)),
-      await measure('page + items as served (Prisma)', n, () =>
+      await measure('auth statement (pg)', n, () => authenticate(services.sql, `Bearer ${token}`)),
+      await measure('page (pg) + items (Prisma) as served', n, () =>
         findAsRunPage(ctx, scope, {}, 101, { include: { channel: true, item: true } }),
       ),
       await measure('page via findMany + include (replaced)', n, () =>

@@ -9,6 +9,7 @@ import { createServices, type Services } from '../src/services/index.ts';
 import { explain, formatPlan, type CapturedQuery } from './explain.ts';
 import { formatLayers, measureLayers } from './layers.ts';
 import { formatTable, post, runLoadInWorker, type LoadResult, type Scenario } from './load.ts';
+import { postGraphileScenarios, startPostGraphile } from './postgraphile.ts';
 import { seedBenchDatabase } from './seed.ts';
 
 const env = process.env;
@@ -16,6 +17,7 @@ const SECONDS = Number(env.BENCH_SECONDS ?? 10);
 const CONCURRENCY = Number(env.BENCH_CONCURRENCY ?? 10);
 const ROWS = Number(env.BENCH_ROWS ?? 5_000_000);
 const TARGET_P99_MS = 10;
+const POSTGRAPHILE_PORT = Number(env.BENCH_POSTGRAPHILE_PORT ?? 5599);
 const DATABASE_URL = env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/onair_bench';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -133,11 +135,25 @@ async function main() {
     for (const s of prepared.scenarios) {
       results.push(await runLoadInWorker(s, { url, token: prepared.token, concurrency: CONCURRENCY, durationMs: SECONDS * 1000 }));
     }
-    say(`\n${formatTable(results)}`);
+    // The same two scenarios on PostGraphile, then the ratios, in this one run.
+    const postgraphile = await startPostGraphile(DATABASE_URL, POSTGRAPHILE_PORT, say);
+    const reference: LoadResult[] = [];
+    try {
+      const pgl = await postGraphileScenarios(postgraphile.url, prepared.channelId);
+      await runLoadInWorker(pgl[0], { url: postgraphile.url, token: '', concurrency: CONCURRENCY, durationMs: 2000 });
+      for (const s of pgl) {
+        reference.push(await runLoadInWorker(s, { url: postgraphile.url, token: '', concurrency: CONCURRENCY, durationMs: SECONDS * 1000 }));
+      }
+    } finally {
+      postgraphile.stop();
+    }
+    say(`\n${formatTable([...results, ...reference])}`);
+    const ratio = (ours: LoadResult, theirs: LoadResult) => (ours.reqPerSec / theirs.reqPerSec).toFixed(2);
+    say(`\nthroughput onair / PostGraphile: page 1 ${ratio(results[0], reference[0])}, page 51 ${ratio(results[2], reference[1])} (target: at least 1.00)`);
     for (const r of results) if (r.firstError) say(`${r.name}: first error: ${r.firstError}`);
     const worst = Math.max(...results.map((r) => r.p99));
     say(`\np99 target ${TARGET_P99_MS} ms: ${worst <= TARGET_P99_MS ? 'met' : 'MISSED'} (worst p99 ${worst.toFixed(2)} ms); total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-    process.exitCode = results.some((r) => r.errors > 0) ? 1 : 0;
+    process.exitCode = [...results, ...reference].some((r) => r.errors > 0) ? 1 : 0;
   } finally {
     if (userId) await services.db.user.delete({ where: { id: userId } }).catch(() => {});
     await app.close();

@@ -1,4 +1,4 @@
-import type { Db } from '../services/db.ts';
+import type { Sql } from '../services/db.ts';
 import { ErrorCode, OnairError } from '../errors.ts';
 import type { Principal, Role } from './principal.ts';
 import { hashToken } from './tokens.ts';
@@ -16,18 +16,21 @@ interface TokenRow {
  * statement (token, user and memberships). No header: null (anonymous). A
  * malformed, unknown or revoked token: UNAUTHENTICATED.
  */
-export async function authenticate(db: Db, header: string | null | undefined): Promise<Principal | null> {
+export async function authenticate(sql: Sql, header: string | null | undefined): Promise<Principal | null> {
   if (!header) return null;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) throw new OnairError(ErrorCode.UNAUTHENTICATED, 'Authorization must be "Bearer <token>"');
-  const rows = await db.$queryRaw<TokenRow[]>`
+  const rows = await sql.query<TokenRow>(
+    `
     SELECT t.id AS token_id, u.id AS user_id, u.is_admin, t.revoked_at IS NOT NULL AS revoked,
            COALESCE(json_agg(json_build_array(m.project_id, m.role)) FILTER (WHERE m.project_id IS NOT NULL), '[]') AS roles
       FROM api_tokens t
       JOIN users u ON u.id = t.user_id
       LEFT JOIN memberships m ON m.user_id = u.id
-     WHERE t.token_hash = ${hashToken(match[1])}
-     GROUP BY t.id, u.id`;
+     WHERE t.token_hash = $1
+     GROUP BY t.id, u.id`,
+    [hashToken(match[1])],
+  );
   const row = rows[0];
   if (!row || row.revoked) throw new OnairError(ErrorCode.UNAUTHENTICATED, 'invalid or revoked token');
   return {

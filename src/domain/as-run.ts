@@ -1,4 +1,4 @@
-import { Prisma, type AsRunEntry, type Channel, type Item } from '../../prisma/generated/client/client.ts';
+import type { AsRunEntry, Channel, Item, Prisma } from '../../prisma/generated/client/client.ts';
 import { badInput, notFound } from '../errors.ts';
 import type { Context } from '../graphql/context.ts';
 import { canSee, requirePrincipal, visibleProjectIds } from './access.ts';
@@ -88,19 +88,39 @@ export async function asRunScope(ctx: Context, rawChannelId: string | null | und
   return { kind: 'channel', channelId, channel };
 }
 
-const COLUMNS = Prisma.sql`id, channel_id AS "channelId", playlist_id AS "playlistId", item_id AS "itemId",
+const COLUMNS = `id, channel_id AS "channelId", playlist_id AS "playlistId", item_id AS "itemId",
   asset_id AS "assetId", clip_name AS "clipName", started_at AS "startedAt", ended_at AS "endedAt",
   duration_ms AS "durationMs", status::text AS status, sidecar_epoch AS "sidecarEpoch", sidecar_seq AS "sidecarSeq",
   created_at AS "createdAt"`;
 
-/** The window and the keyset `(started_at, id) < cursor`, as index conditions. */
-export function pageConditions(page: AsRunPageRequest): Prisma.Sql[] {
-  const conditions: Prisma.Sql[] = [];
-  if (page.from) conditions.push(Prisma.sql`started_at >= ${page.from}::timestamptz`);
-  if (page.to) conditions.push(Prisma.sql`started_at < ${page.to}::timestamptz`);
-  if (page.after) {
-    conditions.push(Prisma.sql`(started_at, id) < (${page.after.startedAt}::timestamptz, ${page.after.id}::uuid)`);
+/** A WHERE clause under construction: conditions with positional parameters. */
+class Conditions {
+  readonly clauses: string[] = [];
+  readonly params: unknown[] = [];
+
+  /** `clause` names its parameters `?`, replaced in order by $1, $2, ... */
+  add(clause: string, ...values: unknown[]): this {
+    let i = 0;
+    this.clauses.push(clause.replace(/\?/g, () => `$${this.params.length + ++i}`));
+    this.params.push(...values);
+    return this;
   }
+
+  param(value: unknown): string {
+    this.params.push(value);
+    return `$${this.params.length}`;
+  }
+
+  where(): string {
+    return this.clauses.length ? `WHERE ${this.clauses.join(' AND ')}` : '';
+  }
+}
+
+/** The window and the keyset `(started_at, id) < cursor`, as index conditions. */
+function addPageConditions(conditions: Conditions, page: AsRunPageRequest): Conditions {
+  if (page.from) conditions.add('started_at >= ?::timestamptz', page.from);
+  if (page.to) conditions.add('started_at < ?::timestamptz', page.to);
+  if (page.after) conditions.add('(started_at, id) < (?::timestamptz, ?::uuid)', page.after.startedAt, page.after.id);
   return conditions;
 }
 
@@ -109,27 +129,29 @@ export function pageConditions(page: AsRunPageRequest): Prisma.Sql[] {
  * of (channel_id, started_at DESC, id DESC) (or of (started_at DESC, id DESC)
  * across channels), so a page deep in the log costs what the first does.
  * Never an offset: rows inserted meanwhile neither shift nor repeat the pages.
- * Raw SQL because Prisma's findMany adds an OFFSET and cannot express the row
- * comparison, and its include costs more CPU than the query (see bench/).
+ * Plain SQL because Prisma's findMany adds an OFFSET and cannot express the row
+ * comparison, and its per-row cost exceeds the query's own (see bench/).
  */
-async function selectPage(ctx: Context, scope: AsRunScope, page: AsRunPageRequest, limit: number): Promise<AsRunEntry[]> {
-  const conditions = pageConditions(page);
-  if (scope.kind === 'channel') conditions.unshift(Prisma.sql`channel_id = ${scope.channelId}::uuid`);
+function selectPage(ctx: Context, scope: AsRunScope, page: AsRunPageRequest, limit: number): Promise<AsRunEntry[]> {
+  const conditions = new Conditions();
+  if (scope.kind === 'channel') conditions.add('channel_id = ?::uuid', scope.channelId);
   if (scope.kind === 'projects') {
-    conditions.unshift(Prisma.sql`channel_id IN (SELECT id FROM channels WHERE project_id = ANY(${scope.projectIds}::uuid[]))`);
+    conditions.add('channel_id IN (SELECT id FROM channels WHERE project_id = ANY(?::uuid[]))', scope.projectIds);
   }
-  const where = conditions.length ? Prisma.sql`WHERE ${Prisma.join(conditions, ' AND ')}` : Prisma.empty;
-  return ctx.db.$queryRaw<AsRunEntry[]>`
-    SELECT ${COLUMNS} FROM as_run ${where} ORDER BY started_at DESC, id DESC LIMIT ${limit}`;
+  addPageConditions(conditions, page);
+  const text = `SELECT ${COLUMNS} FROM as_run ${conditions.where()} ORDER BY started_at DESC, id DESC LIMIT ${conditions.param(limit)}`;
+  return ctx.services.sql.query<AsRunEntry>(text, conditions.params);
 }
 
 /** The same page of several channels in one statement: one index scan per channel, each with its LIMIT. */
 export function selectChannelPages(ctx: Context, channelIds: string[], page: AsRunPageRequest, limit: number) {
-  const conditions = [Prisma.sql`channel_id = c.id`, ...pageConditions(page)];
-  return ctx.db.$queryRaw<AsRunEntry[]>`
-    SELECT a.* FROM unnest(${channelIds}::uuid[]) AS c(id)
-    CROSS JOIN LATERAL (SELECT ${COLUMNS} FROM as_run WHERE ${Prisma.join(conditions, ' AND ')}
-                         ORDER BY started_at DESC, id DESC LIMIT ${limit}) a`;
+  const conditions = new Conditions();
+  const ids = conditions.param(channelIds);
+  addPageConditions(conditions.add('channel_id = c.id'), page);
+  const text = `SELECT a.* FROM unnest(${ids}::uuid[]) AS c(id)
+    CROSS JOIN LATERAL (SELECT ${COLUMNS} FROM as_run ${conditions.where()}
+                         ORDER BY started_at DESC, id DESC LIMIT ${conditions.param(limit)}) a`;
+  return ctx.services.sql.query<AsRunEntry>(text, conditions.params);
 }
 
 type RelationArg = boolean | { select?: Record<string, unknown> | null; where?: object } | undefined;

@@ -1,23 +1,54 @@
 import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
 import { PrismaClient } from '../../prisma/generated/client/client.ts';
 
 export type Db = PrismaClient;
 export type { Prisma } from '../../prisma/generated/client/client.ts';
 
-export interface DbOptions {
+/**
+ * Plain parameterized SQL on the same connection pool as Prisma, for the few
+ * hot read paths (authentication, as-run pages) where Prisma's per-row cost
+ * outweighs the query itself (see bench/).
+ */
+export interface Sql {
+  query<T>(text: string, params?: unknown[]): Promise<T[]>;
+}
+
+export interface DatabaseOptions {
   url: string;
   /** @defaultValue 10 */
   poolSize?: number;
-  /** Called once per SQL statement sent (tests count statements with it). */
+  /** Called once per SQL statement sent, by Prisma or by `sql` (tests count statements with it). */
   onQuery?: (sql: string) => void;
 }
 
-export function createDb({ url, poolSize = 10, onQuery }: DbOptions): Db {
-  const adapter = new PrismaPg({ connectionString: url, max: poolSize });
+export interface Database {
+  db: Db;
+  sql: Sql;
+  close(): Promise<void>;
+}
+
+export function createDatabase({ url, poolSize = 10, onQuery }: DatabaseOptions): Database {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  // An idle connection that the server drops (restart, failover) must not crash the process.
+  pool.on('error', () => {});
   const db = new PrismaClient({
-    adapter,
+    adapter: new PrismaPg(pool),
     log: onQuery ? [{ emit: 'event', level: 'query' }] : [],
   });
   if (onQuery) db.$on('query' as never, (e: { query: string }) => onQuery(e.query));
-  return db;
+  const sql: Sql = {
+    async query<T>(text: string, params: unknown[] = []) {
+      onQuery?.(text);
+      return (await pool.query(text, params)).rows as T[];
+    },
+  };
+  return {
+    db,
+    sql,
+    async close() {
+      await db.$disconnect();
+      await pool.end();
+    },
+  };
 }
