@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTORS, createCast, outcome, startTestServer, tokenOf, type Cast, type GqlResult, type TestServer } from '../helpers/server.ts';
+import { insertChannel } from '../helpers/fixtures.ts';
 
 let server: TestServer;
 let cast: Cast;
@@ -20,9 +21,7 @@ const PAGE = `query($channelId: ID, $first: Int, $after: String, $from: DateTime
 type Edge = { cursor: string; node: { id: string; channel: { id: string }; startedAt: string; item: { id: string } | null } };
 
 async function createChannel(name: string, projectId: string | null, deletedAt: Date | null = null): Promise<string> {
-  const channel = await server.services.db.channel.create({
-    data: { name, projectId, outputType: 'NDI', output: { name: 'x' }, videoFormat: '1080i5000', deletedAt },
-  });
+  const channel = await insertChannel(server.services, projectId, { name, deletedAt });
   return channel.id;
 }
 

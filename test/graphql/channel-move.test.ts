@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCast, startTestServer, type Cast, type TestServer } from '../helpers/server.ts';
+import { insertChannel } from '../helpers/fixtures.ts';
 
 let server: TestServer;
 let cast: Cast;
@@ -13,9 +14,7 @@ afterAll(() => server?.close());
 describe('moving a channel to another project', () => {
   it('is refused while its playlists use assets of the old project, and allowed once they are gone', async () => {
     const { db } = server.services;
-    const channel = await db.channel.create({
-      data: { name: 'move me', projectId: cast.home.id, outputType: 'NDI', output: { name: 'm' }, videoFormat: '1080i5000' },
-    });
+    const channel = await insertChannel(server.services, cast.home.id);
     const asset = await db.asset.create({ data: { projectId: cast.home.id, filename: 'a.mxf', storageKey: 'a.mxf' } });
     const playlist = await db.playlist.create({ data: { channelId: channel.id, name: 'p' } });
     const item = await db.item.create({ data: { playlistId: playlist.id, assetId: asset.id, position: 0 } });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readChannelSecret } from '../../src/domain/secrets.ts';
 import { createCast, outcome, startTestServer, tokenOf, type Actor, type Cast, type TestServer } from '../helpers/server.ts';
+import { insertChannel, uniq } from '../helpers/fixtures.ts';
 
 // Output inputs (validation, DeckLink device checks) and write-only secrets;
 // roles and lifecycle are in channels.test.ts.
@@ -15,7 +16,6 @@ const FIELDS = `id name outputType videoFormat status project { id } node { id }
 const CREATE = `mutation($input: CreateChannelInput!) { createChannel(input: $input) { ${FIELDS} } }`;
 const UPDATE = `mutation($id: ID!, $input: UpdateChannelInput!) { updateChannel(id: $id, input: $input) { ${FIELDS} } }`;
 
-const uniq = () => Math.random().toString(36).slice(2, 8);
 const ndi = () => ({ ndi: { name: `out-${uniq()}` } });
 
 beforeAll(async () => {
@@ -26,12 +26,8 @@ beforeAll(async () => {
 });
 afterAll(() => server?.close());
 
-/** A channel written directly (fast fixture); project null makes it admin-only. */
-async function fixture(projectId: string | null, extra: Record<string, unknown> = {}) {
-  return server.services.db.channel.create({
-    data: { name: `ch-${uniq()}`, projectId, outputType: 'NDI', output: { name: 'x' }, videoFormat: '1080i5000', ...extra },
-  });
-}
+const fixture = (projectId: string | null, extra: Parameters<typeof insertChannel>[2] = {}) =>
+  insertChannel(server.services, projectId, extra);
 
 async function create(actor: Actor, input: Record<string, unknown>) {
   return server.gql(tokenOf(cast, actor), CREATE, { input: { name: `ch-${uniq()}`, projectId: cast.home.id, output: ndi(), ...input } });

@@ -10,6 +10,7 @@ import {
   type Cast,
   type TestServer,
 } from '../helpers/server.ts';
+import { insertChannel, uniq } from '../helpers/fixtures.ts';
 
 let server: TestServer;
 let cast: Cast;
@@ -24,7 +25,6 @@ const DELETE = `mutation($id: ID!) { deleteChannel(id: $id) }`;
 const GET = `query($id: ID!) { channel(id: $id) { ${FIELDS} } }`;
 const LIST = `{ channels { id } }`;
 
-const uniq = () => Math.random().toString(36).slice(2, 8);
 const ndi = () => ({ ndi: { name: `out-${uniq()}` } });
 
 beforeAll(async () => {
@@ -34,12 +34,8 @@ beforeAll(async () => {
 });
 afterAll(() => server?.close());
 
-/** A channel written directly (fast fixture); project null makes it admin-only. */
-async function fixture(projectId: string | null, extra: Record<string, unknown> = {}) {
-  return server.services.db.channel.create({
-    data: { name: `ch-${uniq()}`, projectId, outputType: 'NDI', output: { name: 'x' }, videoFormat: '1080i5000', ...extra },
-  });
-}
+const fixture = (projectId: string | null, extra: Parameters<typeof insertChannel>[2] = {}) =>
+  insertChannel(server.services, projectId, extra);
 
 async function create(actor: Actor, input: Record<string, unknown>) {
   return server.gql(tokenOf(cast, actor), CREATE, { input: { name: `ch-${uniq()}`, projectId: cast.home.id, output: ndi(), ...input } });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTORS, createCast, outcome, startTestServer, tokenOf, type Actor, type Cast, type TestServer } from '../helpers/server.ts';
+import { insertChannel } from '../helpers/fixtures.ts';
 
 let server: TestServer;
 let cast: Cast;
@@ -17,11 +18,7 @@ beforeAll(async () => {
 afterAll(() => server?.close());
 
 // Channels are another module's: fixtures go straight to the database.
-function newChannel(projectId: string | null) {
-  return server.services.db.channel.create({
-    data: { name: 'ch', projectId, outputType: 'NDI', output: { name: 'x' }, videoFormat: '1080i5000' },
-  });
-}
+const newChannel = (projectId: string | null) => insertChannel(server.services, projectId);
 function newAsset(durationMs: number | null, projectId: string | null = cast.home.id, filename = 'clip.mxf') {
   return server.services.db.asset.create({ data: { projectId, filename, storageKey: 'k', durationMs } });
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCast, startTestServer, type Cast, type TestServer } from '../helpers/server.ts';
+import { insertChannel } from '../helpers/fixtures.ts';
 
 // Nested reads must cost a bounded number of SQL statements, whatever the row
 // count: each level is one batched load, never one query per parent.
@@ -18,9 +19,7 @@ async function seed(channels: number): Promise<string[]> {
   const db = server.services.db;
   const playlistIds: string[] = [];
   for (let c = 0; c < channels; c++) {
-    const channel = await db.channel.create({
-      data: { name: `ch-${c}`, projectId: cast.home.id, outputType: 'NDI', output: { name: 'x' }, videoFormat: '1080i5000' },
-    });
+    const channel = await insertChannel(server.services, cast.home.id, { name: `ch-${c}` });
     for (let p = 0; p < 4; p++) {
       const playlist = await db.playlist.create({ data: { channelId: channel.id, name: `pl-${p}` } });
       playlistIds.push(playlist.id);

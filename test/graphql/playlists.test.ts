@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTORS, createCast, outcome, startTestServer, tokenOf, type Actor, type Cast, type TestServer } from '../helpers/server.ts';
+import { insertChannel } from '../helpers/fixtures.ts';
 
 let server: TestServer;
 let cast: Cast;
@@ -13,11 +14,7 @@ beforeAll(async () => {
 afterAll(() => server?.close());
 
 // Channels are another module's: fixtures go straight to the database.
-function newChannel(projectId: string | null, name = 'ch') {
-  return server.services.db.channel.create({
-    data: { name, projectId, outputType: 'NDI', output: { name: 'x' }, videoFormat: '1080i5000' },
-  });
-}
+const newChannel = (projectId: string | null, name = 'ch') => insertChannel(server.services, projectId, { name });
 function newPlaylist(name = 'pl', channel = channelId) {
   return server.services.db.playlist.create({ data: { channelId: channel, name } });
 }
