@@ -77,11 +77,6 @@ async function checkTargetProject(ctx: Context, p: Principal, rawId: string | nu
   return id;
 }
 
-function notNull<T>(field: string, value: T | null | undefined): T | undefined {
-  if (value === null) throw badInput(field, 'may be omitted but not null');
-  return value;
-}
-
 function secretKey(ctx: Context): Buffer {
   return ctx.services.config.secretKey;
 }
@@ -133,9 +128,10 @@ async function whyNotWritten(tx: Prisma.TransactionClient, id: string, action: s
 export async function updateChannel(ctx: Context, rawId: string, input: UpdateChannelArgs, query: ChannelQuery) {
   const p = requirePrincipal(ctx.principal);
   const current = await requireChannel(ctx, 'id', rawId, 'EDITOR');
-  const name = notNull('input.name', input.name);
-  const videoFormat = notNull('input.videoFormat', input.videoFormat);
-  const output = notNull('input.output', input.output);
+  // Explicit nulls were refused by the input type (rejectNull).
+  const name = input.name ?? undefined;
+  const videoFormat = input.videoFormat ?? undefined;
+  const output = input.output ?? undefined;
 
   const projectId = input.projectId === undefined ? current.projectId : await checkTargetProject(ctx, p, input.projectId);
   const nodeChanges = input.nodeId !== undefined;

@@ -20,3 +20,10 @@ export function isUniqueViolation(err: unknown): boolean {
 export function isForeignKeyViolation(err: unknown): boolean {
   return (err as { code?: string })?.code === 'P2003';
 }
+
+/**
+ * For update inputs: these fields may be left out but not given as null (the
+ * validation plugin skips field validators for null, so the input type checks it).
+ */
+export const rejectNull = (...fields: string[]) =>
+  z.looseObject(Object.fromEntries(fields.map((f) => [f, z.unknown().refine((v) => v !== null, 'may be omitted but not null').optional()])));

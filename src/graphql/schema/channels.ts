@@ -11,7 +11,7 @@ import {
   streamKeySchema,
   type OutputView,
 } from '../../domain/outputs.ts';
-import { nameSchema } from '../../domain/validation.ts';
+import { nameSchema, rejectNull } from '../../domain/validation.ts';
 import { DEFAULT_VIDEO_FORMAT, videoFormatSchema } from '../../domain/video-formats.ts';
 import { builder } from '../builder.ts';
 
@@ -129,6 +129,7 @@ const CreateChannelInput = builder.inputType('CreateChannelInput', {
 
 const UpdateChannelInput = builder.inputType('UpdateChannelInput', {
   description: 'Only the fields given change. Allowed only while the channel is STOPPED or ERROR.',
+  validate: rejectNull('name', 'videoFormat', 'output'),
   fields: (t) => ({
     name: t.string({ validate: nameSchema().nullish() }),
     projectId: t.id({ description: 'null: make the channel admin-only (administrators only).' }),

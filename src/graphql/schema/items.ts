@@ -4,7 +4,7 @@ import { addItem, findItem, removeItem, reorderItems, updateItem } from '../../d
 import { effectiveDurationMs } from '../../domain/playlists.ts';
 import { nonNegativeMs } from '../../domain/validation.ts';
 import { builder } from '../builder.ts';
-import { rejectNull } from './playlists.ts';
+import { rejectNull } from '../../domain/validation.ts';
 
 export const TransitionEnum = builder.enumType('Transition', {
   values: ['CUT', 'MIX', 'PUSH', 'WIPE', 'SLIDE'] as const,

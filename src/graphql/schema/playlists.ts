@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import {
   createPlaylist,
   deletePlaylist,
@@ -7,7 +6,7 @@ import {
   playlistReady,
   updatePlaylist,
 } from '../../domain/playlists.ts';
-import { nameSchema } from '../../domain/validation.ts';
+import { nameSchema, rejectNull } from '../../domain/validation.ts';
 import { builder } from '../builder.ts';
 
 // The computed fields select the items with the same orderBy as `items`, so
@@ -40,13 +39,6 @@ builder.prismaObject('Playlist', {
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
   }),
 });
-
-/**
- * For update inputs: these fields may be left out but not given as null (the
- * validation plugin skips field validators for null, so the type checks it).
- */
-export const rejectNull = (...fields: string[]) =>
-  z.looseObject(Object.fromEntries(fields.map((f) => [f, z.unknown().refine((v) => v !== null, 'must not be null').optional()])));
 
 const CreatePlaylistInput = builder.inputType('CreatePlaylistInput', {
   fields: (t) => ({
