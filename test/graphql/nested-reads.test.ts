@@ -26,12 +26,12 @@ async function seed(channels: number): Promise<string[]> {
       const assets = await db.asset.createManyAndReturn({
         data: Array.from({ length: 10 }, (_, i) => ({
           projectId: cast.home.id, filename: `clip-${c}-${p}-${i}.mxf`, storageKey: 'k', durationMs: i % 3 ? 10_000 : null,
+          ...(i % 4 ? { mediaStatus: 'READY' as const, mediaPath: `clip-${i}.mxf` } : {}),
         })),
       });
       await db.item.createMany({
         data: assets.map((asset, position) => ({
           playlistId: playlist.id, assetId: asset.id, position, inPointMs: position % 2 ? 1_000 : null,
-          mediaStatus: position % 4 ? 'READY' : 'PENDING',
         })),
       });
     }

@@ -113,13 +113,14 @@ describe('playlist query', () => {
       { assetId: unknown.id }, // unknown: 0
       { assetId: unknown.id, outPointMs: 7_000 }, // 7000
     ];
+    await db.asset.updateMany({ where: { id: { in: [long.id, unknown.id] } }, data: { mediaStatus: 'READY', mediaPath: 'staged.mxf' } });
     for (const [position, item] of items.entries()) {
-      await db.item.create({ data: { playlistId: pl.id, position, ...item, mediaStatus: 'READY' } });
+      await db.item.create({ data: { playlistId: pl.id, position, ...item } });
     }
     let res = await server.gql(cast.viewer.token, GET, { id: pl.id });
     expect(res.data.playlist).toMatchObject({ durationMs: 120_000, ready: true });
     expect(res.data.playlist.items.map((i: { position: number }) => i.position)).toEqual([0, 1, 2, 3, 4]);
-    await db.item.updateMany({ where: { playlistId: pl.id, position: 3 }, data: { mediaStatus: 'STAGING' } });
+    await db.asset.update({ where: { id: unknown.id }, data: { mediaStatus: 'STAGING', mediaPath: null } });
     res = await server.gql(cast.viewer.token, GET, { id: pl.id });
     expect(res.data.playlist.ready).toBe(false);
   });

@@ -30,8 +30,17 @@ builder.prismaObject('Item', {
     }),
     transition: t.expose('transition', { type: TransitionEnum }),
     transitionMs: t.exposeInt('transitionMs'),
-    mediaStatus: t.expose('mediaStatus', { type: MediaStatusEnum }),
-    mediaError: t.exposeString('mediaError', { nullable: true }),
+    // Media is staged once per asset: an item's media state is its asset's.
+    mediaStatus: t.field({
+      type: MediaStatusEnum,
+      select: { asset: { select: { mediaStatus: true } } },
+      resolve: (item) => item.asset.mediaStatus,
+    }),
+    mediaError: t.string({
+      nullable: true,
+      select: { asset: { select: { mediaError: true } } },
+      resolve: (item) => item.asset.mediaError,
+    }),
     clipName: t.string({
       description: "The asset's filename.",
       select: { asset: { select: { filename: true } } },

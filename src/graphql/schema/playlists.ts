@@ -32,8 +32,8 @@ builder.prismaObject('Playlist', {
     }),
     ready: t.boolean({
       description: "True when every item's media is READY.",
-      select: { items: { orderBy: ITEMS_ORDER, select: { mediaStatus: true } } },
-      resolve: (playlist) => playlistReady(playlist.items),
+      select: { items: { orderBy: ITEMS_ORDER, select: { asset: { select: { mediaStatus: true } } } } },
+      resolve: (playlist) => playlistReady(playlist.items.map((item) => item.asset)),
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
