@@ -1,4 +1,6 @@
+import path from 'node:path';
 import { z } from 'zod';
+import type { MediaStoreConfig } from './services/storage/store.ts';
 
 /** Environment → typed configuration, parsed once at start-up. */
 const envSchema = z.object({
@@ -26,6 +28,32 @@ const envSchema = z.object({
   /** Largest accepted request body in bytes. @defaultValue 1 MiB */
   MAX_BODY_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
   DB_POOL_SIZE: z.coerce.number().int().positive().default(10),
+  /** Namespace of onair's BullMQ keys in Redis (one per installation). @defaultValue onair */
+  QUEUE_PREFIX: z.string().min(1).default('onair'),
+  /** Run the BullMQ workers inside `serve` (one machine). @defaultValue true */
+  WORKER_IN_PROCESS: z.enum(['true', 'false']).default('true'),
+  /** The playout media volume staged files are copied onto. @defaultValue ./data/media */
+  MEDIA_VOLUME_DIR: z.string().min(1).default('./data/media'),
+  /** Where asset media comes from: a local directory or an S3-compatible bucket. @defaultValue local */
+  MEDIA_STORE: z.enum(['local', 's3']).default('local'),
+  /** The local media store's directory; keys are paths relative to it. @defaultValue ./data/media-store */
+  MEDIA_STORE_DIR: z.string().min(1).default('./data/media-store'),
+  S3_BUCKET: z.string().min(1).optional(),
+  S3_PREFIX: z.string().default(''),
+  S3_REGION: z.string().default('us-east-1'),
+  /** For S3-compatible servers (MinIO, Ceph, ...); AWS when unset. */
+  S3_ENDPOINT: z.string().url().optional(),
+  S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).default('false'),
+  S3_ACCESS_KEY_ID: z.string().optional(),
+  S3_SECRET_ACCESS_KEY: z.string().optional(),
+  /** Copies run at once per worker process. @defaultValue 2 */
+  STAGING_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(2),
+  /** Attempts of a staging job while the store is unreachable. @defaultValue 5 */
+  STAGING_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
+  /** First retry delay, doubled at each attempt. @defaultValue 5000 */
+  STAGING_BACKOFF_MS: z.coerce.number().int().min(0).default(5000),
+  /** How long a worker's claim on a job lasts without renewal: a crashed worker's job is taken over after it. @defaultValue 30000 */
+  STAGING_LOCK_MS: z.coerce.number().int().min(500).default(30_000),
 });
 
 export type Config = ReturnType<typeof loadConfig>;
@@ -50,6 +78,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   }
   const e = parsed.data;
   const production = e.NODE_ENV === 'production';
+  if (e.MEDIA_STORE === 's3' && !e.S3_BUCKET) throw new Error('Invalid configuration:\nS3_BUCKET: required when MEDIA_STORE=s3');
+  const mediaStore: MediaStoreConfig =
+    e.MEDIA_STORE === 's3'
+      ? {
+          kind: 's3',
+          bucket: e.S3_BUCKET as string,
+          prefix: e.S3_PREFIX,
+          region: e.S3_REGION,
+          endpoint: e.S3_ENDPOINT,
+          forcePathStyle: e.S3_FORCE_PATH_STYLE === 'true',
+          credentials:
+            e.S3_ACCESS_KEY_ID && e.S3_SECRET_ACCESS_KEY
+              ? { accessKeyId: e.S3_ACCESS_KEY_ID, secretAccessKey: e.S3_SECRET_ACCESS_KEY }
+              : undefined,
+        }
+      : { kind: 'local', root: path.resolve(e.MEDIA_STORE_DIR) };
   return {
     env: e.NODE_ENV,
     databaseUrl: e.DATABASE_URL,
@@ -63,5 +107,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     secretKey: parseKey(e.ONAIR_SECRET_KEY, production),
     migrateOnStart: e.MIGRATE_ON_START === 'true',
     maxBodyBytes: e.MAX_BODY_BYTES,
+    workerInProcess: e.WORKER_IN_PROCESS === 'true',
+    mediaVolumeDir: path.resolve(e.MEDIA_VOLUME_DIR),
+    mediaStore,
+    queuePrefix: e.QUEUE_PREFIX,
+    staging: {
+      concurrency: e.STAGING_CONCURRENCY,
+      attempts: e.STAGING_ATTEMPTS,
+      backoffMs: e.STAGING_BACKOFF_MS,
+      lockMs: e.STAGING_LOCK_MS,
+    },
   };
 }

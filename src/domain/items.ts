@@ -1,11 +1,12 @@
 import type { Principal } from '../auth/principal.ts';
 import { badInput, notFound } from '../errors.ts';
 import type { Context } from '../graphql/context.ts';
-import type { Transition } from '../../prisma/generated/client/client.ts';
+import type { MediaStatus, Transition } from '../../prisma/generated/client/client.ts';
 import type { Prisma } from '../services/db.ts';
 import { assertAccess, canSee, requirePrincipal } from './access.ts';
 import { findVisibleAsset } from './assets.ts';
 import { parseId } from './ids.ts';
+import { requestStaging } from './staging/media.ts';
 import { TX_OPTIONS, effectiveDurationMs, lockPlaylistFor, visibleChannels, type PlaylistQuery } from './playlists.ts';
 
 type ItemQuery = { include?: Prisma.ItemInclude; select?: Prisma.ItemSelect };
@@ -99,9 +100,11 @@ export async function addItem(ctx: Context, input: AddItemArgs, query: ItemQuery
     outPointMs: input.outPointMs ?? null,
     transitionMs: input.transitionMs ?? 0,
   };
+  let staging: { id: string; mediaStatus: MediaStatus } | undefined;
   const item = await ctx.db.$transaction(async (tx) => {
     const { projectId } = await lockPlaylistFor(tx, p, playlistId, 'OPERATOR');
     const asset = await findVisibleAsset(tx, p, 'input.assetId', assetId);
+    staging = asset;
     // A project-less (admin-only) channel may air any asset; others only their project's.
     if (projectId !== null && asset.projectId !== projectId) {
       throw badInput('input.assetId', "the asset belongs to another project than the playlist's channel");
@@ -119,7 +122,8 @@ export async function addItem(ctx: Context, input: AddItemArgs, query: ItemQuery
       data: { playlistId, assetId, position, ...timing, transition: input.transition ?? 'CUT' },
     });
   }, TX_OPTIONS);
-  // Media staging (module "media") will be queued here, after commit.
+  // After commit: the worker must find the item when it marks the asset.
+  if (staging) await requestStaging(ctx.services, staging);
   return item;
 }
 

@@ -2,9 +2,10 @@ import { ensureAdminToken } from '../auth/bootstrap.ts';
 import { loadConfig } from '../config.ts';
 import { createServices } from '../services/index.ts';
 import { ensureDatabase, migrate } from '../services/migrate.ts';
+import { startWorkers } from '../worker/index.ts';
 import { buildApp } from './app.ts';
 
-/** `serve`: migrations, bootstrap admin, HTTP server; stops cleanly on SIGINT/SIGTERM. */
+/** `serve`: migrations, bootstrap admin, HTTP server (and workers); stops cleanly on SIGINT/SIGTERM. */
 async function main() {
   const config = loadConfig();
   const services = createServices(config);
@@ -15,6 +16,8 @@ async function main() {
   }
   if (config.adminToken) await ensureAdminToken(services.db, config.adminToken);
   const app = buildApp(services);
+  // One machine: the workers run in this process (WORKER_IN_PROCESS=false for a separate `worker`).
+  const workers = config.workerInProcess ? await startWorkers(services) : null;
   await new Promise<void>((resolve) => app.server.listen(config.port, config.host, resolve));
   log.info({ port: config.port, graphiql: config.graphiql }, `onair serving on http://${config.host}:${config.port}/graphql`);
 
@@ -23,7 +26,7 @@ async function main() {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
-    const results = await Promise.allSettled([app.close()]);
+    const results = await Promise.allSettled([app.close(), workers?.close()]);
     await services.close();
     process.exit(results.some((r) => r.status === 'rejected') ? 1 : 0);
   };

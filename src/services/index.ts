@@ -2,6 +2,8 @@ import type { Config } from '../config.ts';
 import { createDatabase, type Db, type Sql } from './db.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { createEventBus, type PubSub } from './pubsub.ts';
+import { createQueues, type Queues } from './queues.ts';
 import { createRedis, type Redis } from './redis.ts';
 
 /** Every client to the outside world, built once and closed together. */
@@ -11,6 +13,9 @@ export interface Services {
   db: Db;
   sql: Sql;
   redis: Redis;
+  queues: Queues;
+  /** The event bus (Redis pub/sub): what subscriptions and other replicas hear. */
+  pubsub: PubSub;
   metrics: Metrics;
   close(): Promise<void>;
 }
@@ -24,18 +29,24 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const log = overrides.log ?? createLogger(config.logLevel);
   const database = createDatabase({ url: config.databaseUrl, poolSize: config.dbPoolSize, onQuery: overrides.onQuery });
   const redis = createRedis(config.redisUrl);
-  redis.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
+  // Redis pub/sub takes a connection over: subscriptions get one of their own.
+  const subscriber = createRedis(config.redisUrl);
+  for (const client of [redis, subscriber]) client.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
+  const queues = createQueues(redis, config.queuePrefix, config.staging);
   return {
     config,
     log,
     db: database.db,
     sql: database.sql,
     redis,
+    queues,
+    pubsub: createEventBus(redis, subscriber),
     metrics: createMetrics(),
     async close() {
-      // Each step runs even if another fails.
-      const results = await Promise.allSettled([database.close(), redis.quit()]);
-      for (const r of results) if (r.status === 'rejected') log.warn({ err: String(r.reason) }, 'close failed');
+      // Each step runs even if another fails; the queue before the connection it uses.
+      const first = await Promise.allSettled([queues.close(), database.close()]);
+      const second = await Promise.allSettled([redis.quit(), subscriber.quit()]);
+      for (const r of [...first, ...second]) if (r.status === 'rejected') log.warn({ err: String(r.reason) }, 'close failed');
     },
   };
 }

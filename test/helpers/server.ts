@@ -26,7 +26,15 @@ export interface TestServer {
 /** The real HTTP server on port 0, over a fresh PostgreSQL database and the real Redis. */
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const database = await createTestDatabase();
-  const config = loadConfig({ ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'silent', DATABASE_URL: database.url, ...env });
+  const config = loadConfig({
+    ...process.env,
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    DATABASE_URL: database.url,
+    // Each server's queues apart, so no other test's worker takes its jobs.
+    QUEUE_PREFIX: `onair-test-${database.url.split('/').pop()}`,
+    ...env,
+  });
   const queries: string[] = [];
   const services = createServices(config, { onQuery: (sql) => queries.push(sql) });
   const app = buildApp(services, { tokenUsageIntervalMs: 200 });

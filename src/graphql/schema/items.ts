@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { MAX_ASSET_DURATION_MS } from '../../domain/assets.ts';
 import { addItem, findItem, removeItem, reorderItems, updateItem } from '../../domain/items.ts';
+import { restageItem } from '../../domain/staging/media.ts';
 import { effectiveDurationMs } from '../../domain/playlists.ts';
 import { nonNegativeMs } from '../../domain/validation.ts';
 import { builder } from '../builder.ts';
@@ -116,5 +117,11 @@ builder.mutationFields((t) => ({
       itemIds: t.arg.idList({ required: true, validate: z.array(z.string()).max(10_000, 'must list at most 10000 items') }),
     },
     resolve: (query, _root, args, ctx) => reorderItems(ctx, args.playlistId, args.itemIds, query),
+  }),
+  restageItem: t.prismaField({
+    type: 'Item',
+    description: "Stages the item's media again (all items of its asset share the copy).",
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (query, _root, args, ctx) => restageItem(ctx, args.id, query),
   }),
 }));
