@@ -1,6 +1,6 @@
 import { Worker, type Job } from 'bullmq';
 import path from 'node:path';
-import { StagingError, stageFile } from '../domain/staging/copy.ts';
+import { StagingError, cleanupPartials, stageFile } from '../domain/staging/copy.ts';
 import { publishAssetMedia, setAssetMedia } from '../domain/staging/media.ts';
 import type { Services } from '../services/index.ts';
 import type { MediaStore } from '../services/storage/store.ts';
@@ -30,6 +30,9 @@ export async function stageAsset(services: Services, store: MediaStore, job: Job
   const dest = volumePathFor(asset);
   // A staged asset keeps READY while its file is verified (restage).
   if (asset.mediaStatus !== 'READY') await setAssetMedia(services, asset.id, { mediaStatus: 'STAGING' });
+  // This job's lock makes it the asset's only copier: a partial file beside the
+  // destination is what a crashed attempt left.
+  await cleanupPartials(path.join(config.mediaVolumeDir, asset.id), { olderThanMs: 0 }).catch(() => []);
 
   let lastProgress = 0;
   try {
