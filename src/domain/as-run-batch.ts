@@ -25,7 +25,7 @@ interface Batch {
 const open = new WeakMap<Context, Map<string, Batch>>();
 
 function keyOf(page: AsRunPageRequest, limit: number, query: AsRunQuery): string {
-  return JSON.stringify([page.from?.getTime(), page.to?.getTime(), page.after?.startedAt.getTime(), page.after?.id, limit, query]);
+  return JSON.stringify([page.from?.getTime(), page.to?.getTime(), page.after?.at.getTime(), page.after?.id, limit, query]);
 }
 
 async function run(ctx: Context, batch: Batch): Promise<void> {

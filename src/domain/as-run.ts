@@ -3,40 +3,15 @@ import { badInput, notFound } from '../errors.ts';
 import type { Context } from '../graphql/context.ts';
 import { canSee, requirePrincipal, visibleProjectIds } from './access.ts';
 import { parseId } from './ids.ts';
+import { decodeCursor, encodeCursor, type Cursor } from './pagination.ts';
 
 /** Largest page a client may ask for. */
 export const AS_RUN_MAX_PAGE = 500;
 /** Page size when `first` is omitted (the contract's default). */
 export const AS_RUN_DEFAULT_PAGE = 100;
 
-/** A position in the as-run log: the sort key (startedAt, id) of the last row seen. */
-export interface AsRunCursor {
-  startedAt: Date;
-  id: string;
-}
-
-// A version prefix keeps cursors of other connections (and of a future format) apart.
-const PREFIX = 'ar1';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/** Opaque to clients: base64url of the millisecond timestamp and the id. */
-export function encodeAsRunCursor(row: AsRunCursor): string {
-  return Buffer.from(`${PREFIX}:${row.startedAt.getTime()}:${row.id}`, 'utf8').toString('base64url');
-}
-
-/** A cursor this module did not issue is BAD_USER_INPUT naming `field`. */
-export function decodeAsRunCursor(field: string, cursor: string): AsRunCursor {
-  const invalid = () => badInput(field, 'not a valid cursor: pass an endCursor or edge cursor from this connection');
-  // Node's base64url decoder skips stray characters, so only an exact round trip counts.
-  if (cursor.length > 128 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (Buffer.from(text, 'utf8').toString('base64url') !== cursor) throw invalid();
-  const [prefix, ms, id, ...rest] = text.split(':');
-  if (prefix !== PREFIX || rest.length > 0 || !/^-?\d{1,15}$/.test(ms ?? '') || !UUID.test(id ?? '')) throw invalid();
-  const startedAt = new Date(Number(ms));
-  if (Number.isNaN(startedAt.getTime())) throw invalid();
-  return { startedAt, id: id as string };
-}
+/** Opaque to clients: the position (startedAt, id) of the last row seen. */
+export const encodeAsRunCursor = (row: { startedAt: Date; id: string }) => encodeCursor(row.startedAt, row.id);
 
 /** What the GraphQL selection needs of each entry's relations (plugin-prisma's planned include). */
 export type AsRunQuery = { include?: Prisma.AsRunEntryInclude; select?: Prisma.AsRunEntrySelect };
@@ -55,7 +30,7 @@ export interface AsRunPageRequest {
   from?: Date | null;
   /** Exclusive. */
   to?: Date | null;
-  after?: AsRunCursor;
+  after?: Cursor;
 }
 
 /** Checks the arguments that need more than a type: the window and the cursor. */
@@ -66,7 +41,7 @@ export function parseAsRunArgs(args: { from?: Date | null; to?: Date | null; aft
   return {
     from: args.from,
     to: args.to,
-    after: args.after === null || args.after === undefined ? undefined : decodeAsRunCursor('after', args.after),
+    after: args.after === null || args.after === undefined ? undefined : decodeCursor('after', args.after),
   };
 }
 
@@ -120,7 +95,7 @@ class Conditions {
 function addPageConditions(conditions: Conditions, page: AsRunPageRequest): Conditions {
   if (page.from) conditions.add('started_at >= ?::timestamptz', page.from);
   if (page.to) conditions.add('started_at < ?::timestamptz', page.to);
-  if (page.after) conditions.add('(started_at, id) < (?::timestamptz, ?::uuid)', page.after.startedAt, page.after.id);
+  if (page.after) conditions.add('(started_at, id) < (?::timestamptz, ?::uuid)', page.after.at, page.after.id);
   return conditions;
 }
 
