@@ -17,29 +17,37 @@ const IV_BYTES = 12; // GCM's native nonce size
 const TAG_BYTES = 16;
 
 /**
- * AES-256-GCM with a random IV. The channel id is bound in as associated data,
- * so a ciphertext copied onto another channel's row does not decrypt.
- * Format: `v1.<iv>.<tag>.<ciphertext>`, each base64url.
+ * AES-256-GCM with a random IV. `context` (the channel id, and what the secret
+ * is for) is bound in as associated data, so a ciphertext copied onto another
+ * row or purpose does not decrypt. Format: `v1.<iv>.<tag>.<ciphertext>`, each base64url.
  */
-export function encryptSecret(key: Buffer, channelId: string, secret: OutputSecret): string {
+export function seal(key: Buffer, context: string, plaintext: string): string {
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
-  cipher.setAAD(Buffer.from(channelId, 'utf8'));
-  const body = Buffer.concat([cipher.update(JSON.stringify(secret), 'utf8'), cipher.final()]);
+  cipher.setAAD(Buffer.from(context, 'utf8'));
+  const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
   return [VERSION, iv, cipher.getAuthTag(), body].map((part) => (typeof part === 'string' ? part : part.toString('base64url'))).join('.');
 }
 
-/** Throws when the ciphertext was altered, belongs to another channel or another key. */
-export function decryptSecret(key: Buffer, channelId: string, ciphertext: string): OutputSecret {
+/** Throws when the ciphertext was altered, or belongs to another context or key. */
+export function unseal(key: Buffer, context: string, ciphertext: string): string {
   const [version, iv, tag, body] = ciphertext.split('.');
   if (version !== VERSION || iv === undefined || tag === undefined || body === undefined) {
-    throw new Error('unknown channel secret format');
+    throw new Error('unknown secret format');
   }
   const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'), { authTagLength: TAG_BYTES });
-  decipher.setAAD(Buffer.from(channelId, 'utf8'));
+  decipher.setAAD(Buffer.from(context, 'utf8'));
   decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-  const plain = Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
-  return secretSchema.parse(JSON.parse(plain));
+  return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
+}
+
+/** A channel's output secret, bound to the channel. */
+export function encryptSecret(key: Buffer, channelId: string, secret: OutputSecret): string {
+  return seal(key, channelId, JSON.stringify(secret));
+}
+
+export function decryptSecret(key: Buffer, channelId: string, ciphertext: string): OutputSecret {
+  return secretSchema.parse(JSON.parse(unseal(key, channelId, ciphertext)));
 }
 
 function isEmpty(secret: OutputSecret | null): boolean {

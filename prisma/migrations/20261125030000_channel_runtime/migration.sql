@@ -4,6 +4,8 @@
 ALTER TABLE "channels"
     ADD COLUMN "sidecar_ref" TEXT,
     ADD COLUMN "sidecar_url" TEXT,
+    -- The port its API listens on, on its node (host networking).
+    ADD COLUMN "sidecar_port" INTEGER,
     -- The per-spawn API secret, encrypted like the output secrets.
     ADD COLUMN "sidecar_secret" TEXT,
     ADD COLUMN "sidecar_epoch" TEXT,
@@ -14,6 +16,11 @@ ALTER TABLE "channels"
 -- starts cannot both take it, whatever the code above does.
 CREATE UNIQUE INDEX "channels_decklink_in_use_key" ON "channels"("node_id", "decklink_device")
     WHERE "decklink_device" IS NOT NULL AND "status" IN ('STARTING', 'RUNNING', 'STOPPING') AND "deleted_at" IS NULL;
+
+-- Two sidecars on one node never share a port. (A node-less channel runs on the
+-- machine of the control plane: the nil uuid stands for it.)
+CREATE UNIQUE INDEX "channels_sidecar_port_key" ON "channels"(COALESCE("node_id", '00000000-0000-0000-0000-000000000000'::uuid), "sidecar_port")
+    WHERE "sidecar_port" IS NOT NULL;
 
 -- Other systems reserve devices by inserting here. Under the node's row lock
 -- (which a channel start takes too) a reservation of a device on air is refused.
