@@ -1,0 +1,202 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DockerOrchestrator } from '../../src/services/orchestrator/docker.ts';
+import { createOrchestrator } from '../../src/services/orchestrator/index.ts';
+import { LocalOrchestrator } from '../../src/services/orchestrator/local.ts';
+import { OrchestratorError, type SidecarSpec } from '../../src/services/orchestrator/orchestrator.ts';
+
+// Stand-in sidecars: tiny node programs serving /healthz on $HOST:$PORT.
+const SERVE = `
+  const http = require('node:http');
+  http.createServer((req, res) => {
+    if (req.url === '/healthz') return res.end('ok');
+    if (req.url === '/channel') return res.end(process.env.CHANNEL_ID);
+    if (req.url === '/has-secret') return res.end(String(process.env.SIDECAR_SECRET?.length ?? 0));
+    if (req.url === '/env-names') return res.end(Object.keys(process.env).sort().join(','));
+    res.writeHead(404).end();
+  }).listen(Number(process.env.PORT), process.env.HOST);
+`;
+const STUBBORN = `process.on('SIGTERM', () => {});\n${SERVE}`;
+const CRASH = `console.error('cannot open output for ' + process.env.SIDECAR_SECRET); process.exit(3);`;
+const DIE_SOON = `setTimeout(() => process.exit(1), 300);\n${SERVE}`;
+
+const orchestrators: LocalOrchestrator[] = [];
+function local(script: string, extra: ConstructorParameters<typeof LocalOrchestrator>[0] = {}): LocalOrchestrator {
+  const o = new LocalOrchestrator({ command: [process.execPath, '-e', script], healthPath: '/healthz', output: 'ignore', ...extra });
+  orchestrators.push(o);
+  return o;
+}
+
+process.env.ONAIR_TEST_LEAK = 'control-plane-only';
+
+afterAll(async () => {
+  delete process.env.ONAIR_TEST_LEAK;
+  await Promise.all(orchestrators.map((o) => o.close()));
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function spec(): Promise<SidecarSpec> {
+  return { channelId: randomUUID(), secret: randomBytes(24).toString('hex'), env: { ENGINE: 'FFMPEG' }, port: await freePort(), node: null };
+}
+
+function alive(pid: string): boolean {
+  try {
+    process.kill(Number(pid), 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function text(url: string): Promise<string> {
+  return (await fetch(url, { signal: AbortSignal.timeout(2000) })).text();
+}
+
+async function failure(p: Promise<unknown>): Promise<OrchestratorError> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(OrchestratorError);
+  return err as OrchestratorError;
+}
+
+describe('LocalOrchestrator', () => {
+  it('starts a sidecar that answers on loopback with its env, lists it, and stops it idempotently', async () => {
+    const o = local(SERVE);
+    const s = await spec();
+    const handle = await o.start(s);
+    expect(handle.url).toBe(`http://127.0.0.1:${s.port}`);
+    expect(await text(`${handle.url}/healthz`)).toBe('ok');
+    expect(await text(`${handle.url}/channel`)).toBe(s.channelId);
+    expect(await text(`${handle.url}/has-secret`)).toBe(String(s.secret.length));
+    // The control plane's own environment (database URL, keys) is not handed down.
+    const names = (await text(`${handle.url}/env-names`)).split(',');
+    expect(names).toEqual(expect.arrayContaining(['CHANNEL_ID', 'ENGINE', 'HOST', 'PATH', 'PORT', 'SIDECAR_SECRET']));
+    expect(names).not.toContain('ONAIR_TEST_LEAK');
+    expect(await o.list(null)).toEqual([{ channelId: s.channelId, ref: handle.ref, running: true }]);
+    expect(await o.ping(null)).toBe(true);
+
+    await o.stop(s.channelId, handle.ref, null);
+    expect(alive(handle.ref)).toBe(false);
+    await expect(text(`${handle.url}/healthz`)).rejects.toThrow();
+    expect(await o.list(null)).toEqual([]);
+    await o.stop(s.channelId, handle.ref, null);
+    await o.stop(randomUUID(), '12345', null);
+  });
+
+  it('kills a sidecar that ignores SIGTERM after the grace period', async () => {
+    const o = local(STUBBORN, { stopTimeoutMs: 300 });
+    const s = await spec();
+    const handle = await o.start(s);
+    const began = Date.now();
+    await o.stop(s.channelId, handle.ref, null);
+    expect(Date.now() - began).toBeGreaterThanOrEqual(290);
+    expect(alive(handle.ref)).toBe(false);
+  });
+
+  it('reports a sidecar that exits at once as START_FAILED, with its stderr and without its secret', async () => {
+    const o = local(CRASH);
+    const s = await spec();
+    const err = await failure(o.start(s));
+    expect(err.kind).toBe('START_FAILED');
+    expect(err.message).toContain(`the sidecar of channel ${s.channelId} exited during start-up (3)`);
+    expect(err.message).toContain('cannot open output for [redacted]');
+    expect(err.message).not.toContain(s.secret);
+    expect(await o.list(null)).toEqual([]);
+  });
+
+  it('reports a program that cannot run, or never answers its health path, as START_FAILED and leaves nothing running', async () => {
+    const missing = new LocalOrchestrator({ command: ['/nonexistent/onair-sidecar'] });
+    orchestrators.push(missing);
+    const err = await failure(missing.start(await spec()));
+    expect(err.kind).toBe('START_FAILED');
+    expect(err.message).toContain('could not run /nonexistent/onair-sidecar');
+
+    const silent = local('setInterval(() => {}, 1000);', { startupTimeoutMs: 500 });
+    const s = await spec();
+    const silentErr = await failure(silent.start(s));
+    expect(silentErr.message).toContain('did not answer /healthz within 500 ms');
+    expect(await silent.list(null)).toEqual([]);
+  });
+
+  it('waits out the grace period without a health path', async () => {
+    const o = local(CRASH, { healthPath: null, startupGraceMs: 2000 });
+    expect((await failure(o.start(await spec()))).kind).toBe('START_FAILED');
+    const ok = local(SERVE, { healthPath: null, startupGraceMs: 200 });
+    const s = await spec();
+    const handle = await ok.start(s);
+    expect(alive(handle.ref)).toBe(true);
+    await ok.stop(s.channelId, handle.ref, null);
+  });
+
+  it('ends a sidecar stopped while it is still starting', async () => {
+    const o = local(SERVE);
+    const s = await spec();
+    const starting = o.start(s);
+    await o.stop(s.channelId, '', null);
+    const err = await failure(starting);
+    expect(err.kind).toBe('START_FAILED');
+    expect(await o.list(null)).toEqual([]);
+  });
+
+  it('lists a sidecar that died by itself as not running until it is stopped', async () => {
+    const o = local(DIE_SOON);
+    const s = await spec();
+    const handle = await o.start(s);
+    await expect.poll(() => o.list(null), { timeout: 3000 }).toEqual([{ channelId: s.channelId, ref: handle.ref, running: false }]);
+    await o.stop(s.channelId, handle.ref, null);
+    expect(await o.list(null)).toEqual([]);
+  });
+
+  it('replaces its own sidecar of the same channel, and leaves a newer one alone when stopping an old ref', async () => {
+    const o = local(SERVE);
+    const s = await spec();
+    const first = await o.start(s);
+    const second = await o.start(s);
+    expect(alive(first.ref)).toBe(false);
+    expect(await text(`${second.url}/healthz`)).toBe('ok');
+    await o.stop(s.channelId, first.ref, null);
+    expect(alive(second.ref)).toBe(true);
+    await o.close();
+    expect(alive(second.ref)).toBe(false);
+    expect(await o.list(null)).toEqual([]);
+  });
+});
+
+describe('LocalOrchestrator in a process that exits', () => {
+  it('takes its sidecars with it', async () => {
+    const port = await freePort();
+    const program = `
+      import { LocalOrchestrator } from './src/services/orchestrator/local.ts';
+      const o = new LocalOrchestrator({ command: [process.execPath, '-e', ${JSON.stringify(SERVE)}], healthPath: '/healthz', output: 'ignore' });
+      const h = await o.start({ channelId: 'exit-test', secret: 'x'.repeat(32), env: {}, port: ${port}, node: null });
+      process.stdout.write(h.ref);
+      process.exit(0);
+    `;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', program], { cwd: process.cwd() });
+    expect(stdout).toMatch(/^\d+$/);
+    await expect.poll(() => alive(stdout), { timeout: 2000 }).toBe(false);
+  });
+});
+
+describe('createOrchestrator', () => {
+  it('is local unless Docker is configured', () => {
+    expect(createOrchestrator({})).toBeInstanceOf(LocalOrchestrator);
+    expect(createOrchestrator({ docker: { image: 'onair-sidecar:1' } })).toBeInstanceOf(DockerOrchestrator);
+    expect(() => createOrchestrator({ kind: 'docker' })).toThrow('the Docker orchestrator needs a sidecar image');
+  });
+});
