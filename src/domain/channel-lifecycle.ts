@@ -1,0 +1,208 @@
+import { randomBytes } from 'node:crypto';
+import { SIDECAR_ENV, type SidecarOutput } from '../protocol/sidecar-env.ts';
+import { conflict, notFound } from '../errors.ts';
+import type { Db, Prisma } from '../services/db.ts';
+import type { Logger } from '../services/logger.ts';
+import { OrchestratorError, type Orchestrator, type SidecarNode } from '../services/orchestrator/orchestrator.ts';
+import { outputView } from './outputs.ts';
+import { readChannelSecret, seal, unseal } from './secrets.ts';
+
+/** What starting and stopping a channel needs; the API and the control loop both call these. */
+export interface LifecycleDeps {
+  db: Db;
+  log: Logger;
+  orchestrator: Orchestrator;
+  config: {
+    secretKey: Buffer;
+    mediaVolumeDir: string;
+    sidecar: { engine: string; portBase: number; portCount: number };
+  };
+}
+
+/** The states in which a sidecar may exist: its DeckLink device and port are taken. */
+const ACTIVE = ['STARTING', 'RUNNING', 'STOPPING'] as const;
+const LOCAL_NODE_LOCK = 727_002;
+
+type ClaimedChannel = Prisma.ChannelGetPayload<{ include: { node: true } }>;
+
+/**
+ * STOPPED/ERROR → STARTING, as one transaction that owns the channel row: of
+ * twenty concurrent starts one claims it, the others get CONFLICT. Under the
+ * node's lock (which DeckLink reservations take too) it checks the device is
+ * not reserved and picks a free port; the partial unique indexes make a
+ * device or a port on air impossible to take twice whatever this code does.
+ */
+async function claimStart(deps: LifecycleDeps, channelId: string, secret: string): Promise<ClaimedChannel> {
+  const { db, config } = deps;
+  try {
+    return await db.$transaction(async (tx) => {
+      const [row] = await tx.$queryRaw<{ status: string; node_id: string | null; decklink_device: number | null }[]>`
+        SELECT status::text, node_id, decklink_device FROM channels
+         WHERE id = ${channelId}::uuid AND deleted_at IS NULL FOR UPDATE`;
+      if (!row) throw notFound('channel');
+      if (row.status !== 'STOPPED' && row.status !== 'ERROR') {
+        throw conflict(`the channel is ${row.status}`, { status: row.status });
+      }
+      if (row.node_id) await tx.$queryRaw`SELECT id FROM cluster_nodes WHERE id = ${row.node_id}::uuid FOR UPDATE`;
+      else await tx.$executeRaw`SELECT pg_advisory_xact_lock(${LOCAL_NODE_LOCK})`;
+      if (row.node_id && row.decklink_device !== null) {
+        const reservation = await tx.decklinkReservation.findFirst({
+          where: { nodeId: row.node_id, deviceIndex: row.decklink_device, releasedAt: null },
+        });
+        if (reservation) throw conflict(`DeckLink device ${row.decklink_device} is reserved by ${reservation.holder}`);
+      }
+      const taken = await tx.channel.findMany({
+        where: { nodeId: row.node_id, status: { in: [...ACTIVE] }, sidecarPort: { not: null } },
+        select: { sidecarPort: true },
+      });
+      const used = new Set(taken.map((t) => t.sidecarPort));
+      const offset = [...Array(config.sidecar.portCount).keys()].find((i) => !used.has(config.sidecar.portBase + i));
+      if (offset === undefined) throw conflict('no free sidecar port on the node: raise SIDECAR_PORT_COUNT');
+      return tx.channel.update({
+        where: { id: channelId },
+        data: {
+          status: 'STARTING',
+          errorMessage: null,
+          sidecarPort: config.sidecar.portBase + offset,
+          sidecarSecret: seal(config.secretKey, sidecarSecretContext(channelId), secret),
+          sidecarRef: null,
+          sidecarUrl: null,
+          sidecarEpoch: null,
+          sidecarSeq: 0,
+        },
+        include: { node: true },
+      });
+    });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'P2002') {
+      throw conflict('its DeckLink device is on air on another channel of the node');
+    }
+    throw err;
+  }
+}
+
+/** The channel's output as the sidecar takes it: public settings plus the secret, for its env only. */
+async function sidecarOutput(deps: LifecycleDeps, channel: ClaimedChannel): Promise<SidecarOutput> {
+  const view = outputView(channel.outputType, channel.output);
+  const secret = await readChannelSecret(deps.db, deps.config.secretKey, channel.id);
+  switch (view.kind) {
+    case 'DECKLINK':
+      return { type: 'DECKLINK', deviceIndex: view.deviceIndex };
+    case 'NDI':
+      return { type: 'NDI', name: view.name };
+    case 'SRT':
+      return { type: 'SRT', url: view.url, latencyMs: view.latencyMs, passphrase: secret?.passphrase ?? null };
+    case 'RTMP':
+      return { type: 'RTMP', url: view.url, streamKey: secret?.streamKey ?? null };
+  }
+}
+
+const nodeOf = (channel: { node: { id: string; hostname: string; dockerHost: string | null } | null }): SidecarNode | null =>
+  channel.node ? { id: channel.node.id, hostname: channel.node.hostname, dockerHost: channel.node.dockerHost } : null;
+
+/**
+ * Starts the channel's sidecar: claims STARTING, spawns it on the channel's
+ * node with a fresh API secret, then RUNNING; a failed spawn leaves ERROR with
+ * the reason and nothing running.
+ */
+export async function startChannelSidecar(deps: LifecycleDeps, channelId: string) {
+  const secret = randomBytes(32).toString('base64url');
+  const channel = await claimStart(deps, channelId, secret);
+  const port = channel.sidecarPort as number;
+  try {
+    const handle = await deps.orchestrator.start({
+      channelId,
+      secret,
+      port,
+      node: nodeOf(channel),
+      decklinkDevice: channel.decklinkDevice,
+      env: {
+        [SIDECAR_ENV.channelId]: channelId,
+        [SIDECAR_ENV.port]: String(port),
+        [SIDECAR_ENV.host]: '127.0.0.1',
+        [SIDECAR_ENV.engine]: deps.config.sidecar.engine,
+        [SIDECAR_ENV.videoFormat]: channel.videoFormat,
+        [SIDECAR_ENV.mediaDir]: deps.config.mediaVolumeDir,
+        [SIDECAR_ENV.output]: JSON.stringify(await sidecarOutput(deps, channel)),
+      },
+    });
+    const { count } = await deps.db.channel.updateMany({
+      where: { id: channelId, status: 'STARTING' },
+      data: { status: 'RUNNING', sidecarRef: handle.ref, sidecarUrl: handle.url, startedAt: new Date(), lastHeartbeatAt: new Date() },
+    });
+    if (count === 0) {
+      // Stopped or deleted meanwhile: the new sidecar must not outlive the claim.
+      await deps.orchestrator.stop(channelId, handle.ref, nodeOf(channel)).catch(() => {});
+      throw conflict('the channel changed while it started');
+    }
+  } catch (err) {
+    const reason = err instanceof OrchestratorError || err instanceof Error ? err.message : String(err);
+    await deps.db.channel.updateMany({
+      where: { id: channelId, status: 'STARTING' },
+      data: { status: 'ERROR', errorMessage: `could not start: ${reason}`, sidecarPort: null, sidecarSecret: null },
+    });
+    throw err;
+  }
+  return deps.db.channel.findUniqueOrThrow({ where: { id: channelId } });
+}
+
+/**
+ * RUNNING (or ERROR with a sidecar left) → STOPPING → STOPPED. A node whose
+ * engine cannot be reached leaves ERROR with the reason and the sidecar's
+ * reference kept, never STOPPED with an orphan behind. Stopping a stopped
+ * channel is a no-op.
+ */
+export async function stopChannelSidecar(deps: LifecycleDeps, channelId: string) {
+  const { db } = deps;
+  const claimed = await db.channel.updateManyAndReturn({
+    where: {
+      id: channelId,
+      deletedAt: null,
+      OR: [{ status: 'RUNNING' }, { status: 'ERROR', sidecarRef: { not: null } }],
+    },
+    data: { status: 'STOPPING' },
+    include: { node: true },
+  });
+  const channel = claimed[0];
+  if (!channel) {
+    const now = await db.channel.findFirst({ where: { id: channelId, deletedAt: null }, select: { status: true } });
+    if (!now) throw notFound('channel');
+    if (now.status === 'STOPPED') return db.channel.findUniqueOrThrow({ where: { id: channelId } });
+    if (now.status === 'ERROR') {
+      await db.channel.updateMany({ where: { id: channelId, status: 'ERROR', sidecarRef: null }, data: { status: 'STOPPED', errorMessage: null } });
+      return db.channel.findUniqueOrThrow({ where: { id: channelId } });
+    }
+    throw conflict(`the channel is ${now.status}`, { status: now.status });
+  }
+  try {
+    if (channel.sidecarRef) await deps.orchestrator.stop(channelId, channel.sidecarRef, nodeOf(channel));
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    await db.channel.updateMany({
+      where: { id: channelId, status: 'STOPPING' },
+      data: { status: 'ERROR', errorMessage: `could not stop its sidecar (it may still run): ${reason}` },
+    });
+    deps.log.warn({ channelId, reason }, 'sidecar stop failed');
+    return db.channel.findUniqueOrThrow({ where: { id: channelId } });
+  }
+  await db.channel.updateMany({
+    where: { id: channelId, status: 'STOPPING' },
+    data: {
+      status: 'STOPPED',
+      errorMessage: null,
+      sidecarRef: null,
+      sidecarUrl: null,
+      sidecarPort: null,
+      sidecarSecret: null,
+      startedAt: null,
+    },
+  });
+  return db.channel.findUniqueOrThrow({ where: { id: channelId } });
+}
+
+const sidecarSecretContext = (channelId: string) => `${channelId}:sidecar-api`;
+
+/** The running sidecar's API secret, for the sidecar client. */
+export function sidecarSecretOf(key: Buffer, channel: { id: string; sidecarSecret: string | null }): string | null {
+  return channel.sidecarSecret ? unseal(key, sidecarSecretContext(channel.id), channel.sidecarSecret) : null;
+}

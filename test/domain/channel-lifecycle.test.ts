@@ -1,0 +1,121 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startChannelSidecar, stopChannelSidecar, sidecarSecretOf, type LifecycleDeps } from '../../src/domain/channel-lifecycle.ts';
+import { DockerOrchestrator } from '../../src/services/orchestrator/docker.ts';
+import { LocalOrchestrator } from '../../src/services/orchestrator/local.ts';
+import { insertChannel } from '../helpers/fixtures.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+// A stand-in sidecar: answers /healthz on $HOST:$PORT and echoes what it was given.
+const SERVE = `
+  const http = require('node:http');
+  http.createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ channel: process.env.CHANNEL_ID, secret: process.env.SIDECAR_SECRET, output: JSON.parse(process.env.OUTPUT_JSON) }));
+  }).listen(Number(process.env.PORT), process.env.HOST);
+`;
+const CRASH = `console.error('cannot open the output'); process.exit(3);`;
+
+let server: TestServer;
+const orchestrators: LocalOrchestrator[] = [];
+
+function deps(script = SERVE, orchestrator?: LifecycleDeps['orchestrator']): LifecycleDeps {
+  const local = new LocalOrchestrator({ command: [process.execPath, '-e', script], healthPath: '/', output: 'ignore', stopTimeoutMs: 1000 });
+  orchestrators.push(local);
+  return {
+    db: server.services.db,
+    log: server.services.log,
+    orchestrator: orchestrator ?? local,
+    config: {
+      secretKey: server.services.config.secretKey,
+      mediaVolumeDir: '/tmp',
+      // A range of its own per run, so parallel test files never collide.
+      sidecar: { engine: 'ffmpeg', portBase: 20_000 + Math.floor(Math.random() * 20_000), portCount: 50 },
+    },
+  };
+}
+
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => {
+  for (const o of orchestrators) await o.close();
+  await server?.close();
+});
+
+const srtChannel = async () => {
+  const channel = await insertChannel(server.services, null, {
+    outputType: 'SRT',
+    output: { url: 'srt://127.0.0.1:9000', latencyMs: 120, passphraseSet: true },
+  });
+  const { writeChannelSecret } = await import('../../src/domain/secrets.ts');
+  await server.services.db.$transaction((tx) => writeChannelSecret(tx, server.services.config.secretKey, channel.id, { passphrase: 'a-long-passphrase' }));
+  return channel;
+};
+
+describe('starting and stopping a channel', () => {
+  it('twenty concurrent starts spawn one sidecar; the others get CONFLICT', async () => {
+    const d = deps();
+    const channel = await srtChannel();
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => startChannelSidecar(d, channel.id)));
+    const started = results.filter((r) => r.status === 'fulfilled');
+    expect(started).toHaveLength(1);
+    for (const r of results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[]) {
+      expect(r.reason.extensions?.code).toBe('CONFLICT');
+    }
+    const running = await server.services.db.channel.findUniqueOrThrow({ where: { id: channel.id } });
+    expect(running).toMatchObject({ status: 'RUNNING', errorMessage: null });
+    expect((await d.orchestrator.list(null)).filter((s) => s.running)).toHaveLength(1);
+
+    // The sidecar got its channel, its API secret (kept sealed in the row) and the output with its passphrase.
+    const answer = (await (await fetch(`${running.sidecarUrl}/`)).json()) as { channel: string; secret: string; output: unknown };
+    expect(answer.channel).toBe(channel.id);
+    expect(answer.secret).toBe(sidecarSecretOf(server.services.config.secretKey, running));
+    expect(running.sidecarSecret).not.toContain(answer.secret);
+    expect(answer.output).toEqual({ type: 'SRT', url: 'srt://127.0.0.1:9000', latencyMs: 120, passphrase: 'a-long-passphrase' });
+
+    const stopped = await stopChannelSidecar(d, channel.id);
+    expect(stopped).toMatchObject({ status: 'STOPPED', sidecarRef: null, sidecarUrl: null, sidecarPort: null, sidecarSecret: null });
+    expect((await d.orchestrator.list(null)).filter((s) => s.running)).toHaveLength(0);
+    await expect(fetch(`${running.sidecarUrl}/`)).rejects.toThrow();
+    // Stopping a stopped channel is a no-op.
+    expect((await stopChannelSidecar(d, channel.id)).status).toBe('STOPPED');
+  });
+
+  it('a sidecar that cannot start leaves ERROR with the reason and nothing running', async () => {
+    const d = deps(CRASH);
+    const channel = await insertChannel(server.services, null);
+    await expect(startChannelSidecar(d, channel.id)).rejects.toThrow();
+    const row = await server.services.db.channel.findUniqueOrThrow({ where: { id: channel.id } });
+    expect(row.status).toBe('ERROR');
+    expect(row.errorMessage).toMatch(/could not start/);
+    expect(await d.orchestrator.list(null)).toEqual([]);
+    // ERROR with nothing left: stop clears it, and a start may follow.
+    expect((await stopChannelSidecar(d, channel.id)).status).toBe('STOPPED');
+  });
+
+  it('a stop the node engine cannot be reached for leaves ERROR, never STOPPED with an orphan', async () => {
+    const node = await server.services.db.clusterNode.create({ data: { hostname: `gone-${Date.now()}`, dockerHost: 'tcp://127.0.0.1:1' } });
+    const channel = await insertChannel(server.services, null, { nodeId: node.id, status: 'RUNNING', sidecarRef: 'c0ffee', sidecarPort: 9999 });
+    const d = deps(SERVE, new DockerOrchestrator({ image: 'onair-test-sidecar:latest', mediaVolumeDir: '/tmp' }));
+    const row = await stopChannelSidecar(d, channel.id);
+    expect(row).toMatchObject({ status: 'ERROR', sidecarRef: 'c0ffee' });
+    expect(row.errorMessage).toMatch(/could not stop its sidecar/);
+    await d.orchestrator.close();
+  });
+
+  it('two DeckLink channels racing for one device: one on air, the other CONFLICT; a reserved device is CONFLICT', async () => {
+    const d = deps();
+    const node = await server.services.db.clusterNode.create({ data: { hostname: `deck-${Date.now()}`, decklinkDevices: 2 } });
+    const deck = { outputType: 'DECKLINK' as const, output: { deviceIndex: 1 }, decklinkDevice: 1, nodeId: node.id };
+    const [a, b] = [await insertChannel(server.services, null, deck), await insertChannel(server.services, null, deck)];
+    const results = await Promise.allSettled([startChannelSidecar(d, a.id), startChannelSidecar(d, b.id)]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const loser = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(loser.reason.extensions?.code).toBe('CONFLICT');
+
+    const c = await insertChannel(server.services, null, { ...deck, decklinkDevice: 2, output: { deviceIndex: 2 } });
+    await server.services.db.decklinkReservation.create({ data: { nodeId: node.id, deviceIndex: 2, holder: 'recorder-3' } });
+    await expect(startChannelSidecar(d, c.id)).rejects.toMatchObject({ message: expect.stringContaining('reserved by recorder-3') });
+    expect((await server.services.db.channel.findUniqueOrThrow({ where: { id: c.id } })).status).toBe('STOPPED');
+  });
+});
