@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import type { OrchestratorConfig } from './services/orchestrator/index.ts';
 import type { MediaStoreConfig } from './services/storage/store.ts';
 
 /** Environment → typed configuration, parsed once at start-up. */
@@ -46,6 +47,24 @@ const envSchema = z.object({
   S3_FORCE_PATH_STYLE: z.enum(['true', 'false']).default('false'),
   S3_ACCESS_KEY_ID: z.string().optional(),
   S3_SECRET_ACCESS_KEY: z.string().optional(),
+  /**
+   * What runs channel sidecars: child processes of `serve` (one machine), or
+   * containers on the nodes' Docker engines. @defaultValue local
+   */
+  ORCHESTRATOR: z.enum(['local', 'docker']).default('local'),
+  /** The sidecar image on every node (Docker; never pulled by onair). @defaultValue onair:latest */
+  SIDECAR_IMAGE: z.string().min(1).default('onair:latest'),
+  /** Docker network mode of sidecars; host lets the control plane reach them on their port. @defaultValue host */
+  SIDECAR_NETWORK: z.string().min(1).default('host'),
+  /** The playout engine sidecars drive. @defaultValue ffmpeg */
+  SIDECAR_ENGINE: z.enum(['ffmpeg', 'casparcg']).default('ffmpeg'),
+  /** Sidecar API ports on a node: SIDECAR_PORT_BASE, and the SIDECAR_PORT_COUNT after it. @defaultValue 9100, 200 */
+  SIDECAR_PORT_BASE: z.coerce.number().int().min(1024).max(65000).default(9100),
+  SIDECAR_PORT_COUNT: z.coerce.number().int().min(1).max(10_000).default(200),
+  /** TLS for tcp:// Docker engines: PEM file paths. */
+  DOCKER_TLS_CA: z.string().optional(),
+  DOCKER_TLS_CERT: z.string().optional(),
+  DOCKER_TLS_KEY: z.string().optional(),
   /** Copies run at once per worker process. @defaultValue 2 */
   STAGING_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(2),
   /** Attempts of a staging job while the store is unreachable. @defaultValue 5 */
@@ -111,6 +130,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     mediaVolumeDir: path.resolve(e.MEDIA_VOLUME_DIR),
     mediaStore,
     queuePrefix: e.QUEUE_PREFIX,
+    orchestrator: {
+      kind: e.ORCHESTRATOR,
+      docker: {
+        image: e.SIDECAR_IMAGE,
+        network: e.SIDECAR_NETWORK,
+        mediaVolumeDir: path.resolve(e.MEDIA_VOLUME_DIR),
+        tlsCa: e.DOCKER_TLS_CA,
+        tlsCert: e.DOCKER_TLS_CERT,
+        tlsKey: e.DOCKER_TLS_KEY,
+      },
+    } satisfies OrchestratorConfig,
+    sidecar: { engine: e.SIDECAR_ENGINE, portBase: e.SIDECAR_PORT_BASE, portCount: e.SIDECAR_PORT_COUNT },
     staging: {
       concurrency: e.STAGING_CONCURRENCY,
       attempts: e.STAGING_ATTEMPTS,

@@ -2,6 +2,8 @@ import type { Config } from '../config.ts';
 import { createDatabase, type Db, type Sql } from './db.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { createOrchestrator } from './orchestrator/index.ts';
+import type { Orchestrator } from './orchestrator/orchestrator.ts';
 import { createEventBus, type PubSub } from './pubsub.ts';
 import { createQueues, type Queues } from './queues.ts';
 import { createRedis, type Redis } from './redis.ts';
@@ -14,6 +16,8 @@ export interface Services {
   sql: Sql;
   redis: Redis;
   queues: Queues;
+  /** What runs channel sidecars (Docker engines or local processes). */
+  orchestrator: Orchestrator;
   /** The event bus (Redis pub/sub): what subscriptions and other replicas hear. */
   pubsub: PubSub;
   metrics: Metrics;
@@ -33,6 +37,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   const subscriber = createRedis(config.redisUrl);
   for (const client of [redis, subscriber]) client.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
   const queues = createQueues(redis, config.queuePrefix, config.staging);
+  const orchestrator = createOrchestrator(config.orchestrator, log);
   return {
     config,
     log,
@@ -40,11 +45,12 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     sql: database.sql,
     redis,
     queues,
+    orchestrator,
     pubsub: createEventBus(redis, subscriber),
     metrics: createMetrics(),
     async close() {
       // Each step runs even if another fails; the queue before the connection it uses.
-      const first = await Promise.allSettled([queues.close(), database.close()]);
+      const first = await Promise.allSettled([queues.close(), database.close(), orchestrator.close()]);
       const second = await Promise.allSettled([redis.quit(), subscriber.quit()]);
       for (const r of [...first, ...second]) if (r.status === 'rejected') log.warn({ err: String(r.reason) }, 'close failed');
     },

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { clipArgs, programTarget, ProgressParser, redact } from '../../src/sidecar/engines/ffmpeg/args.ts';
+import { EngineError } from '../../src/sidecar/engines/engine.ts';
+import { describeOutput, loadSidecarConfig } from '../../src/sidecar/config.ts';
+import { hlsSettings } from '../../src/sidecar/hls.ts';
+import { VIDEO_MODES } from '../../src/sidecar/video-modes.ts';
+
+const env = {
+  CHANNEL_ID: '5b1c1e64-7a49-4c1e-9d8f-2c7d3b6a9e01',
+  PORT: '0',
+  SIDECAR_SECRET: 's'.repeat(32),
+  ENGINE: 'ffmpeg',
+  VIDEO_FORMAT: '1080i5000',
+  MEDIA_DIR: '/media',
+  OUTPUT_JSON: JSON.stringify({ type: 'SRT', url: 'srt://10.0.0.1:9000', latencyMs: 120, passphrase: 'topsecret-pass' }),
+};
+
+describe('sidecar config', () => {
+  it('parses a valid environment with defaults', () => {
+    const c = loadSidecarConfig(env);
+    expect(c).toMatchObject({ host: '127.0.0.1', port: 0, engine: 'ffmpeg', videoMode: { width: 1920, height: 1080, rateNum: 25 } });
+    expect(JSON.stringify(describeOutput(c.output))).not.toContain('topsecret');
+  });
+
+  it.each([
+    [{ CHANNEL_ID: 'nope' }, /CHANNEL_ID: must be a UUID/],
+    [{ SIDECAR_SECRET: 'short' }, /SIDECAR_SECRET: must be at least 32/],
+    [{ VIDEO_FORMAT: '1080p2398' }, /VIDEO_FORMAT: must be a supported video mode/],
+    [{ ENGINE: 'vlc' }, /ENGINE: must be one of/],
+    [{ MEDIA_DIR: 'relative' }, /MEDIA_DIR: must be an absolute path/],
+    [{ PORT: '70000' }, /PORT: /],
+    [{ OUTPUT_JSON: '{' }, /OUTPUT_JSON: must be JSON/],
+    [{ OUTPUT_JSON: '{"type":"SRT","url":"http://x","passphrase":"topsecret-pass"}' }, /OUTPUT_JSON.url: must start with srt/],
+    [{ ENGINE: 'casparcg' }, /ENGINE: casparcg is not available/],
+  ])('refuses %j clearly, without echoing secrets', (patch, message) => {
+    let err: Error | undefined;
+    try {
+      loadSidecarConfig({ ...env, ...patch });
+    } catch (e) {
+      err = e as Error;
+    }
+    expect(err?.message).toMatch(message);
+    expect(err?.message).not.toContain('topsecret');
+    expect(err?.message).not.toContain('s'.repeat(32));
+  });
+});
+
+describe('ffmpeg command building', () => {
+  it('maps outputs to ffmpeg targets, refusing NDI and DeckLink', () => {
+    expect(programTarget({ type: 'SRT', url: 'srt://h:9000?mode=listener', latencyMs: 200, passphrase: 'pass word 12' })).toEqual({
+      url: 'srt://h:9000?mode=listener&latency=200000&pkt_size=1316&passphrase=pass+word+12',
+      format: 'mpegts',
+      secrets: ['pass word 12', 'pass%20word%2012'],
+    });
+    expect(programTarget({ type: 'RTMP', url: 'rtmp://h/live/', streamKey: 'k3y' })).toEqual({ url: 'rtmp://h/live/k3y', format: 'flv', secrets: ['k3y'] });
+    expect(() => programTarget({ type: 'NDI', name: 'x' })).toThrow(EngineError);
+    expect(() => programTarget({ type: 'DECKLINK', deviceIndex: 0 })).toThrow(/ffmpeg engine cannot drive DECKLINK/);
+  });
+
+  it('plays one clip from its in point for its duration, to the program and the HLS preview', () => {
+    const args = clipArgs(
+      { itemId: 'i', file: '/m/a.mov', inPointMs: 1500, durationMs: 2040, transition: 'CUT', transitionMs: 0 },
+      VIDEO_MODES.get('1080p5994')!,
+      { url: 'udp://127.0.0.1:9', format: 'mpegts', secrets: [] },
+      hlsSettings('/m', 'c'),
+    );
+    const after = (flag: string) => args[args.indexOf(flag) + 1];
+    expect([after('-ss'), after('-t'), after('-i')]).toEqual(['1.500', '2.040', '/m/a.mov']);
+    expect(after('-filter_complex')).toContain('fps=60000/1001');
+    expect(args).toContain('udp://127.0.0.1:9');
+    expect(args.at(-1)).toBe('/m/live/c/index.m3u8');
+  });
+
+  it('redacts secrets and parses -progress blocks', () => {
+    expect(redact('srt://h?passphrase=abc: refused abc', ['abc'])).toBe('srt://h?passphrase=[redacted]: refused [redacted]');
+    const p = new ProgressParser();
+    expect(p.push('frame=0\nprogress=continue\nfra')).toEqual([0]);
+    expect(p.push('me=3\nout_time_us=1\nprogress=continue\n')).toEqual([3]);
+  });
+});

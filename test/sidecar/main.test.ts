@@ -1,0 +1,92 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHANNEL_ID, client, item, makeMediaDir, readEventsUntil, SECRET, sleep } from './helpers.ts';
+
+const run = promisify(execFile);
+const PASSPHRASE = 'srt-passphrase-xyz';
+const SRT_PORT = 20000 + Math.floor(Math.random() * 20000);
+
+let mediaDir: string;
+let sidecar: ChildProcess;
+let receiver: ChildProcess;
+let logs = '';
+let base = '';
+
+/** Waits for the child to print its listening line and returns the port. */
+function portFromLogs(child: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`sidecar did not start: ${logs}`)), 15_000);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      logs += chunk.toString();
+      const m = /"port":(\d+)/.exec(logs);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.stderr!.on('data', (chunk: Buffer) => (logs += chunk.toString()));
+    child.on('exit', (code) => reject(new Error(`sidecar exited ${code}: ${logs}`)));
+  });
+}
+
+beforeAll(async () => {
+  mediaDir = await makeMediaDir({ 'a.mp4': 2 });
+  // The channel's SRT output calls this listener, as a receiver at the far end would.
+  receiver = spawn('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-y',
+    '-i', `srt://127.0.0.1:${SRT_PORT}?mode=listener&passphrase=${PASSPHRASE}`,
+    '-c', 'copy', '-f', 'mpegts', join(mediaDir, 'received.ts'),
+  ], { stdio: 'ignore' });
+  await sleep(300);
+  sidecar = spawn(process.execPath, ['--import', 'tsx', 'src/sidecar/main.ts'], {
+    env: {
+      ...process.env,
+      CHANNEL_ID,
+      PORT: '0',
+      SIDECAR_SECRET: SECRET,
+      ENGINE: 'ffmpeg',
+      VIDEO_FORMAT: 'PAL',
+      MEDIA_DIR: mediaDir,
+      OUTPUT_JSON: JSON.stringify({ type: 'SRT', url: `srt://127.0.0.1:${SRT_PORT}`, latencyMs: 120, passphrase: PASSPHRASE }),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  base = `http://127.0.0.1:${await portFromLogs(sidecar)}`;
+});
+
+afterAll(async () => {
+  if (sidecar?.exitCode === null) sidecar.kill('SIGKILL');
+  if (receiver?.exitCode === null) receiver.kill('SIGKILL');
+  if (mediaDir) await rm(mediaDir, { recursive: true, force: true });
+});
+
+describe('sidecar as a process (node --import tsx src/sidecar/main.ts)', () => {
+  it('plays to an SRT output with a passphrase, never logs secrets, and stops on SIGTERM', async () => {
+    const call = client(base);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await client(base, 'wrong')('GET', '/status')).status).toBe(401);
+    const loaded = await call('POST', '/playlist', { playlistId: 'p', loop: false, items: [item('1', 'a.mp4', 1000)] });
+    expect(loaded.status).toBe(200);
+    const events = await readEventsUntil(call, (ev) => ev.some((e) => e.kind === 'STATE_CHANGED' && e.state === 'STOPPED'));
+    expect(events.find((e) => e.kind === 'ITEM_ENDED')).toMatchObject({ itemId: '1', how: 'PLAYED' });
+
+    // The receiver ends when the caller hangs up; what it got is PAL-sized H.264.
+    await new Promise((r) => (receiver.exitCode !== null ? r(null) : receiver.once('exit', r)));
+    expect((await stat(join(mediaDir, 'received.ts'))).size).toBeGreaterThan(10_000);
+    const probe = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height', '-of', 'csv=p=0', join(mediaDir, 'received.ts')]);
+    expect(probe.stdout.trim().split('\n')[0]).toBe('h264,720,576');
+
+    const status = await call('GET', '/status');
+    expect(JSON.stringify(status.body)).not.toContain(PASSPHRASE);
+    const exited = new Promise<number | null>((r) => sidecar.once('exit', (code) => r(code)));
+    sidecar.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(logs).toContain('sidecar listening');
+    expect(logs).toContain('"passphraseSet":true');
+    expect(logs).not.toContain(PASSPHRASE);
+    expect(logs).not.toContain(SECRET);
+  });
+});
