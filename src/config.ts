@@ -132,6 +132,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     queuePrefix: e.QUEUE_PREFIX,
     orchestrator: {
       kind: e.ORCHESTRATOR,
+      // A local sidecar counts as started once its API answers.
+      local: { healthPath: '/healthz' },
       docker: {
         image: e.SIDECAR_IMAGE,
         network: e.SIDECAR_NETWORK,

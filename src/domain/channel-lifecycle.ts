@@ -1,23 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { SIDECAR_ENV, type SidecarOutput } from '../protocol/sidecar-env.ts';
-import { conflict, notFound } from '../errors.ts';
-import type { Db, Prisma } from '../services/db.ts';
-import type { Logger } from '../services/logger.ts';
+import { ErrorCode, OnairError, conflict, notFound } from '../errors.ts';
+import type { Config } from '../config.ts';
+import type { Prisma } from '../services/db.ts';
+import type { Services } from '../services/index.ts';
 import { OrchestratorError, type Orchestrator, type SidecarNode } from '../services/orchestrator/orchestrator.ts';
 import { outputView } from './outputs.ts';
 import { readChannelSecret, seal, unseal } from './secrets.ts';
 
 /** What starting and stopping a channel needs; the API and the control loop both call these. */
-export interface LifecycleDeps {
-  db: Db;
-  log: Logger;
-  orchestrator: Orchestrator;
-  config: {
-    secretKey: Buffer;
-    mediaVolumeDir: string;
-    sidecar: { engine: string; portBase: number; portCount: number };
-  };
-}
+export type LifecycleDeps = Pick<Services, 'db' | 'log' | 'orchestrator'> & {
+  config: Pick<Config, 'secretKey' | 'mediaVolumeDir' | 'sidecar'>;
+};
 
 /** The states in which a sidecar may exist: its DeckLink device and port are taken. */
 const ACTIVE = ['STARTING', 'RUNNING', 'STOPPING'] as const;
@@ -141,7 +135,9 @@ export async function startChannelSidecar(deps: LifecycleDeps, channelId: string
       where: { id: channelId, status: 'STARTING' },
       data: { status: 'ERROR', errorMessage: `could not start: ${reason}`, sidecarPort: null, sidecarSecret: null },
     });
-    throw err;
+    if (err instanceof OnairError) throw err;
+    // Orchestrator messages are written for operators and carry no secret.
+    throw new OnairError(ErrorCode.SIDECAR_UNAVAILABLE, `the channel's sidecar could not start: ${reason}`);
   }
   return deps.db.channel.findUniqueOrThrow({ where: { id: channelId } });
 }

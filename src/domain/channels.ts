@@ -9,6 +9,7 @@ import { parseId } from './ids.ts';
 import { findVisibleNode } from './nodes.ts';
 import { checkDeviceOnNode, planOutput, type OutputInput, type OutputPlan } from './outputs.ts';
 import { writeChannelSecret } from './secrets.ts';
+import { startChannelSidecar, stopChannelSidecar } from './channel-lifecycle.ts';
 import { isForeignKeyViolation } from './validation.ts';
 import { DEFAULT_VIDEO_FORMAT } from './video-formats.ts';
 
@@ -211,4 +212,18 @@ export async function deleteChannel(ctx: Context, rawId: string): Promise<string
     await tx.channelSecret.deleteMany({ where: { channelId: id } });
   });
   return id;
+}
+
+/** startChannel: OPERATOR and up; CONFLICT unless STOPPED or ERROR, or when its DeckLink device is busy. */
+export async function startChannel(ctx: Context, rawId: string, query: ChannelQuery) {
+  const channel = await requireChannel(ctx, 'id', rawId, 'OPERATOR');
+  await startChannelSidecar(ctx.services, channel.id);
+  return ctx.db.channel.findUniqueOrThrow({ ...query, where: { id: channel.id } });
+}
+
+/** stopChannel: OPERATOR and up; stopping a stopped channel changes nothing. */
+export async function stopChannel(ctx: Context, rawId: string, query: ChannelQuery) {
+  const channel = await requireChannel(ctx, 'id', rawId, 'OPERATOR');
+  await stopChannelSidecar(ctx.services, channel.id);
+  return ctx.db.channel.findUniqueOrThrow({ ...query, where: { id: channel.id } });
 }

@@ -6,11 +6,15 @@ import { ConfigError, loadSidecarConfig } from './config.ts';
  * Entry point of a channel's sidecar: parse the environment, start the engine
  * and the API, stop cleanly (current item TRUNCATED) on SIGTERM/SIGINT.
  */
-const logger = pino({
-  level: process.env.LOG_LEVEL ?? 'info',
-  base: { service: 'onair-sidecar', channelId: process.env.CHANNEL_ID },
-  redact: { paths: ['*.passphrase', '*.streamKey', '*.secret', '*.authorization'], censor: '[redacted]' },
-});
+// Logs go to stderr: what a failed start printed last is what the orchestrator reports.
+const logger = pino(
+  {
+    level: process.env.LOG_LEVEL ?? 'info',
+    base: { service: 'onair-sidecar', channelId: process.env.CHANNEL_ID },
+    redact: { paths: ['*.passphrase', '*.streamKey', '*.secret', '*.authorization'], censor: '[redacted]' },
+  },
+  pino.destination(2),
+);
 
 async function main(): Promise<void> {
   let config;

@@ -19,15 +19,17 @@ let base = '';
 function portFromLogs(child: ChildProcess): Promise<number> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`sidecar did not start: ${logs}`)), 15_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
+    // The sidecar logs to stderr (see src/sidecar/main.ts).
+    const read = (chunk: Buffer) => {
       logs += chunk.toString();
       const m = /"port":(\d+)/.exec(logs);
       if (m) {
         clearTimeout(timer);
         resolve(Number(m[1]));
       }
-    });
-    child.stderr!.on('data', (chunk: Buffer) => (logs += chunk.toString()));
+    };
+    child.stdout!.on('data', read);
+    child.stderr!.on('data', read);
     child.on('exit', (code) => reject(new Error(`sidecar exited ${code}: ${logs}`)));
   });
 }

@@ -10,5 +10,6 @@ import './channels.ts';
 import './playlists.ts';
 import './items.ts';
 import './as-run.ts';
+import './transport.ts';
 
 export const schema = builder.toSchema({ sortSchema: false });
