@@ -61,6 +61,8 @@ const envSchema = z.object({
   /** Sidecar API ports on a node: SIDECAR_PORT_BASE, and the SIDECAR_PORT_COUNT after it. @defaultValue 9100, 200 */
   SIDECAR_PORT_BASE: z.coerce.number().int().min(1024).max(65000).default(9100),
   SIDECAR_PORT_COUNT: z.coerce.number().int().min(1).max(10_000).default(200),
+  /** Longest wait for a sidecar's answer before SIDECAR_UNAVAILABLE. @defaultValue 2000 */
+  SIDECAR_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(2000),
   /** TLS for tcp:// Docker engines: PEM file paths. */
   DOCKER_TLS_CA: z.string().optional(),
   DOCKER_TLS_CERT: z.string().optional(),
@@ -143,7 +145,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
         tlsKey: e.DOCKER_TLS_KEY,
       },
     } satisfies OrchestratorConfig,
-    sidecar: { engine: e.SIDECAR_ENGINE, portBase: e.SIDECAR_PORT_BASE, portCount: e.SIDECAR_PORT_COUNT },
+    sidecar: {
+      engine: e.SIDECAR_ENGINE,
+      portBase: e.SIDECAR_PORT_BASE,
+      portCount: e.SIDECAR_PORT_COUNT,
+      timeoutMs: e.SIDECAR_TIMEOUT_MS,
+    },
     staging: {
       concurrency: e.STAGING_CONCURRENCY,
       attempts: e.STAGING_ATTEMPTS,

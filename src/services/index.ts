@@ -5,6 +5,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { createOrchestrator } from './orchestrator/index.ts';
 import type { Orchestrator } from './orchestrator/orchestrator.ts';
 import { createEventBus, type PubSub } from './pubsub.ts';
+import { SidecarClient } from './sidecar-client.ts';
 import { createQueues, type Queues } from './queues.ts';
 import { createRedis, type Redis } from './redis.ts';
 
@@ -18,6 +19,8 @@ export interface Services {
   queues: Queues;
   /** What runs channel sidecars (Docker engines or local processes). */
   orchestrator: Orchestrator;
+  /** The sidecars' HTTP API, bounded by SIDECAR_TIMEOUT_MS. */
+  sidecars: SidecarClient;
   /** The event bus (Redis pub/sub): what subscriptions and other replicas hear. */
   pubsub: PubSub;
   metrics: Metrics;
@@ -46,6 +49,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     redis,
     queues,
     orchestrator,
+    sidecars: new SidecarClient(config.sidecar.timeoutMs),
     pubsub: createEventBus(redis, subscriber),
     metrics: createMetrics(),
     async close() {

@@ -29,7 +29,7 @@ function deps(script = SERVE, orchestrator?: LifecycleDeps['orchestrator']): Lif
       secretKey: server.services.config.secretKey,
       mediaVolumeDir: '/tmp',
       // A range of its own per run, so parallel test files never collide.
-      sidecar: { engine: 'ffmpeg', portBase: 20_000 + Math.floor(Math.random() * 20_000), portCount: 50 },
+      sidecar: { engine: 'ffmpeg', portBase: 20_000 + Math.floor(Math.random() * 20_000), portCount: 50, timeoutMs: 2000 },
     },
   };
 }

@@ -10,6 +10,7 @@ import './channels.ts';
 import './playlists.ts';
 import './items.ts';
 import './as-run.ts';
+import './engine.ts';
 import './transport.ts';
 
 export const schema = builder.toSchema({ sortSchema: false });

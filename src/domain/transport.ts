@@ -1,0 +1,115 @@
+import type { LoadPlaylist, Status } from '../protocol/sidecar-api.ts';
+import { badInput, conflict, notFound } from '../errors.ts';
+import type { Context } from '../graphql/context.ts';
+import type { TransportCommand } from '../services/sidecar-client.ts';
+import { canSee } from './access.ts';
+import { sidecarSecretOf } from './channel-lifecycle.ts';
+import { requireChannel } from './channels.ts';
+import { parseId } from './ids.ts';
+import { effectiveDurationMs } from './playlists.ts';
+
+/** Live state of a channel's engine as the API answers it (EngineStatus). */
+export interface EngineState {
+  channelId: string;
+  reachable: boolean;
+  state: Status['state'] | null;
+  playlistId: string | null;
+  loop: boolean | null;
+  current: { itemId: string; clipName: string; startedAt: Date; positionMs: number; durationMs: number | null } | null;
+  nextItemId: string | null;
+  updatedAt: Date;
+}
+
+export function engineState(channelId: string, status: Status | null): EngineState {
+  const current = status?.current && status.current.startedAt ? status.current : null;
+  return {
+    channelId,
+    reachable: status !== null,
+    state: status?.state ?? null,
+    playlistId: status?.playlistId ?? null,
+    loop: status ? status.loop : null,
+    current: current
+      ? {
+          itemId: current.itemId,
+          clipName: current.clipName,
+          startedAt: new Date(current.startedAt as string),
+          positionMs: current.positionMs,
+          durationMs: current.durationMs,
+        }
+      : null,
+    nextItemId: status?.next?.itemId ?? null,
+    updatedAt: new Date(),
+  };
+}
+
+type Running = { id: string; status: string; sidecarUrl: string | null; sidecarSecret: string | null };
+
+function targetOf(ctx: Context, channel: Running) {
+  const secret = sidecarSecretOf(ctx.services.config.secretKey, channel);
+  if (channel.status !== 'RUNNING' || !channel.sidecarUrl || !secret) {
+    throw conflict(`the channel is ${channel.status}: start it first`, { status: channel.status });
+  }
+  return { url: channel.sidecarUrl, secret };
+}
+
+/** Channel.engine: null unless RUNNING; unreachable (not an error) when the sidecar does not answer. */
+export async function readEngine(ctx: Context, channel: Running): Promise<EngineState | null> {
+  if (channel.status !== 'RUNNING') return null;
+  try {
+    return engineState(channel.id, await ctx.services.sidecars.status(targetOf(ctx, channel)));
+  } catch {
+    return engineState(channel.id, null);
+  }
+}
+
+/**
+ * play: the playlist must be the channel's, the channel RUNNING, and every
+ * item's media READY (CONFLICT listing those that are not, the same state
+ * Playlist.ready reads) with a known duration.
+ */
+export async function play(ctx: Context, rawChannelId: string, rawPlaylistId: string): Promise<EngineState> {
+  const channel = await requireChannel(ctx, 'channelId', rawChannelId, 'OPERATOR');
+  const playlistId = parseId('playlistId', rawPlaylistId);
+  const playlist = await ctx.db.playlist.findFirst({
+    where: { id: playlistId, channel: { deletedAt: null } },
+    include: { channel: { select: { projectId: true } }, items: { orderBy: { position: 'asc' }, include: { asset: true } } },
+  });
+  if (!playlist || !canSee(ctx.principal!, playlist.channel.projectId)) throw notFound('playlist');
+  if (playlist.channelId !== channel.id) throw badInput('playlistId', 'the playlist belongs to another channel');
+  const target = targetOf(ctx, channel);
+  if (playlist.items.length === 0) throw conflict('the playlist has no items');
+  const notReady = playlist.items.filter((i) => i.asset.mediaStatus !== 'READY' || !i.asset.mediaPath);
+  if (notReady.length > 0) {
+    throw conflict(`media not staged for ${notReady.length} item(s): ${notReady.map((i) => i.id).join(', ')}`, {
+      items: notReady.map((i) => i.id),
+    });
+  }
+  const unknown = playlist.items.filter((i) => effectiveDurationMs(i) === null);
+  if (unknown.length > 0) {
+    throw conflict(`duration unknown for item(s) ${unknown.map((i) => i.id).join(', ')}: set the asset's duration or an out point`, {
+      items: unknown.map((i) => i.id),
+    });
+  }
+  const body: LoadPlaylist = {
+    playlistId: playlist.id,
+    loop: playlist.loop,
+    items: playlist.items.map((i) => ({
+      itemId: i.id,
+      assetId: i.assetId,
+      clipName: i.asset.filename,
+      mediaPath: i.asset.mediaPath as string,
+      ...(i.inPointMs !== null && { inPointMs: i.inPointMs }),
+      ...(i.outPointMs !== null && { outPointMs: i.outPointMs }),
+      durationMs: effectiveDurationMs(i) as number,
+      transition: i.transition,
+      transitionMs: i.transitionMs,
+    })),
+  };
+  return engineState(channel.id, await ctx.services.sidecars.load(target, body));
+}
+
+/** pause, resume, skip, stopPlayback: OPERATOR, RUNNING; the engine's refusals are CONFLICT. */
+export async function transport(ctx: Context, rawChannelId: string, command: TransportCommand): Promise<EngineState> {
+  const channel = await requireChannel(ctx, 'channelId', rawChannelId, 'OPERATOR');
+  return engineState(channel.id, await ctx.services.sidecars.transport(targetOf(ctx, channel), command));
+}

@@ -1,0 +1,62 @@
+import type { z } from 'zod';
+import { ErrorBodySchema, StatusSchema, type LoadPlaylist, type Status } from '../protocol/sidecar-api.ts';
+import { ErrorCode, OnairError } from '../errors.ts';
+
+/** Where a running sidecar answers, and the secret its API wants. */
+export interface SidecarTarget {
+  url: string;
+  secret: string;
+}
+
+export type TransportCommand = 'pause' | 'resume' | 'skip' | 'stop';
+
+/**
+ * The control plane's side of the sidecar API (src/protocol). Every call is
+ * bounded: a sidecar that does not answer within `timeoutMs` is
+ * SIDECAR_UNAVAILABLE, never a hung request. The sidecar's own refusals come
+ * back as the contract's codes (409 → CONFLICT).
+ */
+export class SidecarClient {
+  /** @param timeoutMs longest wait for an answer. @defaultValue 2000 */
+  constructor(private readonly timeoutMs = 2000) {}
+
+  status(target: SidecarTarget): Promise<Status> {
+    return this.call(target, 'GET', '/status', undefined, StatusSchema);
+  }
+
+  load(target: SidecarTarget, playlist: LoadPlaylist): Promise<Status> {
+    return this.call(target, 'POST', '/playlist', playlist, StatusSchema);
+  }
+
+  transport(target: SidecarTarget, command: TransportCommand): Promise<Status> {
+    return this.call(target, 'POST', `/transport/${command}`, undefined, StatusSchema);
+  }
+
+  private async call<T>(target: SidecarTarget, method: string, path: string, body: unknown, schema: z.ZodType<T>): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${target.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${target.secret}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (err) {
+      const timedOut = (err as Error).name === 'TimeoutError';
+      throw new OnairError(
+        ErrorCode.SIDECAR_UNAVAILABLE,
+        timedOut ? `the channel's playout engine did not answer within ${this.timeoutMs} ms` : "the channel's playout engine cannot be reached",
+      );
+    }
+    const json: unknown = await res.json().catch(() => null);
+    if (res.ok) {
+      const parsed = schema.safeParse(json);
+      if (parsed.success) return parsed.data;
+      throw new OnairError(ErrorCode.SIDECAR_UNAVAILABLE, "the channel's playout engine answered something this version does not understand");
+    }
+    const error = ErrorBodySchema.safeParse(json);
+    const message = error.success ? error.data.error.message : `HTTP ${res.status}`;
+    if (res.status === 409) throw new OnairError(ErrorCode.CONFLICT, message, error.success && error.data.error.items ? { items: error.data.error.items } : {});
+    throw new OnairError(ErrorCode.SIDECAR_UNAVAILABLE, `the channel's playout engine refused: ${message}`);
+  }
+}
