@@ -29,7 +29,7 @@ const envSchema = z.object({
   /** Largest accepted request body in bytes. @defaultValue 1 MiB */
   MAX_BODY_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
   DB_POOL_SIZE: z.coerce.number().int().positive().default(10),
-  /** Namespace of onair's BullMQ keys in Redis (one per installation). @defaultValue onair */
+  /** This installation's name: its BullMQ keys in Redis, and the label on its sidecar containers. @defaultValue onair */
   QUEUE_PREFIX: z.string().min(1).default('onair'),
   /** Run the BullMQ workers inside `serve` (one machine). @defaultValue true */
   WORKER_IN_PROCESS: z.enum(['true', 'false']).default('true'),
@@ -67,6 +67,8 @@ const envSchema = z.object({
   DOCKER_TLS_CA: z.string().optional(),
   DOCKER_TLS_CERT: z.string().optional(),
   DOCKER_TLS_KEY: z.string().optional(),
+  /** How often the control loop reconciles sidecars with the database. @defaultValue 30000 */
+  RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
   /** Copies run at once per worker process. @defaultValue 2 */
   STAGING_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(2),
   /** Attempts of a staging job while the store is unreachable. @defaultValue 5 */
@@ -132,12 +134,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     mediaVolumeDir: path.resolve(e.MEDIA_VOLUME_DIR),
     mediaStore,
     queuePrefix: e.QUEUE_PREFIX,
+    reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
     orchestrator: {
       kind: e.ORCHESTRATOR,
       // A local sidecar counts as started once its API answers.
       local: { healthPath: '/healthz' },
       docker: {
         image: e.SIDECAR_IMAGE,
+        // One installation's sidecars apart from another's on a shared engine.
+        installation: e.QUEUE_PREFIX,
         network: e.SIDECAR_NETWORK,
         mediaVolumeDir: path.resolve(e.MEDIA_VOLUME_DIR),
         tlsCa: e.DOCKER_TLS_CA,

@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 
 /** One queue per concern (BullMQ). */
-export const QueueName = { staging: 'onair-staging' } as const;
+export const QueueName = { staging: 'onair-staging', control: 'onair-control' } as const;
 
 /** A staging job names its asset only: no paths, keys or secrets in job data. */
 export interface StagingJob {
@@ -18,6 +18,8 @@ export interface StagingPolicy {
 
 export interface Queues {
   staging: Queue<StagingJob>;
+  /** The control loop's ticks (reconciliation, later heartbeats): one job per tick, whatever the number of workers. */
+  control: Queue;
   /**
    * Queues the staging of an asset. The job id is the asset's, so however many
    * items or replicas ask at once, one job exists while it waits or runs.
@@ -28,8 +30,10 @@ export interface Queues {
 
 export function createQueues(connection: Redis, prefix: string, policy: StagingPolicy): Queues {
   const staging = new Queue<StagingJob>(QueueName.staging, { connection, prefix });
+  const control = new Queue(QueueName.control, { connection, prefix });
   return {
     staging,
+    control,
     async stageAsset(assetId) {
       await staging.add(
         'stage',
@@ -45,6 +49,8 @@ export function createQueues(connection: Redis, prefix: string, policy: StagingP
         },
       );
     },
-    close: () => staging.close(),
+    close: async () => {
+      await Promise.allSettled([staging.close(), control.close()]);
+    },
   };
 }

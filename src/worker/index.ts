@@ -3,6 +3,7 @@ import { cleanupPartials } from '../domain/staging/copy.ts';
 import { assetsAwaitingStaging } from '../domain/staging/media.ts';
 import type { Services } from '../services/index.ts';
 import { createMediaStore, type MediaStore } from '../services/storage/store.ts';
+import { startControlLoop } from './control.ts';
 import { startStagingWorker } from './staging.ts';
 
 export interface Workers {
@@ -15,7 +16,8 @@ export interface WorkerOptions {
 }
 
 /**
- * Starts the BullMQ workers of this process. At start-up it also clears copies
+ * Starts the BullMQ workers of this process: staging, and the control loop
+ * (reconciliation of sidecars every RECONCILE_INTERVAL_MS). At start-up it also clears copies
  * that a crashed worker left half-written, and queues again every asset items
  * still wait for, so a lost queue (Redis restart) loses no staging.
  */
@@ -27,10 +29,11 @@ export async function startWorkers(services: Services, options: WorkerOptions = 
   const removed = await cleanupPartials(config.mediaVolumeDir, { olderThanMs: 2 * config.staging.lockMs });
   if (removed.length) log.info({ removed: removed.length }, 'removed partial copies of crashed workers');
   const staging = startStagingWorker(services, store);
+  const control = await startControlLoop(services);
   for (const assetId of await assetsAwaitingStaging(services)) await services.queues.stageAsset(assetId);
   return {
     async close() {
-      const results = await Promise.allSettled([staging.close()]);
+      const results = await Promise.allSettled([staging.close(), control.close()]);
       if (!options.store) await store.close();
       for (const r of results) if (r.status === 'rejected') log.warn({ err: String(r.reason) }, 'worker close failed');
     },

@@ -4,6 +4,7 @@ import type { Logger } from '../logger.ts';
 import {
   checkSpec,
   LABEL_CHANNEL,
+  LABEL_INSTALLATION,
   LABEL_MANAGED,
   OrchestratorError,
   redact,
@@ -20,6 +21,11 @@ import {
 export interface DockerOrchestratorConfig {
   /** The sidecar image (present on every node: it is never pulled here). */
   image: string;
+  /**
+   * Labels this installation's sidecars, so that list() (and reconciliation)
+   * never sees another installation's on a shared engine. @defaultValue onair
+   */
+  installation?: string;
   /** TLS for `tcp://` engines: PEM contents or file paths. HTTPS when any is given. */
   tlsCa?: string;
   tlsCert?: string;
@@ -101,6 +107,10 @@ export class DockerOrchestrator implements Orchestrator {
     this.config = config;
   }
 
+  private get installation(): string {
+    return this.config.installation ?? 'onair';
+  }
+
   /** One client per engine; built on first use so a bad node cannot break start-up. */
   private client(node: SidecarNode | null): Docker {
     const host = node?.dockerHost ?? 'unix:///var/run/docker.sock';
@@ -169,7 +179,7 @@ export class DockerOrchestrator implements Orchestrator {
       name: sidecarName(spec.channelId),
       Image: this.config.image,
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-      Labels: { [LABEL_MANAGED]: 'true', [LABEL_CHANNEL]: spec.channelId },
+      Labels: { [LABEL_MANAGED]: 'true', [LABEL_CHANNEL]: spec.channelId, [LABEL_INSTALLATION]: this.installation },
       ExposedPorts: network === 'host' ? undefined : { [`${spec.port}/tcp`]: {} },
       HostConfig: {
         NetworkMode: network,
@@ -278,7 +288,10 @@ export class DockerOrchestrator implements Orchestrator {
 
   async list(node: SidecarNode | null): Promise<RunningSidecar[]> {
     try {
-      const containers = await this.client(node).listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}=true`] } });
+      const containers = await this.client(node).listContainers({
+        all: true,
+        filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_INSTALLATION}=${this.installation}`] },
+      });
       return containers
         .filter((c) => c.Labels?.[LABEL_CHANNEL])
         .map((c) => ({ channelId: c.Labels[LABEL_CHANNEL], ref: c.Id, running: c.State === 'running' }));

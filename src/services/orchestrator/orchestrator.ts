@@ -83,6 +83,8 @@ export class OrchestratorError extends Error {
 /** Labels that mark a container as an onair sidecar (and of which channel). */
 export const LABEL_MANAGED = 'onair.managed';
 export const LABEL_CHANNEL = 'onair.channel';
+/** Which onair installation a sidecar belongs to: several may share a Docker engine. */
+export const LABEL_INSTALLATION = 'onair.installation';
 
 /** Channel ids become container names and label filters: keep them to a safe alphabet. */
 const CHANNEL_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
