@@ -67,6 +67,13 @@ const envSchema = z.object({
   DOCKER_TLS_CA: z.string().optional(),
   DOCKER_TLS_CERT: z.string().optional(),
   DOCKER_TLS_KEY: z.string().optional(),
+  /**
+   * Where players fetch preview segments (a CDN in front of the media volume's
+   * live/ folder); this server's own segment route when unset.
+   */
+  PREVIEW_SEGMENT_BASE: z.string().url().optional(),
+  /** Lifetime of the signed token in Channel.previewUrl, seconds. @defaultValue 3600 */
+  PREVIEW_TOKEN_TTL_S: z.coerce.number().int().min(30).max(86_400).default(3600),
   /** How often the control loop reconciles sidecars with the database. @defaultValue 30000 */
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
   /** Copies run at once per worker process. @defaultValue 2 */
@@ -135,6 +142,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     mediaStore,
     queuePrefix: e.QUEUE_PREFIX,
     reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
+    preview: { segmentBase: e.PREVIEW_SEGMENT_BASE ?? null, tokenTtlSeconds: e.PREVIEW_TOKEN_TTL_S },
     orchestrator: {
       kind: e.ORCHESTRATOR,
       // A local sidecar counts as started once its API answers.

@@ -1,7 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { TokenUsageRecorder } from '../auth/token-usage.ts';
 import type { Services } from '../services/index.ts';
+import { derivePreviewKey } from '../domain/preview.ts';
 import { handleHealth } from './routes/health.ts';
+import { handlePreview } from './routes/preview.ts';
 import { createGraphqlHandler, type Yoga } from './yoga.ts';
 
 export interface App {
@@ -35,10 +37,17 @@ export function buildApp(services: Services, options: AppOptions = {}): App {
   const tokenUsage = new TokenUsageRecorder(services.db, services.log, options.tokenUsageIntervalMs);
   const yoga = createGraphqlHandler({ services, tokenUsage });
   const maxBody = services.config.maxBodyBytes;
+  const previewDeps = {
+    services,
+    previewKey: derivePreviewKey(services.config.secretKey),
+    mediaVolumeDir: services.config.mediaVolumeDir,
+    segmentBase: services.config.preview.segmentBase,
+  };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     if (!req.url?.startsWith('/graphql')) {
       if (await handleHealth(req, res, services)) return;
+      if (await handlePreview(req, res, previewDeps)) return;
     }
     const tooLarge = bodyTooLarge(req, maxBody);
     if (tooLarge) {

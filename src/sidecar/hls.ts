@@ -15,6 +15,12 @@ export interface HlsSettings {
   height: number;
   /** @defaultValue 400 — preview video bitrate, kbit/s */
   videoKbps: number;
+  /**
+   * Names this sidecar run's segments (`seg-<run>-<n>.ts`). The API serves
+   * segments as immutable, so a name must never come back with other media
+   * after a restart. @defaultValue the start time in base 36
+   */
+  run: string;
 }
 
 export function liveDir(mediaDir: string, channelId: string): string {
@@ -22,7 +28,15 @@ export function liveDir(mediaDir: string, channelId: string): string {
 }
 
 export function hlsSettings(mediaDir: string, channelId: string, overrides: Partial<HlsSettings> = {}): HlsSettings {
-  return { dir: liveDir(mediaDir, channelId), segmentSeconds: 1, listSize: 6, height: 180, videoKbps: 400, ...overrides };
+  return {
+    dir: liveDir(mediaDir, channelId),
+    segmentSeconds: 1,
+    listSize: 6,
+    height: 180,
+    videoKbps: 400,
+    run: Date.now().toString(36),
+    ...overrides,
+  };
 }
 
 /**
@@ -33,7 +47,7 @@ export function hlsSettings(mediaDir: string, channelId: string, overrides: Part
 export async function preparePreviewDir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   for (const name of await readdir(dir)) {
-    if (name === 'index.m3u8' || /^seg-\d+\.ts$/.test(name) || name.endsWith('.m3u8.tmp')) {
+    if (name === 'index.m3u8' || /^seg-([0-9a-z]+-)?\d+\.ts$/.test(name) || name.endsWith('.m3u8.tmp')) {
       await rm(join(dir, name), { force: true });
     }
   }

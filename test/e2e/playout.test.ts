@@ -115,6 +115,15 @@ describe('a channel on air', () => {
     }, 'HLS segments');
     expect(segments).toContain('index.m3u8');
 
+    // The preview through the API: a signed URL a player without headers can use.
+    const { previewUrl } = (await server.gql(cast.viewer.token, `{ channel(id: "${channelId}") { previewUrl } }`)).data.channel;
+    const origin = server.url.replace('/graphql', '');
+    const playlist = await fetch(`${origin}${previewUrl}`);
+    expect(playlist.headers.get('cache-control')).toBe('no-store');
+    const segment = (await playlist.text()).split('\n').find((line) => line.includes('/preview/seg-'));
+    expect(segment).toMatch(new RegExp(`^/channels/${channelId}/preview/seg-[0-9a-z]+-\\d+\\.ts\\?token=`));
+    expect((await fetch(`${origin}${segment}`)).status).toBe(200);
+
     const stopped = await server.gql(cast.operator.token, `mutation { stopPlayback(channelId: "${channelId}") { state } }`);
     expect(stopped.data?.stopPlayback.state).toBe('STOPPED');
   }, 60_000);

@@ -95,8 +95,8 @@ describe('sidecar API with the ffmpeg engine', () => {
     const dir = join(mediaDir, 'live', CHANNEL_ID);
     const index = await readFile(join(dir, 'index.m3u8'), 'utf8');
     expect(index).toMatch(/#EXTM3U/);
-    expect(index).toMatch(/seg-\d+\.ts/);
-    expect((await readdir(dir)).filter((f) => /^seg-\d+\.ts$/.test(f)).length).toBeGreaterThan(0);
+    expect(index).toMatch(/seg-[0-9a-z]+-\d+\.ts/);
+    expect((await readdir(dir)).filter((f) => /^seg-[0-9a-z]+-\d+\.ts$/.test(f)).length).toBeGreaterThan(0);
     expect(await readFile(join(dir, 'events.jsonl'), 'utf8')).toMatch(/"ITEM_ON_AIR"/);
   });
 

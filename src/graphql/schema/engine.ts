@@ -1,3 +1,4 @@
+import { derivePreviewKey, previewUrlFor } from '../../domain/preview.ts';
 import { readEngine, type EngineState } from '../../domain/transport.ts';
 import { builder } from '../builder.ts';
 
@@ -52,5 +53,15 @@ builder.prismaObjectFields('Channel', (t) => ({
     description: 'Live state of the playout engine; null unless the channel is RUNNING.',
     select: { id: true, status: true, sidecarUrl: true, sidecarSecret: true },
     resolve: (channel, _args, ctx) => readEngine(ctx, channel),
+  }),
+  previewUrl: t.string({
+    nullable: true,
+    description:
+      'Path of the live HLS preview playlist on this server; null unless RUNNING. It carries a signed token (PREVIEW_TOKEN_TTL_S) for players that cannot send the Authorization header.',
+    select: { id: true, status: true },
+    resolve: (channel, _args, ctx) =>
+      channel.status === 'RUNNING'
+        ? previewUrlFor(derivePreviewKey(ctx.services.config.secretKey), channel.id, new Date(), ctx.services.config.preview.tokenTtlSeconds)
+        : null,
   }),
 }));

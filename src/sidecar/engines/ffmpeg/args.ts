@@ -89,7 +89,7 @@ export function clipArgs(clip: EngineClip, mode: VideoMode, target: ProgramTarge
     '-map', '[pvs]', '-map', '0:a:0?', ...x264, '-b:v', `${hls.videoKbps}k`, ...audio(64),
     '-f', 'hls', '-hls_time', String(hls.segmentSeconds), '-hls_list_size', String(hls.listSize),
     '-hls_flags', 'delete_segments+append_list+discont_start+omit_endlist+independent_segments+temp_file',
-    '-hls_segment_filename', join(hls.dir, 'seg-%d.ts'), join(hls.dir, 'index.m3u8'),
+    '-hls_segment_filename', join(hls.dir, `seg-${hls.run}-%d.ts`), join(hls.dir, 'index.m3u8'),
   ];
 }
 
