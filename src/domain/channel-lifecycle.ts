@@ -58,7 +58,7 @@ async function claimStart(deps: LifecycleDeps, channelId: string, secret: string
           status: 'STARTING',
           errorMessage: null,
           sidecarPort: config.sidecar.portBase + offset,
-          sidecarSecret: seal(config.secretKey, sidecarSecretContext(channelId), secret),
+          sidecarSecret: sealSidecarSecret(config.secretKey, channelId, secret),
           sidecarRef: null,
           sidecarUrl: null,
           sidecarEpoch: null,
@@ -197,6 +197,11 @@ export async function stopChannelSidecar(deps: LifecycleDeps, channelId: string)
 }
 
 const sidecarSecretContext = (channelId: string) => `${channelId}:sidecar-api`;
+
+/** The sidecar's API secret as the channel row keeps it. */
+export function sealSidecarSecret(key: Buffer, channelId: string, secret: string): string {
+  return seal(key, sidecarSecretContext(channelId), secret);
+}
 
 /** The running sidecar's API secret, for the sidecar client. */
 export function sidecarSecretOf(key: Buffer, channel: { id: string; sidecarSecret: string | null }): string | null {

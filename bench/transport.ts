@@ -1,0 +1,104 @@
+// The API's overhead on a transport mutation, beyond the sidecar's own time:
+// the same `skip` sent straight to a sidecar and through onair's GraphQL API,
+// by 50 concurrent operators. The sidecar is a stand-in that speaks the real
+// protocol (src/protocol) and answers at once, so what is measured is onair.
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { generateToken, hashToken } from '../src/auth/tokens.ts';
+import { loadConfig } from '../src/config.ts';
+import { sealSidecarSecret } from '../src/domain/channel-lifecycle.ts';
+import type { Status } from '../src/protocol/sidecar-api.ts';
+import { buildApp } from '../src/server/app.ts';
+import { createServices } from '../src/services/index.ts';
+import { ensureDatabase, migrate } from '../src/services/migrate.ts';
+import { formatTable, runLoadInWorker, type LoadResult } from './load.ts';
+
+const env = process.env;
+const SECONDS = Number(env.BENCH_SECONDS ?? 10);
+const CONCURRENCY = Number(env.BENCH_TRANSPORT_CONCURRENCY ?? 50);
+const TARGET_P99_MS = 3;
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+function standInSidecar(channelId: string, secret: string): Promise<{ url: string; close(): void }> {
+  const status: Status = {
+    channelId, engine: 'stand-in', state: 'PLAYING', playlistId: null, loop: false,
+    current: null, next: null, epoch: 'bench', lastSeq: 0, errors: [],
+  };
+  const body = JSON.stringify(status);
+  const server = http.createServer((req, res) => {
+    req.resume();
+    if (req.headers.authorization !== `Bearer ${secret}`) {
+      res.writeHead(401).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+  });
+  server.keepAliveTimeout = 65_000;
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() }),
+    ),
+  );
+}
+
+export async function runTransportBench(): Promise<void> {
+  const url = new URL(env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/onair_bench');
+  url.pathname = '/onair_bench_transport';
+  const databaseUrl = url.toString();
+  await ensureDatabase(databaseUrl);
+  await migrate(databaseUrl);
+  const config = loadConfig({
+    ...env,
+    NODE_ENV: 'production',
+    ONAIR_SECRET_KEY: env.ONAIR_SECRET_KEY ?? randomBytes(32).toString('hex'),
+    LOG_LEVEL: 'silent',
+    DATABASE_URL: databaseUrl,
+    QUEUE_PREFIX: `onair-bench-${randomBytes(4).toString('hex')}`,
+  });
+  const services = createServices(config);
+  const app = buildApp(services);
+  await new Promise<void>((resolve) => app.server.listen(0, '127.0.0.1', resolve));
+  const api = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/graphql`;
+
+  const project = await services.db.project.create({ data: { name: `bench-${randomBytes(4).toString('hex')}` } });
+  const token = generateToken();
+  await services.db.user.create({
+    data: {
+      name: 'bench-operator',
+      tokens: { create: { name: 'bench', tokenHash: hashToken(token) } },
+      memberships: { create: [{ projectId: project.id, role: 'OPERATOR' }] },
+    },
+  });
+  const channel = await services.db.channel.create({
+    data: { name: 'bench', projectId: project.id, outputType: 'NDI', output: { name: 'bench' }, videoFormat: '1080i5000' },
+  });
+  const secret = randomBytes(32).toString('base64url');
+  const sidecar = await standInSidecar(channel.id, secret);
+  await services.db.channel.update({
+    where: { id: channel.id },
+    data: { status: 'RUNNING', sidecarUrl: sidecar.url, sidecarSecret: sealSidecarSecret(config.secretKey, channel.id, secret) },
+  });
+
+  try {
+    const mutation = { name: 'skip through onair (GraphQL)', query: `mutation($c: ID!) { skip(channelId: $c) { state } }`, variables: { c: channel.id } };
+    const direct = { name: 'skip straight to the sidecar', query: '', variables: {} };
+    say(`\ntransport: ${CONCURRENCY} concurrent operators, ${SECONDS} s per scenario, keep-alive`);
+    await runLoadInWorker(mutation, { url: api, token, concurrency: CONCURRENCY, durationMs: 2000 });
+    const results: LoadResult[] = [
+      await runLoadInWorker(direct, { url: `${sidecar.url}/transport/skip`, token: secret, concurrency: CONCURRENCY, durationMs: SECONDS * 1000 }),
+      await runLoadInWorker(mutation, { url: api, token, concurrency: CONCURRENCY, durationMs: SECONDS * 1000 }),
+    ];
+    say(`\n${formatTable(results)}`);
+    const [own, through] = results;
+    const p50 = through.p50 - own.p50;
+    const p99 = through.p99 - own.p99;
+    say(`\nAPI overhead (through − straight): p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms; target p99 under ${TARGET_P99_MS} ms: ${p99 < TARGET_P99_MS ? 'met' : 'MISSED'}`);
+    for (const r of results) if (r.firstError) say(`${r.name}: first error: ${r.firstError}`);
+    if (results.some((r) => r.errors > 0)) process.exitCode = 1;
+  } finally {
+    sidecar.close();
+    await app.close();
+    await services.close();
+  }
+}
