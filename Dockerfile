@@ -15,6 +15,8 @@ RUN node scripts/prisma-generate.mjs && npm prune --omit=dev --no-audit --no-fun
 
 # --- runtime: no compilers, no dev dependencies, not root
 FROM node:20-bookworm-slim AS runtime
+# ffmpeg: the sidecar's engine (and the tests' clips); nothing else of Debian's.
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production PORT=4000
 WORKDIR /app
 COPY --from=build --chown=node:node /app/node_modules ./node_modules

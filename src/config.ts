@@ -54,6 +54,8 @@ const envSchema = z.object({
   ORCHESTRATOR: z.enum(['local', 'docker']).default('local'),
   /** The sidecar image on every node (Docker; never pulled by onair). @defaultValue onair:latest */
   SIDECAR_IMAGE: z.string().min(1).default('onair:latest'),
+  /** The sidecar container's command, space-separated; empty: the image's own. @defaultValue sidecar (onair's image) */
+  SIDECAR_COMMAND: z.string().default('sidecar'),
   /** Docker network mode of sidecars; host lets the control plane reach them on their port. @defaultValue host */
   SIDECAR_NETWORK: z.string().min(1).default('host'),
   /** The playout engine sidecars drive. @defaultValue ffmpeg */
@@ -149,6 +151,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       local: { healthPath: '/healthz' },
       docker: {
         image: e.SIDECAR_IMAGE,
+        command: e.SIDECAR_COMMAND.split(' ').filter(Boolean),
         // One installation's sidecars apart from another's on a shared engine.
         installation: e.QUEUE_PREFIX,
         network: e.SIDECAR_NETWORK,

@@ -10,7 +10,7 @@ let server: TestServer;
 const port = () => 30_000 + Math.floor(Math.random() * 20_000);
 
 beforeAll(async () => {
-  server = await startTestServer({ ORCHESTRATOR: 'docker', SIDECAR_IMAGE: await ensureTestImage() });
+  server = await startTestServer({ ORCHESTRATOR: 'docker', SIDECAR_IMAGE: await ensureTestImage(), SIDECAR_COMMAND: '' });
 });
 afterAll(async () => {
   // Nothing of this file's may outlive it.

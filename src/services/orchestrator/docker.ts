@@ -21,6 +21,8 @@ import {
 export interface DockerOrchestratorConfig {
   /** The sidecar image (present on every node: it is never pulled here). */
   image: string;
+  /** The container's command (onair's image: `sidecar`); the image's own when unset. */
+  command?: string[] | null;
   /**
    * Labels this installation's sidecars, so that list() (and reconciliation)
    * never sees another installation's on a shared engine. @defaultValue onair
@@ -178,6 +180,7 @@ export class DockerOrchestrator implements Orchestrator {
     return {
       name: sidecarName(spec.channelId),
       Image: this.config.image,
+      Cmd: this.config.command?.length ? this.config.command : undefined,
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       Labels: { [LABEL_MANAGED]: 'true', [LABEL_CHANNEL]: spec.channelId, [LABEL_INSTALLATION]: this.installation },
       ExposedPorts: network === 'host' ? undefined : { [`${spec.port}/tcp`]: {} },
