@@ -14,6 +14,13 @@ export interface LoadOptions {
   /** Clients sending back to back, each on its own keep-alive connection. */
   concurrency: number;
   durationMs: number;
+  /**
+   * Open loop: each client sends one request every `intervalMs` on a fixed
+   * schedule, answered or not, and latency counts from the scheduled time (so
+   * a slow server cannot slow the load down and hide its queueing). Closed
+   * loop (the next request as soon as the answer is in) when unset.
+   */
+  intervalMs?: number;
 }
 
 export interface LoadResult {
@@ -87,9 +94,20 @@ export async function runLoad(scenario: Scenario, o: LoadOptions): Promise<LoadR
   const started = performance.now();
   const deadline = started + o.durationMs;
 
-  const client = async () => {
+  const client = async (index: number) => {
+    const interval = o.intervalMs;
+    // Open-loop clients start spread over one interval, not all at once.
+    let next = started + (interval ? (interval * index) / o.concurrency : 0);
     while (performance.now() < deadline) {
-      const t0 = performance.now();
+      if (interval) {
+        const wait = next - performance.now();
+        // Timers round fractional delays down: wait the whole millisecond.
+        if (wait > 0) await new Promise((r) => setTimeout(r, Math.ceil(wait)));
+        if (next >= deadline) break;
+      }
+      // Late sends count from their scheduled time (no coordinated omission).
+      const t0 = interval ? Math.min(next, performance.now()) : performance.now();
+      if (interval) next += interval;
       try {
         const res = await post(agent, o.url, o.token, payload);
         latencies.push(performance.now() - t0);
@@ -104,7 +122,7 @@ export async function runLoad(scenario: Scenario, o: LoadOptions): Promise<LoadR
       }
     }
   };
-  await Promise.all(Array.from({ length: o.concurrency }, client));
+  await Promise.all(Array.from({ length: o.concurrency }, (_, i) => client(i)));
   const elapsed = performance.now() - started;
   agent.destroy();
 
