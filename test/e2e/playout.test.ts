@@ -45,8 +45,8 @@ beforeAll(async () => {
   });
   cast = await createCast(server.services);
   workers = await startWorkers(server.services);
-  // The far end of the channel's SRT output. The ffmpeg engine connects anew
-  // for each item, and an ffmpeg listener ends with its caller: listen again.
+  // The far end of the channel's SRT output (listening again should the
+  // caller reconnect, as after a sidecar restart).
   const listen = () => {
     if (closing) return;
     receiver = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-i', `srt://127.0.0.1:${SRT_PORT}?mode=listener`, '-f', 'null', '-'], { stdio: 'ignore' });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clipArgs, programTarget, ProgressParser, redact } from '../../src/sidecar/engines/ffmpeg/args.ts';
+import { blackFrame, decoderArgs, framesFor, outputArgs, programTarget, redact, samplesForFrame } from '../../src/sidecar/engines/ffmpeg/args.ts';
 import { EngineError } from '../../src/sidecar/engines/engine.ts';
 import { describeOutput, loadSidecarConfig } from '../../src/sidecar/config.ts';
 import { hlsSettings } from '../../src/sidecar/hls.ts';
@@ -57,24 +57,39 @@ describe('ffmpeg command building', () => {
     expect(() => programTarget({ type: 'DECKLINK', deviceIndex: 0 })).toThrow(/ffmpeg engine cannot drive DECKLINK/);
   });
 
-  it('plays one clip from its in point for its duration, to the program and the HLS preview', () => {
-    const args = clipArgs(
-      { itemId: 'i', file: '/m/a.mov', inPointMs: 1500, durationMs: 2040, transition: 'CUT', transitionMs: 0 },
-      VIDEO_MODES.get('1080p5994')!,
-      { url: 'udp://127.0.0.1:9', format: 'mpegts', secrets: [] },
-      hlsSettings('/m', 'c'),
-    );
+  it('decodes one clip from its in point for its duration to raw frames of the channel mode', () => {
+    const clip = { itemId: 'i', file: '/m/a.mov', inPointMs: 1500, durationMs: 2040, transition: 'CUT' as const, transitionMs: 0 };
+    const args = decoderArgs(clip, VIDEO_MODES.get('1080p5994')!, true);
     const after = (flag: string) => args[args.indexOf(flag) + 1];
     expect([after('-ss'), after('-t'), after('-i')]).toEqual(['1.500', '2.040', '/m/a.mov']);
-    expect(after('-filter_complex')).toContain('fps=60000/1001');
+    expect(after('-vf')).toContain('fps=60000/1001');
+    expect(args).toContain('pipe:1');
+    expect(args.at(-1)).toBe('pipe:3');
+    expect(decoderArgs(clip, VIDEO_MODES.get('1080p5994')!, false)).not.toContain('pipe:3');
+  });
+
+  it('encodes one continuous raw stream to the program and the HLS preview', () => {
+    const args = outputArgs(VIDEO_MODES.get('1080p5994')!, { url: 'udp://127.0.0.1:9', format: 'mpegts', secrets: [] }, hlsSettings('/m', 'c'));
+    const after = (flag: string) => args[args.indexOf(flag) + 1];
+    expect([after('-video_size'), after('-framerate')]).toEqual(['1920x1080', '60000/1001']);
     expect(args).toContain('udp://127.0.0.1:9');
     expect(args.at(-1)).toBe('/m/live/c/index.m3u8');
   });
 
-  it('redacts secrets and parses -progress blocks', () => {
+  it('counts frames and audio samples per frame without drift', () => {
+    const pal = VIDEO_MODES.get('PAL')!;
+    const ntsc = VIDEO_MODES.get('1080p2997')!;
+    expect(framesFor(pal, 2000)).toBe(50);
+    expect(samplesForFrame(pal, 7)).toBe(1920);
+    let total = 0;
+    for (let n = 0; n < 30000; n++) total += samplesForFrame(ntsc, n);
+    // 30000 frames at 29.97 fps last exactly 1001 s.
+    expect(total).toBe(1001 * 48000);
+    const black = blackFrame({ ...pal, width: 4, height: 2 });
+    expect([...black]).toEqual([16, 16, 16, 16, 16, 16, 16, 16, 128, 128, 128, 128]);
+  });
+
+  it('redacts secrets', () => {
     expect(redact('srt://h?passphrase=abc: refused abc', ['abc'])).toBe('srt://h?passphrase=[redacted]: refused [redacted]');
-    const p = new ProgressParser();
-    expect(p.push('frame=0\nprogress=continue\nfra')).toEqual([0]);
-    expect(p.push('me=3\nout_time_us=1\nprogress=continue\n')).toEqual([3]);
   });
 });

@@ -66,26 +66,40 @@ afterAll(async () => {
 });
 
 describe('sidecar as a process (node --import tsx src/sidecar/main.ts)', () => {
-  it('plays to an SRT output with a passphrase, never logs secrets, and stops on SIGTERM', async () => {
+  it('plays two items and a pause to an SRT output over one connection, never logs secrets, and stops on SIGTERM', async () => {
     const call = client(base);
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     expect((await client(base, 'wrong')('GET', '/status')).status).toBe(401);
-    const loaded = await call('POST', '/playlist', { playlistId: 'p', loop: false, items: [item('1', 'a.mp4', 1000)] });
+    const loaded = await call('POST', '/playlist', { playlistId: 'p', loop: false, items: [item('1', 'a.mp4', 1000), item('2', 'a.mp4', 1000)] });
     expect(loaded.status).toBe(200);
+    await readEventsUntil(call, (ev) => ev.some((e) => e.kind === 'ITEM_ON_AIR'));
+    expect((await call('POST', '/transport/pause')).status).toBe(200);
+    await sleep(600);
+    expect((await call('POST', '/transport/resume')).status).toBe(200);
     const events = await readEventsUntil(call, (ev) => ev.some((e) => e.kind === 'STATE_CHANGED' && e.state === 'STOPPED'));
-    expect(events.find((e) => e.kind === 'ITEM_ENDED')).toMatchObject({ itemId: '1', how: 'PLAYED' });
+    const ended = events.filter((e) => e.kind === 'ITEM_ENDED').at(-1);
+    expect(events.filter((e) => e.kind === 'ITEM_ENDED').map((e) => e.how)).toEqual(['PLAYED', 'PLAYED']);
+    // The engine reports an end ahead of time (so the next item can pre-roll): let it air, plus a second of black.
+    await sleep(Math.max(0, Date.parse(ended.endedAt) - Date.now()) + 1000);
 
-    // The receiver ends when the caller hangs up; what it got is PAL-sized H.264.
+    const status = await call('GET', '/status');
+    expect(JSON.stringify(status.body)).not.toContain(PASSPHRASE);
+    // The output connection lasts the whole session: it ends (and the receiver
+    // with it) when the sidecar stops.
+    const exited = new Promise<number | null>((r) => sidecar.once('exit', (code) => r(code)));
+    sidecar.kill('SIGTERM');
+    expect(await exited).toBe(0);
     await new Promise((r) => (receiver.exitCode !== null ? r(null) : receiver.once('exit', r)));
     expect((await stat(join(mediaDir, 'received.ts'))).size).toBeGreaterThan(10_000);
     const probe = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height', '-of', 'csv=p=0', join(mediaDir, 'received.ts')]);
     expect(probe.stdout.trim().split('\n')[0]).toBe('h264,720,576');
-
-    const status = await call('GET', '/status');
-    expect(JSON.stringify(status.body)).not.toContain(PASSPHRASE);
-    const exited = new Promise<number | null>((r) => sidecar.once('exit', (code) => r(code)));
-    sidecar.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    // One connection, one continuous timeline: consecutive frames are always one frame (40 ms) apart.
+    const pts = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', join(mediaDir, 'received.ts')]);
+    const times = pts.stdout.split('\n').map((l) => parseFloat(l)).filter(Number.isFinite).sort((a, b) => a - b);
+    const steps = times.slice(1).map((t, i) => Math.round((t - times[i]) * 1000));
+    expect(new Set(steps)).toEqual(new Set([40]));
+    // Both items, the pause and the black after them all went down the one connection.
+    expect(times.at(-1)! - times[0]).toBeGreaterThan(2.5);
     expect(logs).toContain('sidecar listening');
     expect(logs).toContain('"passphraseSet":true');
     expect(logs).not.toContain(PASSPHRASE);

@@ -5,9 +5,10 @@ import { ffmpegRate, type VideoMode } from '../../video-modes.ts';
 import { EngineError, type EngineClip } from '../engine.ts';
 
 /**
- * Pure command building for the ffmpeg engine: one ffmpeg per clip, with two
- * outputs (the program to the channel's output, and the low-bitrate HLS
- * preview). Table-tested; index.ts only runs what this returns.
+ * Pure command building and frame arithmetic for the ffmpeg engine: one
+ * long-running output ffmpeg per session (raw frames in on stdin and fd 3,
+ * program and HLS preview out), and one decoder ffmpeg per clip (raw frames
+ * out on stdout and fd 3). Table-tested; index.ts only runs what this returns.
  */
 
 export interface ProgramTarget {
@@ -53,44 +54,95 @@ export function programKbps(mode: VideoMode): number {
   return 8000;
 }
 
-const seconds = (ms: number) => (ms / 1000).toFixed(3);
+export const SAMPLE_RATE = 48000;
+/** s16le stereo. */
+export const BYTES_PER_SAMPLE = 4;
+
+/** Bytes of one yuv420p frame of the mode. */
+export function frameBytes(mode: VideoMode): number {
+  return (mode.width * mode.height * 3) / 2;
+}
+
+/** Frames a clip of durationMs lasts at the mode's rate. */
+export function framesFor(mode: VideoMode, durationMs: number): number {
+  return Math.max(1, Math.round((durationMs * mode.rateNum) / (1000 * mode.rateDen)));
+}
 
 /**
- * The ffmpeg arguments that play one clip.
- * - `realtime` paces frames to the wall clock instead of `-re`: after a pause
- *   (SIGSTOP) `-re` would burst to catch up the paused time, while `realtime`
- *   with a small limit re-anchors and carries on at normal speed.
- * - `-progress pipe:1` with a short stats period reports frames as they are
- *   encoded, from which index.ts dates the clip's first frame.
- * - The HLS muxer appends to the existing playlist with a discontinuity, so
- *   the preview stays one playlist across the per-clip processes.
- * - Every clip is a CUT: this engine does not render MIX/PUSH/WIPE/SLIDE.
+ * Audio samples that go with output frame n: counted from the session start so
+ * that rates like 29.97 (1601.6 samples a frame) never drift.
  */
-export function clipArgs(clip: EngineClip, mode: VideoMode, target: ProgramTarget, hls: HlsSettings): string[] {
+export function samplesForFrame(mode: VideoMode, n: number): number {
+  const at = (k: number) => Math.floor((k * SAMPLE_RATE * mode.rateDen) / mode.rateNum);
+  return at(n + 1) - at(n);
+}
+
+const seconds = (ms: number) => (ms / 1000).toFixed(3);
+
+/** ffprobe arguments that print "audio" when the file has an audio stream. */
+export function probeArgs(file: string): string[] {
+  return ['-v', 'error', '-select_streams', 'a:0', '-show_entries', 'stream=codec_type', '-of', 'csv=p=0', file];
+}
+
+/**
+ * Decodes one clip (in point, duration) to the session's common format, as
+ * fast as the reader takes it: raw yuv420p frames of the mode on stdout and
+ * 48 kHz stereo s16le on fd 3. The engine paces and counts the frames, so no
+ * timestamps are needed; tpad adds two spare frames so a clip whose last frame
+ * falls just short of the duration still fills it (the engine takes only the
+ * frames the duration needs).
+ */
+export function decoderArgs(clip: EngineClip, mode: VideoMode, hasAudio: boolean): string[] {
   const { width: w, height: h } = mode;
-  const rate = ffmpegRate(mode);
+  const video =
+    `scale=${w}:${h}:force_original_aspect_ratio=decrease,pad=${w}:${h}:(ow-iw)/2:(oh-ih)/2,setsar=1,` +
+    `fps=${ffmpegRate(mode)},format=yuv420p,tpad=stop_mode=clone:stop=2`;
+  const audio = hasAudio
+    ? ['-map', '0:a:0', '-af', `aresample=${SAMPLE_RATE}`, '-ac', '2', '-ar', String(SAMPLE_RATE), '-c:a', 'pcm_s16le', '-f', 's16le', 'pipe:3']
+    : [];
+  return [
+    '-hide_banner', '-nostdin', '-loglevel', 'error',
+    '-ss', seconds(clip.inPointMs), '-t', seconds(clip.durationMs), '-i', clip.file,
+    '-map', '0:v:0', '-vf', video, '-fps_mode', 'passthrough', '-c:v', 'rawvideo', '-f', 'rawvideo', 'pipe:1',
+    ...audio,
+  ];
+}
+
+/**
+ * The session's output ffmpeg: reads the continuous raw stream the engine
+ * writes in real time (video on stdin, audio on fd 3; timestamps come from
+ * frame and sample counts, so they are continuous whatever the clips were) and
+ * encodes it to the channel's output and to the HLS preview. It is paced by
+ * its input, so it needs no -re; the connection lasts the whole session.
+ */
+export function outputArgs(mode: VideoMode, target: ProgramTarget, hls: HlsSettings): string[] {
+  const { width: w, height: h } = mode;
   const gop = String(Math.round(mode.rateNum / mode.rateDen));
   const kbps = programKbps(mode);
   const previewHeight = Math.min(hls.height, h) & ~1;
-  const filter =
-    `[0:v:0]realtime=limit=0.2,scale=${w}:${h}:force_original_aspect_ratio=decrease,` +
-    `pad=${w}:${h}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps=${rate},format=yuv420p,split=2[pgm][pv];` +
-    `[pv]scale=-2:${previewHeight}[pvs]`;
   const x264 = ['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', gop, '-keyint_min', gop, '-sc_threshold', '0'];
-  const audio = (kbit: number) => ['-c:a', 'aac', '-b:a', `${kbit}k`, '-ar', '48000', '-ac', '2'];
+  const audio = (kbit: number) => ['-c:a', 'aac', '-b:a', `${kbit}k`, '-ar', String(SAMPLE_RATE), '-ac', '2'];
   return [
     '-hide_banner', '-nostdin', '-loglevel', 'error',
-    '-progress', 'pipe:1', '-stats_period', '0.04',
-    '-ss', seconds(clip.inPointMs), '-t', seconds(clip.durationMs), '-i', clip.file,
-    '-filter_complex', filter,
-    '-map', '[pgm]', '-map', '0:a:0?', ...x264,
+    '-thread_queue_size', '64', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-video_size', `${w}x${h}`, '-framerate', ffmpegRate(mode), '-i', 'pipe:0',
+    '-thread_queue_size', '64', '-f', 's16le', '-ar', String(SAMPLE_RATE), '-ac', '2', '-i', 'pipe:3',
+    '-filter_complex', `[0:v]setsar=1,split=2[pgm][pv];[pv]scale=-2:${previewHeight}[pvs]`,
+    '-map', '[pgm]', '-map', '1:a', ...x264,
     '-b:v', `${kbps}k`, '-maxrate', `${kbps}k`, '-bufsize', `${kbps}k`, ...audio(128),
     '-f', target.format, target.url,
-    '-map', '[pvs]', '-map', '0:a:0?', ...x264, '-b:v', `${hls.videoKbps}k`, ...audio(64),
+    '-map', '[pvs]', '-map', '1:a', ...x264, '-b:v', `${hls.videoKbps}k`, ...audio(64),
     '-f', 'hls', '-hls_time', String(hls.segmentSeconds), '-hls_list_size', String(hls.listSize),
     '-hls_flags', 'delete_segments+append_list+discont_start+omit_endlist+independent_segments+temp_file',
     '-hls_segment_filename', join(hls.dir, `seg-${hls.run}-%d.ts`), join(hls.dir, 'index.m3u8'),
   ];
+}
+
+/** A black yuv420p frame (luma 16, chroma 128): what the output shows with nothing to play. */
+export function blackFrame(mode: VideoMode): Buffer {
+  const luma = mode.width * mode.height;
+  const frame = Buffer.alloc(frameBytes(mode), 128);
+  frame.fill(16, 0, luma);
+  return frame;
 }
 
 /** Replaces every secret in text (ffmpeg echoes URLs in its errors). */
@@ -98,25 +150,4 @@ export function redact(text: string, secrets: string[]): string {
   let out = text;
   for (const s of secrets) if (s) out = out.split(s).join('[redacted]');
   return out;
-}
-
-/** Parses `-progress` output: returns the frame count when a block completes, else null. */
-export class ProgressParser {
-  private frame = 0;
-  private rest = '';
-
-  push(chunk: string): number[] {
-    const blocks: number[] = [];
-    const lines = (this.rest + chunk).split('\n');
-    this.rest = lines.pop() ?? '';
-    for (const line of lines) {
-      const eq = line.indexOf('=');
-      if (eq < 0) continue;
-      const key = line.slice(0, eq).trim();
-      const value = line.slice(eq + 1).trim();
-      if (key === 'frame') this.frame = Number(value) || 0;
-      else if (key === 'progress') blocks.push(this.frame);
-    }
-    return blocks;
-  }
 }

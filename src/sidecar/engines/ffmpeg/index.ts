@@ -1,10 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import type { Writable } from 'node:stream';
 import type { SidecarOutput } from '../../../protocol/sidecar-env.ts';
 import { preparePreviewDir, type HlsSettings } from '../../hls.ts';
 import { frameMs, type VideoMode } from '../../video-modes.ts';
 import type { ClipHandle, ClipListener, Engine, EngineClip } from '../engine.ts';
 import { EngineError } from '../engine.ts';
-import { clipArgs, programTarget, ProgressParser, redact, type ProgramTarget } from './args.ts';
+import { blackFrame, BYTES_PER_SAMPLE, outputArgs, programTarget, redact, samplesForFrame, type ProgramTarget } from './args.ts';
+import { ClipSource } from './decoder.ts';
 
 export interface FfmpegEngineOptions {
   mode: VideoMode;
@@ -12,32 +15,70 @@ export interface FfmpegEngineOptions {
   hls: HlsSettings;
   /** @defaultValue 'ffmpeg' */
   ffmpegPath?: string;
-  /** @defaultValue 2000 — how long a stopped ffmpeg may take to exit before SIGKILL */
+  /** @defaultValue 'ffprobe' */
+  ffprobePath?: string;
+  /**
+   * @defaultValue 500 — how long before a clip's last frame the engine reports
+   * its end, so that the sequencer's next clip is decoding before it is due.
+   */
+  prerollMs?: number;
+  /** @defaultValue 2000 — how long the output ffmpeg may take to exit on close before SIGKILL */
   killAfterMs?: number;
   now?: () => number;
 }
 
+interface Output {
+  proc: ChildProcess;
+  video: Writable;
+  audio: Writable;
+  /** performance.now() and epoch ms of output frame 0. */
+  t0: number;
+  epoch0: number;
+  /** Frames written so far (the index of the next one). */
+  written: number;
+  timer: NodeJS.Timeout | null;
+  closing: boolean;
+  /** Killed for falling 3 s behind real time. */
+  overrun: boolean;
+  exited: Promise<void>;
+}
+
 /**
- * Plays each clip with its own ffmpeg process: skip and stop are a kill, and a
- * clip that breaks takes nothing else down. The cost is a short gap between
- * clips (process start, input probe, encoder start) and a reconnect of the
- * output per clip; a persistent output process fed by per-clip decoders would
- * remove both and is the next step.
+ * Gapless playout: ONE output ffmpeg for the session encodes to the channel's
+ * output and the HLS preview, fed a continuous raw stream that this class
+ * writes frame by frame on its own clock; each clip has a short-lived decoder
+ * ffmpeg (decoder.ts) whose frames wait in a queue. At each frame tick the
+ * clip at the head of the queue gives its next frame; when it runs out, the
+ * next clip's first frame goes out in the very same tick. With nothing ready
+ * (a late decoder, a pause) the last frame is repeated with silence, and after
+ * a while of nothing to play the output is black: the connection never drops.
  *
- * Pause is SIGSTOP and resume SIGCONT: the frozen process keeps its decoder,
- * encoder and output state, so playout continues from the exact frame, with no
- * re-seek (which would land on a keyframe, not the frame). While stopped
- * nothing is sent: an SRT receiver drops the connection after its peer idle
- * timeout (5 s by default), after which the clip fails and the sequencer moves on.
+ * The Engine interface has no "cue next": the sequencer plays the next clip
+ * when the current one reports its end. So a clip reports onEnd `prerollMs`
+ * before its last frame, with endedAtMs the (future) time that frame leaves
+ * air; the next decoder then starts while those frames still play. onAir and
+ * endedAtMs are the times of the frame ticks themselves, counted from frame 0.
+ * A skip or stop during that window cuts the clip still airing too.
  */
 export class FfmpegEngine implements Engine {
   readonly name = 'ffmpeg';
   private target: ProgramTarget | null = null;
-  private readonly running = new Set<ChildProcess>();
+  private out: Output | null = null;
+  private sources: ClipSource[] = [];
+  private paused = false;
+  private held: Buffer;
+  private readonly black: Buffer;
+  private idleFrames = 0;
+  private readonly perFrame: number;
+  private readonly probes = new Map<string, Promise<boolean>>();
   private readonly now: () => number;
+  private pending: (() => void)[] = [];
 
   constructor(private readonly o: FfmpegEngineOptions) {
     this.now = o.now ?? Date.now;
+    this.perFrame = frameMs(o.mode);
+    this.black = blackFrame(o.mode);
+    this.held = this.black;
   }
 
   async start(): Promise<void> {
@@ -51,81 +92,156 @@ export class FfmpegEngine implements Engine {
   }
 
   play(clip: EngineClip, listener: ClipListener): ClipHandle {
-    const target = this.target;
-    if (!target) throw new EngineError('engine not started');
-    const args = clipArgs(clip, this.o.mode, target, this.o.hls);
-    const proc = spawn(this.o.ffmpegPath ?? 'ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.running.add(proc);
-    const perFrame = frameMs(this.o.mode);
-    const progress = new ProgressParser();
-    let stderr = '';
-    let onAir = false;
-    let frames = 0;
-    let lastFrameAtMs: number | null = null;
-    let stopping = false;
-    let exited = false;
-    const exit = new Promise<void>((resolve) => {
-      proc.on('close', (code, signal) => {
-        exited = true;
-        this.running.delete(proc);
-        resolve();
-        if (stopping) return;
-        // The last frame stays on the output for one frame time after it is sent.
-        if (code === 0) listener.onEnd({ ok: true, endedAtMs: lastFrameAtMs === null ? undefined : Math.round(lastFrameAtMs + perFrame) });
-        else {
-          const why = redact(stderr.trim().split('\n').slice(-3).join(' | '), target.secrets) || 'no message';
-          listener.onEnd({ ok: false, message: `ffmpeg exited ${code ?? signal}: ${why}` });
-        }
-      });
-    });
-    proc.on('error', (err) => {
-      if (!stopping && !exited) stderr += `${err.message}\n`;
-    });
-    proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      for (const count of progress.push(chunk)) {
-        if (count > frames) lastFrameAtMs = this.now();
-        frames = count;
-        if (frames < 1 || onAir) continue;
-        // The realtime filter releases frame n at first-frame time + n frames.
-        onAir = true;
-        listener.onAir(Math.round(this.now() - (frames - 1) * perFrame));
-      }
-    });
-    proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr = (stderr + chunk).slice(-4000);
-    });
-    const signal = (sig: NodeJS.Signals) => {
-      if (!exited) proc.kill(sig);
-    };
+    if (!this.target) throw new EngineError('engine not started');
+    if (!this.out) this.startOutput(this.target);
+    const maxQueued = Math.max(8, Math.ceil(400 / this.perFrame));
+    const src = new ClipSource(clip, listener, this.o.mode, this.o.ffmpegPath ?? 'ffmpeg', maxQueued, (s) => this.decoderExited(s));
+    this.sources.push(src);
+    src.start(this.probes, this.o.ffprobePath ?? 'ffprobe');
     return {
-      pause: () => signal('SIGSTOP'),
-      resume: () => signal('SIGCONT'),
+      pause: () => void (this.paused = true),
+      resume: () => void (this.paused = false),
       stop: async () => {
-        stopping = true;
-        if (exited) return;
-        // A stopped process only acts on SIGTERM once continued; SIGTERM lets
-        // ffmpeg close the preview playlist cleanly.
-        signal('SIGCONT');
-        signal('SIGTERM');
-        const timer = setTimeout(() => signal('SIGKILL'), this.o.killAfterMs ?? 2000);
-        await exit;
-        clearTimeout(timer);
+        // The clip and any earlier one still airing its last frames leave now.
+        const at = this.sources.indexOf(src);
+        const gone = at < 0 ? [src] : this.sources.splice(0, at + 1);
+        for (const s of gone) {
+          s.reported = true;
+          s.kill();
+        }
+        this.paused = false;
       },
     };
   }
 
   async close(): Promise<void> {
-    const left = [...this.running];
-    await Promise.all(
-      left.map(
-        (p) =>
-          new Promise<void>((resolve) => {
-            if (p.exitCode !== null || p.signalCode !== null) return resolve();
-            p.once('close', () => resolve());
-            p.kill('SIGCONT');
-            p.kill('SIGKILL');
-          }),
-      ),
-    );
+    for (const s of this.sources) {
+      s.reported = true;
+      s.kill();
+    }
+    this.sources = [];
+    const out = this.out;
+    if (!out) return;
+    out.closing = true;
+    if (out.timer) clearTimeout(out.timer);
+    // Ending the inputs lets ffmpeg flush the program and close the preview playlist.
+    out.video.end();
+    out.audio.end();
+    const timer = setTimeout(() => out.proc.kill('SIGKILL'), this.o.killAfterMs ?? 2000);
+    await out.exited;
+    clearTimeout(timer);
+  }
+
+  private startOutput(target: ProgramTarget): void {
+    const proc = spawn(this.o.ffmpegPath ?? 'ffmpeg', outputArgs(this.o.mode, target, this.o.hls), { stdio: ['pipe', 'ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    proc.stderr!.setEncoding('utf8').on('data', (c: string) => void (stderr = (stderr + c).slice(-4000)));
+    const video = proc.stdin!;
+    const audio = proc.stdio[3] as Writable;
+    // A dying ffmpeg closes its pipes: the close handler below reports why.
+    video.on('error', () => undefined);
+    audio.on('error', () => undefined);
+    const out: Output = {
+      proc, video, audio, t0: performance.now(), epoch0: this.now(), written: 0, timer: null, closing: false, overrun: false,
+      exited: new Promise<void>((resolve) => proc.on('close', () => resolve())),
+    };
+    proc.on('error', (err) => void (stderr += `${err.message}\n`));
+    proc.on('close', (code, signal) => {
+      if (out.timer) clearTimeout(out.timer);
+      if (this.out === out) this.out = null;
+      if (out.closing) return;
+      const why = out.overrun
+        ? 'the encoder fell 3 s behind real time'
+        : redact(stderr.trim().split('\n').slice(-3).join(' | '), target.secrets) || 'no message';
+      const failed = this.sources;
+      this.sources = [];
+      for (const s of failed) {
+        s.kill();
+        if (!s.reported) {
+          s.reported = true;
+          s.listener.onEnd({ ok: false, message: `output ffmpeg exited ${code ?? signal}: ${why}` });
+        }
+      }
+    });
+    this.out = out;
+    this.held = this.black;
+    this.tick();
+  }
+
+  /** Writes every frame due by now, then sleeps until the next one is. */
+  private tick = (): void => {
+    const out = this.out;
+    if (!out || out.closing) return;
+    let due = Math.floor((performance.now() - out.t0) / this.perFrame);
+    // After a long stall (a blocked event loop) re-anchor rather than burst.
+    if (due - out.written > 25) {
+      out.t0 += (due - out.written) * this.perFrame;
+      out.epoch0 += (due - out.written) * this.perFrame;
+      due = out.written;
+    }
+    while (out.written <= due) this.writeFrame(out);
+    const calls = this.pending;
+    this.pending = [];
+    for (const call of calls) call();
+    if (this.out !== out || out.closing) return;
+    out.timer = setTimeout(this.tick, Math.max(1, out.t0 + out.written * this.perFrame - performance.now()));
+  };
+
+  /** Epoch ms at which output frame n starts on air. */
+  private at(out: Output, n: number): number {
+    return Math.round(out.epoch0 + n * this.perFrame);
+  }
+
+  private writeFrame(out: Output): void {
+    const n = out.written;
+    const samples = samplesForFrame(this.o.mode, n);
+    let video = this.held;
+    let audio: Buffer | null = null;
+    if (!this.paused) {
+      while (this.sources[0]?.exhausted) this.finish(this.sources.shift()!, this.at(out, n));
+      const src = this.sources[0];
+      if (src?.ready(samples)) {
+        ({ video, audio } = src.take(samples));
+        this.held = video;
+        if (src.aired === 1 && !src.reported) {
+          const startedAt = this.at(out, n);
+          this.pending.push(() => src.listener.onAir(startedAt));
+        }
+        // Report the end one preroll ahead, so the next clip decodes in time.
+        if (!src.reported && src.remaining * this.perFrame <= (this.o.prerollMs ?? 500)) {
+          src.reported = true;
+          const endedAtMs = this.at(out, n + 1 + src.remaining);
+          this.pending.push(() => src.listener.onEnd({ ok: true, endedAtMs }));
+        }
+      }
+      this.idleFrames = this.sources.length ? 0 : this.idleFrames + 1;
+      if (this.idleFrames * this.perFrame > 500) this.held = this.black;
+    }
+    out.video.write(video);
+    out.audio.write(audio ?? Buffer.alloc(samples * BYTES_PER_SAMPLE));
+    out.written++;
+    // An encoder slower than real time would otherwise grow this buffer without bound.
+    if (out.video.writableLength > video.length * 3 * Math.ceil(1000 / this.perFrame) && !out.overrun) {
+      out.overrun = true;
+      out.proc.kill('SIGKILL');
+    }
+  }
+
+  private finish(src: ClipSource, endedAtMs: number): void {
+    src.kill();
+    if (src.reported) return;
+    src.reported = true;
+    this.pending.push(() => src.listener.onEnd({ ok: true, endedAtMs }));
+  }
+
+  private decoderExited(src: ClipSource): void {
+    if (!src.failure || src.reported) return;
+    // A clip that fails leaves at once; what it had queued is dropped.
+    const at = this.sources.indexOf(src);
+    if (at >= 0) this.sources.splice(at, 1);
+    src.reported = true;
+    src.kill();
+    const message = this.target ? redact(src.failure, this.target.secrets) : src.failure;
+    src.listener.onEnd({ ok: false, message });
   }
 }
