@@ -28,6 +28,10 @@ interface OnAir {
   pausedSinceMs: number | null;
   /** Cleared when the item leaves air, so late engine callbacks are ignored. */
   live: boolean;
+  /** The next item, already handed to the engine to follow without a gap (see onCue). */
+  cued: OnAir | null;
+  /** For a cued item: the item it follows. */
+  after: OnAir | null;
 }
 
 /**
@@ -88,8 +92,14 @@ export class Sequencer {
     return this.serial(async () => {
       const cur = this.current;
       if ((this.state !== 'PLAYING' && this.state !== 'PAUSED') || !cur) throw new StateConflictError(`cannot skip when ${this.state}`);
-      await this.takeOff('SKIPPED');
-      this.advance(cur.index);
+      const cued = cur.cued;
+      await this.takeOff('SKIPPED', { keepCued: true });
+      if (cued) {
+        // Already queued in the engine: it goes on air at the next frame.
+        this.current = cued;
+        cued.after = null;
+        this.setState('PLAYING');
+      } else this.advance(cur.index);
     });
   }
 
@@ -160,10 +170,16 @@ export class Sequencer {
   }
 
   private startItem(index: number, offsetMs: number): void {
-    const item = this.playlist!.items[index];
-    const cur: OnAir = { index, item, offsetMs, handle: null, startedAtMs: null, pausedTotalMs: 0, pausedSinceMs: null, live: true };
-    this.current = cur;
+    this.current = this.prepare(index, offsetMs, null);
     this.setState('PLAYING');
+  }
+
+  /** Hands an item to the engine (after what it already plays, for a cued one). */
+  private prepare(index: number, offsetMs: number, after: OnAir | null): OnAir {
+    const item = this.playlist!.items[index];
+    const cur: OnAir = {
+      index, item, offsetMs, handle: null, startedAtMs: null, pausedTotalMs: 0, pausedSinceMs: null, live: true, cued: null, after,
+    };
     const clip = {
       itemId: item.itemId,
       file: join(this.o.mediaDir, item.mediaPath),
@@ -175,12 +191,21 @@ export class Sequencer {
     try {
       cur.handle = this.o.engine.play(clip, {
         onAir: (startedAtMs) => this.onAir(cur, startedAtMs),
+        onCue: () => this.onCue(cur),
         onEnd: (result) => this.onEnd(cur, result),
       });
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       queueMicrotask(() => this.onEnd(cur, { ok: false, message }));
     }
+    return cur;
+  }
+
+  /** The engine wants the next item now, to play it without a gap. */
+  private onCue(cur: OnAir): void {
+    if (!cur.live || this.current !== cur || cur.cued) return;
+    const next = this.nextIndex(cur.index);
+    if (next !== null) cur.cued = this.prepare(next, 0, cur);
   }
 
   private onAir(cur: OnAir, startedAtMs: number): void {
@@ -191,6 +216,21 @@ export class Sequencer {
 
   private onEnd(cur: OnAir, result: ClipResult): void {
     if (!cur.live) return;
+    if (cur.after) {
+      // A cued item failed before its turn: log it, and cue the one after it.
+      this.failuresInARow++;
+      const message = result.ok ? 'ended before its turn' : result.message;
+      this.error(`item ${cur.item.itemId} (${cur.item.clipName}) failed: ${message}`);
+      this.ended(cur, 'FAILED');
+      const before = cur.after;
+      before.cued = null;
+      cur.after = null;
+      const next = this.nextIndex(cur.index);
+      if (next !== null && before.live && this.failuresInARow < (this.playlist?.items.length ?? 0)) {
+        before.cued = this.prepare(next, 0, before);
+      }
+      return;
+    }
     if (result.ok) {
       this.failuresInARow = 0;
       this.ended(cur, 'PLAYED', result.endedAtMs ?? this.now());
@@ -201,31 +241,51 @@ export class Sequencer {
       // A playlist whose every item fails would otherwise spin forever.
       if (this.failuresInARow >= (this.playlist?.items.length ?? 0)) {
         this.error('every item in the playlist failed: stopping');
+        void this.dropCued(cur);
         this.setState('STOPPED');
         return;
       }
     }
-    this.advance(cur.index);
+    this.advance(cur.index, cur.cued);
   }
 
-  private advance(fromIndex: number): void {
+  private advance(fromIndex: number, cued: OnAir | null = null): void {
+    if (cued?.live) {
+      // Queued in the engine already: it is on air from this very frame.
+      cued.after = null;
+      this.current = cued;
+      return;
+    }
     const next = this.nextIndex(fromIndex);
     if (next === null) this.setState('STOPPED');
     else this.startItem(next, 0);
   }
 
-  /** Takes the current item off air (stopping the engine) and records how it ended. */
-  private async takeOff(how: EndedHow): Promise<void> {
+  /**
+   * Takes the current item off air (stopping the engine) and records how it
+   * ended; the item cued behind it goes too unless `keepCued` (skip).
+   */
+  private async takeOff(how: EndedHow, { keepCued = false } = {}): Promise<void> {
     const cur = this.current;
     if (!cur) return;
     const endedAtMs = this.now();
     cur.live = false;
+    if (!keepCued) await this.dropCued(cur);
     try {
       await cur.handle?.stop();
     } catch (err) {
       this.error(`stopping ${cur.item.itemId}: ${err instanceof Error ? err.message : String(err)}`);
     }
     this.ended(cur, how, endedAtMs);
+  }
+
+  /** Withdraws the item cued behind `cur`: it never aired, so it leaves no event. */
+  private async dropCued(cur: OnAir): Promise<void> {
+    const cued = cur.cued;
+    if (!cued) return;
+    cur.cued = null;
+    cued.live = false;
+    await cued.handle?.stop().catch(() => undefined);
   }
 
   private ended(cur: OnAir, how: EndedHow, endedAtMs = this.now()): void {

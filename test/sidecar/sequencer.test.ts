@@ -151,3 +151,74 @@ describe('EventLog', () => {
     expect(await log.wait(99, 5000)).toEqual({ events: [], lastSeq: 6 });
   });
 });
+
+describe('Sequencer with an engine that cues the next clip (onCue)', () => {
+  it('hands the next item over ahead of the end; it stays next until the switch', async () => {
+    const { seq, engine, shape, clock } = setup();
+    await seq.load(playlist(false, item('1', 1000), item('2', 500)));
+    const first = engine.last;
+    first.listener.onAir(clock.now());
+    clock.advance(600);
+    first.listener.onCue!();
+    expect(engine.played.map((p) => p.clip.itemId)).toEqual(['1', '2']);
+    expect(seq.status().current).toMatchObject({ itemId: '1' });
+    clock.advance(400);
+    first.listener.onEnd({ ok: true, endedAtMs: clock.now() });
+    engine.played[1].listener.onAir(clock.now());
+    expect(seq.status().current).toMatchObject({ itemId: '2' });
+    // No third play(): the cued clip was already in the engine.
+    expect(engine.played).toHaveLength(2);
+    clock.advance(500);
+    engine.played[1].listener.onEnd({ ok: true });
+    expect(shape()).toEqual(['PLAYING', 'AIR 1', 'END 1 PLAYED 1000', 'AIR 2', 'END 2 PLAYED 500', 'STOPPED']);
+  });
+
+  it('a skip in the cue window puts the cued item on air; a stop withdraws it without an event', async () => {
+    const { seq, engine, shape, clock } = setup();
+    await seq.load(playlist(false, item('1', 1000), item('2', 500), item('3', 500)));
+    engine.last.listener.onAir(clock.now());
+    clock.advance(700);
+    engine.last.listener.onCue!();
+    await seq.skip();
+    expect(engine.played[0].stopped).toBe(true);
+    expect(engine.played[1].stopped).toBe(false);
+    expect(engine.played).toHaveLength(2);
+    expect(seq.status().current).toMatchObject({ itemId: '2' });
+    engine.played[1].listener.onAir(clock.now());
+    clock.advance(300);
+    engine.played[1].listener.onCue!();
+    expect(engine.last.clip.itemId).toBe('3');
+    await seq.stop();
+    expect(engine.played[2].stopped).toBe(true);
+    expect(shape()).toEqual(['PLAYING', 'AIR 1', 'END 1 SKIPPED 700', 'AIR 2', 'END 2 TRUNCATED 300', 'STOPPED']);
+  });
+
+  it('pause in the cue window counts against the item on air, not the cued one', async () => {
+    const { seq, engine, shape, clock } = setup();
+    await seq.load(playlist(false, item('1', 1000), item('2', 500)));
+    engine.last.listener.onAir(clock.now());
+    clock.advance(600);
+    engine.last.listener.onCue!();
+    await seq.pause();
+    expect(engine.played[0].paused).toBe(true);
+    clock.advance(2000);
+    await seq.resume();
+    clock.advance(400);
+    engine.played[0].listener.onEnd({ ok: true });
+    expect(shape()).toEqual(['PLAYING', 'AIR 1', 'PAUSED', 'PLAYING', 'END 1 PLAYED 1000']);
+  });
+
+  it('a cued item that fails before its turn is logged FAILED and the one after it is cued', async () => {
+    const { seq, engine, shape, clock } = setup();
+    await seq.load(playlist(false, item('1', 1000), item('2', 500), item('3', 500)));
+    engine.last.listener.onAir(clock.now());
+    engine.last.listener.onCue!();
+    engine.played[1].listener.onEnd({ ok: false, message: 'cannot decode' });
+    expect(engine.last.clip.itemId).toBe('3');
+    expect(seq.status().current).toMatchObject({ itemId: '1' });
+    clock.advance(1000);
+    engine.played[0].listener.onEnd({ ok: true });
+    expect(seq.status().current).toMatchObject({ itemId: '3' });
+    expect(shape()).toEqual(['PLAYING', 'AIR 1', 'ERROR', 'END 2 FAILED 0', 'END 1 PLAYED 1000']);
+  });
+});

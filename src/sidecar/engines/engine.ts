@@ -26,6 +26,12 @@ export type ClipResult = { ok: true; endedAtMs?: number } | { ok: false; message
 export interface ClipListener {
   /** The clip's first frame left the engine at this wall-clock time (epoch ms). */
   onAir(startedAtMs: number): void;
+  /**
+   * Ahead of the clip's end: play() the next clip now to have it follow
+   * without a gap (the engine queues it behind this one). Optional for engines
+   * that cue otherwise.
+   */
+  onCue?(): void;
   /** The clip left air on its own: played out, or failed. Never called after stop(). */
   onEnd(result: ClipResult): void;
 }
@@ -42,7 +48,7 @@ export interface Engine {
   readonly name: string;
   /** Checks the output can be driven; rejects with a clear message otherwise. */
   start(): Promise<void>;
-  /** Puts the clip on air now, replacing nothing: the sequencer stops the previous one first. */
+  /** Puts the clip on air after the clips already queued (at once when none); stop() takes one out. */
   play(clip: EngineClip, listener: ClipListener): ClipHandle;
   close(): Promise<void>;
 }

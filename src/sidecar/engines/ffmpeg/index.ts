@@ -18,8 +18,8 @@ export interface FfmpegEngineOptions {
   /** @defaultValue 'ffprobe' */
   ffprobePath?: string;
   /**
-   * @defaultValue 500 — how long before a clip's last frame the engine reports
-   * its end, so that the sequencer's next clip is decoding before it is due.
+   * @defaultValue 500 — how long before a clip's last frame the engine asks
+   * for the next (onCue), so that it is decoding before it is due.
    */
   prerollMs?: number;
   /** @defaultValue 2000 — how long the output ffmpeg may take to exit on close before SIGKILL */
@@ -53,12 +53,10 @@ interface Output {
  * (a late decoder, a pause) the last frame is repeated with silence, and after
  * a while of nothing to play the output is black: the connection never drops.
  *
- * The Engine interface has no "cue next": the sequencer plays the next clip
- * when the current one reports its end. So a clip reports onEnd `prerollMs`
- * before its last frame, with endedAtMs the (future) time that frame leaves
- * air; the next decoder then starts while those frames still play. onAir and
- * endedAtMs are the times of the frame ticks themselves, counted from frame 0.
- * A skip or stop during that window cuts the clip still airing too.
+ * `prerollMs` before a clip's last frame it asks the sequencer for the next
+ * (onCue), whose decoder then starts while those frames still play; onEnd
+ * comes at the very tick the clip leaves air. onAir and endedAtMs are the
+ * times of the frame ticks themselves, counted from frame 0.
  */
 export class FfmpegEngine implements Engine {
   readonly name = 'ffmpeg';
@@ -73,6 +71,8 @@ export class FfmpegEngine implements Engine {
   private readonly probes = new Map<string, Promise<boolean>>();
   private readonly now: () => number;
   private pending: (() => void)[] = [];
+  /** Clips that asked for their successor already (onCue). */
+  private readonly cued = new WeakSet<ClipSource>();
 
   constructor(private readonly o: FfmpegEngineOptions) {
     this.now = o.now ?? Date.now;
@@ -102,14 +102,12 @@ export class FfmpegEngine implements Engine {
       pause: () => void (this.paused = true),
       resume: () => void (this.paused = false),
       stop: async () => {
-        // The clip and any earlier one still airing its last frames leave now.
+        // Out of the queue: a clip queued behind it goes on air at the next frame.
         const at = this.sources.indexOf(src);
-        const gone = at < 0 ? [src] : this.sources.splice(0, at + 1);
-        for (const s of gone) {
-          s.reported = true;
-          s.kill();
-        }
-        this.paused = false;
+        if (at >= 0) this.sources.splice(at, 1);
+        src.reported = true;
+        src.kill();
+        if (at <= 0) this.paused = false;
       },
     };
   }
@@ -207,11 +205,10 @@ export class FfmpegEngine implements Engine {
           const startedAt = this.at(out, n);
           this.pending.push(() => src.listener.onAir(startedAt));
         }
-        // Report the end one preroll ahead, so the next clip decodes in time.
-        if (!src.reported && src.remaining * this.perFrame <= (this.o.prerollMs ?? 500)) {
-          src.reported = true;
-          const endedAtMs = this.at(out, n + 1 + src.remaining);
-          this.pending.push(() => src.listener.onEnd({ ok: true, endedAtMs }));
+        // Ask for the next clip one preroll ahead, so that it decodes in time.
+        if (!this.cued.has(src) && src.remaining * this.perFrame <= (this.o.prerollMs ?? 500)) {
+          this.cued.add(src);
+          this.pending.push(() => src.listener.onCue?.());
         }
       }
       this.idleFrames = this.sources.length ? 0 : this.idleFrames + 1;
