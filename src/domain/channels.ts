@@ -11,7 +11,7 @@ import { checkDeviceOnNode, planOutput, type OutputInput, type OutputPlan } from
 import { writeChannelSecret } from './secrets.ts';
 import { startChannelSidecar, stopChannelSidecar } from './channel-lifecycle.ts';
 import { isForeignKeyViolation } from './validation.ts';
-import { DEFAULT_VIDEO_FORMAT } from './video-formats.ts';
+import { DEFAULT_VIDEO_FORMAT } from '../protocol/video-formats.ts';
 
 type ChannelQuery = { include?: Prisma.ChannelInclude; select?: Prisma.ChannelSelect };
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { checkDeviceOnNode, outputView, planOutput, type OutputInput } from '../../src/domain/outputs.ts';
 import { decryptSecret, encryptSecret } from '../../src/domain/secrets.ts';
-import { VIDEO_FORMAT_NAMES, framesToMs, msToFrames, videoFormatSchema } from '../../src/domain/video-formats.ts';
+import { VIDEO_FORMAT_NAMES, framesToMs, msToFrames, videoFormatSchema } from '../../src/protocol/video-formats.ts';
 
 const srt = (passphrase?: string | null): OutputInput => ({ srt: { url: 'srt://h:1', latencyMs: 80, ...(passphrase !== undefined && { passphrase }) } });
 const rtmp = (streamKey?: string | null): OutputInput => ({ rtmp: { url: 'rtmp://h/app', ...(streamKey !== undefined && { streamKey }) } });

@@ -12,7 +12,7 @@ import {
   type OutputView,
 } from '../../domain/outputs.ts';
 import { nameSchema, rejectNull } from '../../domain/validation.ts';
-import { DEFAULT_VIDEO_FORMAT, videoFormatSchema } from '../../domain/video-formats.ts';
+import { DEFAULT_VIDEO_FORMAT, videoFormatSchema } from '../../protocol/video-formats.ts';
 import { builder } from '../builder.ts';
 
 export const OutputTypeEnum = builder.enumType(OutputType, { name: 'OutputType' });
