@@ -27,3 +27,19 @@ export const conflict = (why: string, extra: Record<string, unknown> = {}) =>
 /** `field` is the input path, e.g. `input.output.srt.url`. */
 export const badInput = (field: string, why: string) =>
   new OnairError(ErrorCode.BAD_USER_INPUT, `${field}: ${why}`, { field });
+
+/**
+ * The failures of an outside service (media store, copy, orchestrator): a kind
+ * from the service's own closed table, for code to act on, and a message
+ * written for operators. Never a GraphQL error by itself: the domain decides
+ * what the caller sees.
+ */
+export class KindedError<K extends string> extends Error {
+  constructor(
+    readonly kind: K,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

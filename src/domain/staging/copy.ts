@@ -6,6 +6,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { resolveInside } from '../../services/storage/local-store.ts';
 import { StoreError, isAbortError, isUnreachableError, type MediaStore, type StoreChecksum, type StoreObjectInfo } from '../../services/storage/store.ts';
+import { KindedError } from '../../errors.ts';
 
 export const StagingErrorKind = {
   NOT_FOUND: 'NOT_FOUND',
@@ -20,13 +21,8 @@ export const StagingErrorKind = {
 export type StagingErrorKind = (typeof StagingErrorKind)[keyof typeof StagingErrorKind];
 
 /** A failed staging, with a message meant for the operator's screen. */
-export class StagingError extends Error {
-  readonly kind: StagingErrorKind;
-  constructor(kind: StagingErrorKind, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StagingError';
-    this.kind = kind;
-  }
+export class StagingError extends KindedError<StagingErrorKind> {
+  override name = 'StagingError';
 }
 
 export interface StageOptions {

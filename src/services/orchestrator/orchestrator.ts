@@ -1,3 +1,5 @@
+import { KindedError } from '../../errors.ts';
+
 /**
  * What the control plane needs from whatever runs channel sidecars: start one
  * on a node, stop it, list what runs (for reconciliation) and check the node.
@@ -71,13 +73,8 @@ export const OrchestratorErrorKind = {
 export type OrchestratorErrorKind = (typeof OrchestratorErrorKind)[keyof typeof OrchestratorErrorKind];
 
 /** Messages are for operators; they never carry the sidecar secret. */
-export class OrchestratorError extends Error {
-  readonly kind: OrchestratorErrorKind;
-  constructor(kind: OrchestratorErrorKind, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'OrchestratorError';
-    this.kind = kind;
-  }
+export class OrchestratorError extends KindedError<OrchestratorErrorKind> {
+  override name = 'OrchestratorError';
 }
 
 /** Labels that mark a container as an onair sidecar (and of which channel). */

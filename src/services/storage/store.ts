@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { createLocalStore } from './local-store.ts';
 import { createS3Store, type S3StoreConfig } from './s3-store.ts';
+import { KindedError } from '../../errors.ts';
 
 /** A checksum the store vouches for, as lowercase hex. */
 export interface StoreChecksum {
@@ -31,13 +32,8 @@ export const StoreErrorKind = {
 } as const;
 export type StoreErrorKind = (typeof StoreErrorKind)[keyof typeof StoreErrorKind];
 
-export class StoreError extends Error {
-  readonly kind: StoreErrorKind;
-  constructor(kind: StoreErrorKind, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StoreError';
-    this.kind = kind;
-  }
+export class StoreError extends KindedError<StoreErrorKind> {
+  override name = 'StoreError';
 }
 
 /**
