@@ -25,8 +25,11 @@ export async function reconcile(services: Pick<Services, 'db' | 'orchestrator' |
   const { db, orchestrator, log } = services;
   const result: ReconcileResult = { removed: 0, lost: 0, unreachable: 0 };
   const nodes = await db.clusterNode.findMany({ select: { id: true, hostname: true, dockerHost: true } });
-  // A local orchestrator's sidecars are children of the process that started them: only that process can judge them.
-  const targets: (SidecarNode | null)[] = services.config.orchestrator.kind === 'docker' ? [null, ...nodes] : [];
+  if (services.config.orchestrator.kind === 'local') {
+    result.lost = await markDeadLocalSidecars(services);
+    return result;
+  }
+  const targets: (SidecarNode | null)[] = [null, ...nodes];
   for (const node of targets) {
     if (!(await orchestrator.ping(node))) {
       result.unreachable += 1;
@@ -65,4 +68,35 @@ export async function reconcile(services: Pick<Services, 'db' | 'orchestrator' |
     }
   }
   return result;
+}
+
+/** Whether a process of this machine still exists. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists, under another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Local sidecars are child processes, and die with the process that started
+ * them (a restart of `serve`): a RUNNING channel whose sidecar process is gone
+ * is marked ERROR. Nothing is removed: no process outlives its parent.
+ */
+async function markDeadLocalSidecars(services: Pick<Services, 'db'>): Promise<number> {
+  const running = await services.db.channel.findMany({ where: { status: 'RUNNING' }, select: { id: true, sidecarRef: true } });
+  let lost = 0;
+  for (const channel of running) {
+    const pid = Number(channel.sidecarRef);
+    if (Number.isInteger(pid) && pid > 0 && alive(pid)) continue;
+    const { count } = await services.db.channel.updateMany({
+      where: { id: channel.id, status: 'RUNNING', sidecarRef: channel.sidecarRef },
+      data: { status: 'ERROR', errorMessage: 'its sidecar is gone' },
+    });
+    lost += count;
+  }
+  return lost;
 }

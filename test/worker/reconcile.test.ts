@@ -68,3 +68,20 @@ describe('reconciliation', () => {
     expect((await server.services.db.channel.findUniqueOrThrow({ where: { id: running.id } })).status).toBe('RUNNING');
   });
 });
+
+describe('reconciliation of local sidecars', () => {
+  it('marks a RUNNING channel whose sidecar process is gone, and leaves a live one alone', async () => {
+    const local = await startTestServer();
+    try {
+      const { db } = local.services;
+      const gone = await insertChannel(local.services, null, { status: 'RUNNING', sidecarRef: '2147483000' });
+      const live = await insertChannel(local.services, null, { status: 'RUNNING', sidecarRef: String(process.pid) });
+      const result = await reconcile(local.services);
+      expect(result.lost).toBe(1);
+      expect(await db.channel.findUniqueOrThrow({ where: { id: gone.id } })).toMatchObject({ status: 'ERROR', errorMessage: 'its sidecar is gone' });
+      expect((await db.channel.findUniqueOrThrow({ where: { id: live.id } })).status).toBe('RUNNING');
+    } finally {
+      await local.close();
+    }
+  });
+});
