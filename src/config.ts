@@ -29,6 +29,8 @@ const envSchema = z.object({
   /** Largest accepted request body in bytes. @defaultValue 1 MiB */
   MAX_BODY_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
   DB_POOL_SIZE: z.coerce.number().int().positive().default(10),
+  /** How long a token's principal is reused by a replica (0: never); changes made on the same replica apply at once. @defaultValue 1000 */
+  AUTH_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(1000),
   /** This installation's name: its BullMQ keys in Redis, and the label on its sidecar containers. @defaultValue onair */
   QUEUE_PREFIX: z.string().min(1).default('onair'),
   /** Run the BullMQ workers inside `serve` (one machine). @defaultValue true */
@@ -139,6 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     secretKey: parseKey(e.ONAIR_SECRET_KEY, production),
     migrateOnStart: e.MIGRATE_ON_START === 'true',
     maxBodyBytes: e.MAX_BODY_BYTES,
+    authCacheMs: e.AUTH_CACHE_MS,
     workerInProcess: e.WORKER_IN_PROCESS === 'true',
     mediaVolumeDir: path.resolve(e.MEDIA_VOLUME_DIR),
     mediaStore,

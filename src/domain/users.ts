@@ -48,16 +48,21 @@ export async function setProjectRole(
   ]);
   if (!project) throw notFound('project');
   if (!user) throw notFound('user');
+  ctx.services.principals.forgetUser(userId);
   if (!args.role) {
     await ctx.db.membership.deleteMany({ where: { projectId, userId } });
+    ctx.services.principals.forgetUser(userId);
     return null;
   }
-  return ctx.db.membership.upsert({
+  const membership = await ctx.db.membership.upsert({
     ...query,
     where: { projectId_userId: { projectId, userId } },
     create: { projectId, userId, role: args.role },
     update: { role: args.role },
   });
+  // After the write too: a request in between may have cached the old role.
+  ctx.services.principals.forgetUser(userId);
+  return membership;
 }
 
 /**
@@ -81,6 +86,7 @@ export async function revokeApiToken(ctx: Context, rawId: string) {
   const id = parseId('id', rawId);
   const owner = p.isAdmin ? {} : { userId: p.userId };
   await ctx.db.apiToken.updateMany({ where: { id, ...owner, revokedAt: null }, data: { revokedAt: new Date() } });
+  ctx.services.principals.forgetToken(id);
   const token = await ctx.db.apiToken.findFirst({ where: { id, ...owner } });
   if (!token) throw notFound('API token');
   return token;

@@ -1,3 +1,4 @@
+import { PrincipalCache } from '../auth/principal-cache.ts';
 import type { Config } from '../config.ts';
 import { createDatabase, type Db, type Sql } from './db.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -24,6 +25,8 @@ export interface Services {
   /** The event bus (Redis pub/sub): what subscriptions and other replicas hear. */
   pubsub: PubSub;
   metrics: Metrics;
+  /** Recently authenticated principals (see PrincipalCache). */
+  principals: PrincipalCache;
   close(): Promise<void>;
 }
 
@@ -52,6 +55,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     sidecars: new SidecarClient(config.sidecar.timeoutMs),
     pubsub: createEventBus(redis, subscriber),
     metrics: createMetrics(),
+    principals: new PrincipalCache(config.authCacheMs),
     async close() {
       // Each step runs even if another fails; the queue before the connection it uses.
       const first = await Promise.allSettled([queues.close(), database.close(), orchestrator.close()]);
