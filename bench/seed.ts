@@ -60,6 +60,8 @@ export async function seedBenchDatabase(o: SeedOptions): Promise<{ reused: boole
   const existing = await filledRows(o.url).catch(() => null);
   if (existing === total) {
     o.progress(`reusing ${o.url.replace(/\/\/[^@]*@/, '//')} (${existing.toLocaleString('en')} as-run rows)`);
+    // Migrations added since it was filled (they never touch the rows).
+    await migrate(o.url);
     return { reused: true };
   }
   o.progress('creating the benchmark database');
