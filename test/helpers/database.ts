@@ -22,7 +22,8 @@ export async function adminQuery(sql: string): Promise<void> {
 
 /** A fresh database for one test file, cloned from the migrated template (fast). */
 export async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = `onair_test_${randomBytes(6).toString('hex')}`;
+  // The time in the name lets a later run drop what a killed run left (global-setup.ts).
+  const name = `onair_test_t${Date.now().toString(36)}_${randomBytes(6).toString('hex')}`;
   const template = process.env.ONAIR_TEST_TEMPLATE;
   if (!template) throw new Error('ONAIR_TEST_TEMPLATE is unset: run the tests through vitest (test/helpers/global-setup.ts)');
   await adminQuery(`CREATE DATABASE "${name}" TEMPLATE "${template}"`);
