@@ -1,6 +1,7 @@
 import type { Sql } from '../services/db.ts';
 import { ErrorCode, OnairError } from '../errors.ts';
 import type { Principal, Role } from './principal.ts';
+import type { PrincipalCache } from './principal-cache.ts';
 import { hashToken } from './tokens.ts';
 
 interface TokenRow {
@@ -14,10 +15,13 @@ interface TokenRow {
 /**
  * Resolves an `Authorization: Bearer <token>` header to a principal, in one SQL
  * statement (token, user and memberships). No header: null (anonymous). A
- * malformed, unknown or revoked token: UNAUTHENTICATED.
+ * malformed, unknown or revoked token: UNAUTHENTICATED. With a cache, a token
+ * seen a moment ago costs no statement (see PrincipalCache).
  */
-export async function authenticate(sql: Sql, header: string | null | undefined): Promise<Principal | null> {
+export async function authenticate(sql: Sql, header: string | null | undefined, cache?: PrincipalCache): Promise<Principal | null> {
   if (!header) return null;
+  const cached = cache?.get(header);
+  if (cached) return cached;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) throw new OnairError(ErrorCode.UNAUTHENTICATED, 'Authorization must be "Bearer <token>"');
   const rows = await sql.query<TokenRow>(
@@ -33,10 +37,12 @@ export async function authenticate(sql: Sql, header: string | null | undefined):
   );
   const row = rows[0];
   if (!row || row.revoked) throw new OnairError(ErrorCode.UNAUTHENTICATED, 'invalid or revoked token');
-  return {
+  const principal: Principal = {
     userId: row.user_id,
     tokenId: row.token_id,
     isAdmin: row.is_admin,
     roles: new Map(row.roles),
   };
+  cache?.set(header, principal);
+  return principal;
 }

@@ -4,7 +4,7 @@ import { ErrorCode, OnairError, conflict, notFound } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Prisma } from '../services/db.ts';
 import type { Services } from '../services/index.ts';
-import { OrchestratorError, type Orchestrator, type SidecarNode } from '../services/orchestrator/orchestrator.ts';
+import { OrchestratorError, type SidecarNode } from '../services/orchestrator/orchestrator.ts';
 import { outputView } from './outputs.ts';
 import { readChannelSecret, seal, unseal } from './secrets.ts';
 

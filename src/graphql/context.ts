@@ -22,11 +22,7 @@ export interface ContextDeps {
 /** One factory for every transport: resolves the caller from an Authorization value. */
 export async function buildContext(deps: ContextDeps, authorization: string | null | undefined): Promise<Context> {
   const { services } = deps;
-  let principal: Principal | null = (authorization && services.principals.get(authorization)) || null;
-  if (!principal) {
-    principal = await authenticate(services.sql, authorization);
-    if (principal && authorization) services.principals.set(authorization, principal);
-  }
+  const principal = await authenticate(services.sql, authorization, services.principals);
   if (principal) deps.tokenUsage.touch(principal.tokenId);
   return { db: services.db, log: services.log, services, principal };
 }

@@ -72,7 +72,7 @@ async function authorize(req: IncomingMessage, deps: PreviewDeps, rawId: string,
   let principal = null;
   if (header) {
     try {
-      principal = await authenticate(deps.services.sql, header);
+      principal = await authenticate(deps.services.sql, header, deps.services.principals);
     } catch (err) {
       if (err instanceof OnairError) throw new HttpError(401, err.message);
       throw err;
