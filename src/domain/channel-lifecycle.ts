@@ -4,7 +4,7 @@ import { ErrorCode, OnairError, conflict, notFound } from '../errors.ts';
 import type { Config } from '../config.ts';
 import type { Prisma } from '../services/db.ts';
 import type { Services } from '../services/index.ts';
-import { OrchestratorError, type SidecarNode } from '../services/orchestrator/orchestrator.ts';
+import type { SidecarNode } from '../services/orchestrator/orchestrator.ts';
 import { outputView } from './outputs.ts';
 import { readChannelSecret, seal, unseal } from './secrets.ts';
 
@@ -130,7 +130,7 @@ export async function startChannelSidecar(deps: LifecycleDeps, channelId: string
       throw conflict('the channel changed while it started');
     }
   } catch (err) {
-    const reason = err instanceof OrchestratorError || err instanceof Error ? err.message : String(err);
+    const reason = err instanceof Error ? err.message : String(err);
     await deps.db.channel.updateMany({
       where: { id: channelId, status: 'STARTING' },
       data: { status: 'ERROR', errorMessage: `could not start: ${reason}`, sidecarPort: null, sidecarSecret: null },
