@@ -1,4 +1,4 @@
-import type { LoadPlaylist, Status } from '../protocol/sidecar-api.ts';
+import type { LoadPlaylist } from '../protocol/sidecar-api.ts';
 import { badInput, conflict, notFound } from '../errors.ts';
 import type { Context } from '../graphql/context.ts';
 import type { TransportCommand } from '../services/sidecar-client.ts';
@@ -7,40 +7,9 @@ import { sidecarSecretOf } from './channel-lifecycle.ts';
 import { requireChannel } from './channels.ts';
 import { parseId } from './ids.ts';
 import { effectiveDurationMs } from './playlists.ts';
+import { engineState, type EngineState } from './engine-status.ts';
 
-/** Live state of a channel's engine as the API answers it (EngineStatus). */
-export interface EngineState {
-  channelId: string;
-  reachable: boolean;
-  state: Status['state'] | null;
-  playlistId: string | null;
-  loop: boolean | null;
-  current: { itemId: string; clipName: string; startedAt: Date; positionMs: number; durationMs: number | null } | null;
-  nextItemId: string | null;
-  updatedAt: Date;
-}
-
-export function engineState(channelId: string, status: Status | null): EngineState {
-  const current = status?.current && status.current.startedAt ? status.current : null;
-  return {
-    channelId,
-    reachable: status !== null,
-    state: status?.state ?? null,
-    playlistId: status?.playlistId ?? null,
-    loop: status ? status.loop : null,
-    current: current
-      ? {
-          itemId: current.itemId,
-          clipName: current.clipName,
-          startedAt: new Date(current.startedAt as string),
-          positionMs: current.positionMs,
-          durationMs: current.durationMs,
-        }
-      : null,
-    nextItemId: status?.next?.itemId ?? null,
-    updatedAt: new Date(),
-  };
-}
+export type { EngineState };
 
 type Running = { id: string; status: string; sidecarUrl: string | null; sidecarSecret: string | null };
 

@@ -1,7 +1,8 @@
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub } from 'graphql-yoga';
 import type { Redis } from 'ioredis';
-import type { MediaStatus } from '../../prisma/generated/client/enums.ts';
+import type { AsRunStatus, MediaStatus } from '../../prisma/generated/client/enums.ts';
+import type { EngineStateWire } from '../domain/engine-status.ts';
 
 /** A change of an asset's staging: every item of the asset shows it. */
 export interface AssetMediaEvent {
@@ -12,13 +13,55 @@ export interface AssetMediaEvent {
   error?: string | null;
 }
 
+/** A channel's engine state changed (state, on-air item, reachability). */
+export interface EngineStatusEvent {
+  /** The channel's project when published; delivery checks the subscriber's rights on it. */
+  projectId: string | null;
+  status: EngineStateWire;
+}
+
+export const CHANNEL_EVENT_KINDS = ['CREATED', 'UPDATED', 'DELETED', 'STATUS_CHANGED', 'HEARTBEAT_LOST', 'FAILOVER'] as const;
+export type ChannelEventKind = (typeof CHANNEL_EVENT_KINDS)[number];
+
+/** A lifecycle event of a channel (ChannelEvent). */
+export interface ChannelEventMessage {
+  kind: ChannelEventKind;
+  channelId: string;
+  projectId: string | null;
+  /** ISO time. */
+  at: string;
+  message: string | null;
+}
+
+/** An as-run row as recorded (on air: endedAt null) or completed. Dates as ISO strings. */
+export interface AsRunMessage {
+  projectId: string | null;
+  entry: {
+    id: string;
+    channelId: string;
+    playlistId: string | null;
+    itemId: string | null;
+    assetId: string | null;
+    clipName: string;
+    startedAt: string;
+    endedAt: string | null;
+    durationMs: number | null;
+    status: AsRunStatus;
+  };
+}
+
 /**
- * Every topic of onair's event bus, keyed by project so that a subscriber only
- * ever listens to projects it may see. Events cross replicas through Redis.
+ * Every topic of onair's event bus. Events cross replicas through Redis; each
+ * carries the project it belongs to, so that delivery can check the
+ * subscriber's rights on every event.
  */
 export type Topics = {
   /** Keyed by project id ('admin' for project-less assets). */
   assetMedia: [projectKey: string, event: AssetMediaEvent];
+  /** Keyed by channel id. */
+  engineStatus: [channelId: string, event: EngineStatusEvent];
+  channelEvents: [event: ChannelEventMessage];
+  asRun: [event: AsRunMessage];
 };
 
 export type PubSub = ReturnType<typeof createPubSub<Topics>>;

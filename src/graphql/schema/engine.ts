@@ -1,5 +1,6 @@
 import { derivePreviewKey, previewUrlFor } from '../../domain/preview.ts';
-import { readEngine, type EngineState } from '../../domain/transport.ts';
+import type { EngineState } from '../../domain/engine-status.ts';
+import { readEngine } from '../../domain/transport.ts';
 import { builder } from '../builder.ts';
 
 export const PlaybackStateEnum = builder.enumType('PlaybackState', { values: ['IDLE', 'PLAYING', 'PAUSED', 'STOPPED'] as const });
