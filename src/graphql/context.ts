@@ -5,13 +5,15 @@ import type { Logger } from '../services/logger.ts';
 import type { Services } from '../services/index.ts';
 import { authenticate } from '../auth/authenticate.ts';
 
-/** What every resolver gets, for HTTP and (later) WebSocket alike. */
+/** What every resolver gets, for HTTP and WebSocket alike. */
 export interface Context {
   db: Db;
   log: Logger;
   services: Services;
   /** Null for a request without credentials. */
   principal: Principal | null;
+  /** The credentials it was resolved from: a subscription re-resolves them for every event it delivers. */
+  authorization?: string | null;
 }
 
 export interface ContextDeps {
@@ -24,5 +26,5 @@ export async function buildContext(deps: ContextDeps, authorization: string | nu
   const { services } = deps;
   const principal = await authenticate(services.sql, authorization, services.principals);
   if (principal) deps.tokenUsage.touch(principal.tokenId);
-  return { db: services.db, log: services.log, services, principal };
+  return { db: services.db, log: services.log, services, principal, authorization: authorization ?? null };
 }

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { TokenUsageRecorder } from '../auth/token-usage.ts';
 import type { Services } from '../services/index.ts';
 import { derivePreviewKey } from '../domain/preview.ts';
+import { handleAsRunExport } from './routes/asrun-export.ts';
 import { handleHealth } from './routes/health.ts';
 import { handlePreview } from './routes/preview.ts';
 import { createGraphqlHandler, type Yoga } from './yoga.ts';
@@ -48,6 +49,7 @@ export function buildApp(services: Services, options: AppOptions = {}): App {
     if (!req.url?.startsWith('/graphql')) {
       if (await handleHealth(req, res, services)) return;
       if (await handlePreview(req, res, previewDeps)) return;
+      if (await handleAsRunExport(req, res, { services, tokenUsage })) return;
     }
     const tooLarge = bodyTooLarge(req, maxBody);
     if (tooLarge) {

@@ -13,7 +13,8 @@ async function dropStaleDatabases(): Promise<void> {
   try {
     const { rows } = await client.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'onair\\_test\\_%'");
     for (const { datname } of rows) {
-      const stamp = /_t([0-9a-z]+)_/.exec(datname)?.[1];
+      // Anchored: a bare /_t(...)_/ matches "_test_" and would drop a concurrent run's databases.
+      const stamp = /^onair_test_(?:template_)?t([0-9a-z]+)_/.exec(datname)?.[1];
       if (stamp && Date.now() - parseInt(stamp, 36) > STALE_MS) {
         await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`).catch(() => {});
       }
