@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import type { CasparcgSidecarSettings } from './protocol/sidecar-env.ts';
 import type { OrchestratorConfig } from './services/orchestrator/index.ts';
 import type { MediaStoreConfig } from './services/storage/store.ts';
 
@@ -67,6 +68,13 @@ const envSchema = z.object({
   SIDECAR_PORT_COUNT: z.coerce.number().int().min(1).max(10_000).default(200),
   /** Longest wait for a sidecar's answer before SIDECAR_UNAVAILABLE. @defaultValue 2000 */
   SIDECAR_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(2000),
+  /** SIDECAR_ENGINE=casparcg: the CasparCG Server's AMCP endpoint, and the channel and layer sidecars play on. @defaultValue 127.0.0.1, 5250, 1, 10 */
+  SIDECAR_CASPARCG_HOST: z.string().min(1).default('127.0.0.1'),
+  SIDECAR_CASPARCG_PORT: z.coerce.number().int().min(1).max(65535).default(5250),
+  SIDECAR_CASPARCG_CHANNEL: z.coerce.number().int().min(1).default(1),
+  SIDECAR_CASPARCG_LAYER: z.coerce.number().int().min(0).max(9999).default(10),
+  /** Let sidecars switch the CasparCG channel to the channel's video mode; false: a mismatch refuses to start. @defaultValue false */
+  SIDECAR_CASPARCG_SET_MODE: z.enum(['true', 'false']).default('false'),
   /** TLS for tcp:// Docker engines: PEM file paths. */
   DOCKER_TLS_CA: z.string().optional(),
   DOCKER_TLS_CERT: z.string().optional(),
@@ -78,8 +86,16 @@ const envSchema = z.object({
   PREVIEW_SEGMENT_BASE: z.string().url().optional(),
   /** Lifetime of the signed token in Channel.previewUrl, seconds. @defaultValue 3600 */
   PREVIEW_TOKEN_TTL_S: z.coerce.number().int().min(30).max(86_400).default(3600),
+  /** How often each WebSocket connection re-checks its token; a revoked one is closed (4403). @defaultValue 2000 */
+  SUBSCRIPTION_AUTH_CHECK_MS: z.coerce.number().int().min(100).max(60_000).default(2000),
   /** How often the control loop reconciles sidecars with the database. @defaultValue 30000 */
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
+  /** How often the control loop checks node health and heartbeats. @defaultValue 2000 */
+  CONTROL_TICK_MS: z.coerce.number().int().min(100).max(60_000).default(2000),
+  /** A RUNNING channel whose sidecar has not answered for this long is failed over. @defaultValue 10000 */
+  HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().min(500).max(600_000).default(10_000),
+  /** A node whose engine has not answered a ping for this long is offline (no failover lands on it). @defaultValue 6000 */
+  NODE_OFFLINE_AFTER_MS: z.coerce.number().int().min(100).max(600_000).default(6000),
   /** Copies run at once per worker process. @defaultValue 2 */
   STAGING_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(2),
   /** Attempts of a staging job while the store is unreachable. @defaultValue 5 */
@@ -88,9 +104,29 @@ const envSchema = z.object({
   STAGING_BACKOFF_MS: z.coerce.number().int().min(0).default(5000),
   /** How long a worker's claim on a job lasts without renewal: a crashed worker's job is taken over after it. @defaultValue 30000 */
   STAGING_LOCK_MS: z.coerce.number().int().min(500).default(30_000),
+  /**
+   * Longest wait of a long poll of a sidecar's event log (each answer is the
+   * channel's heartbeat); capped at a third of HEARTBEAT_TIMEOUT_MS. @defaultValue 10000
+   */
+  EVENTS_WAIT_MS: z.coerce.number().int().min(100).max(25_000).default(10_000),
+  /** A worker's hold on a channel's event reader; a dead worker's channels are taken over after it. Capped at a third of HEARTBEAT_TIMEOUT_MS. @defaultValue 3000 */
+  INGEST_LEASE_MS: z.coerce.number().int().min(500).max(60_000).default(3000),
+  /** How often each worker looks for running channels to read. @defaultValue 1000 */
+  INGEST_DISCOVERY_MS: z.coerce.number().int().min(100).max(60_000).default(1000),
+  /** Wait before asking again a sidecar that did not answer. @defaultValue 1000 */
+  INGEST_RETRY_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
 });
 
 export type Config = ReturnType<typeof loadConfig>;
+
+/** What starting a sidecar needs; `casparcg` is passed to every sidecar as CASPARCG_* (optional for configs built by hand). */
+export interface SidecarSettings {
+  engine: 'ffmpeg' | 'casparcg';
+  portBase: number;
+  portCount: number;
+  timeoutMs: number;
+  casparcg?: CasparcgSidecarSettings;
+}
 
 const DEV_SECRET_KEY = Buffer.alloc(32, 'onair-development-key-not-secret');
 
@@ -142,11 +178,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     migrateOnStart: e.MIGRATE_ON_START === 'true',
     maxBodyBytes: e.MAX_BODY_BYTES,
     authCacheMs: e.AUTH_CACHE_MS,
+    subscriptionAuthCheckMs: e.SUBSCRIPTION_AUTH_CHECK_MS,
     workerInProcess: e.WORKER_IN_PROCESS === 'true',
     mediaVolumeDir: path.resolve(e.MEDIA_VOLUME_DIR),
     mediaStore,
     queuePrefix: e.QUEUE_PREFIX,
     reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
+    controlTickMs: e.CONTROL_TICK_MS,
+    heartbeatTimeoutMs: e.HEARTBEAT_TIMEOUT_MS,
+    nodeOfflineAfterMs: e.NODE_OFFLINE_AFTER_MS,
     preview: { segmentBase: e.PREVIEW_SEGMENT_BASE ?? null, tokenTtlSeconds: e.PREVIEW_TOKEN_TTL_S },
     orchestrator: {
       kind: e.ORCHESTRATOR,
@@ -169,12 +209,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       portBase: e.SIDECAR_PORT_BASE,
       portCount: e.SIDECAR_PORT_COUNT,
       timeoutMs: e.SIDECAR_TIMEOUT_MS,
-    },
+      casparcg: {
+        host: e.SIDECAR_CASPARCG_HOST,
+        port: e.SIDECAR_CASPARCG_PORT,
+        channel: e.SIDECAR_CASPARCG_CHANNEL,
+        layer: e.SIDECAR_CASPARCG_LAYER,
+        setMode: e.SIDECAR_CASPARCG_SET_MODE === 'true',
+      },
+    } as SidecarSettings,
     staging: {
       concurrency: e.STAGING_CONCURRENCY,
       attempts: e.STAGING_ATTEMPTS,
       backoffMs: e.STAGING_BACKOFF_MS,
       lockMs: e.STAGING_LOCK_MS,
+    },
+    ingest: {
+      // An idle channel's heartbeat comes with each answer, and a dead worker's channels
+      // are read again once its lease expires: both well within the heartbeat timeout.
+      eventsWaitMs: Math.min(e.EVENTS_WAIT_MS, Math.floor(e.HEARTBEAT_TIMEOUT_MS / 3)),
+      leaseMs: Math.max(500, Math.min(e.INGEST_LEASE_MS, Math.floor(e.HEARTBEAT_TIMEOUT_MS / 3))),
+      discoveryMs: e.INGEST_DISCOVERY_MS,
+      retryMs: e.INGEST_RETRY_MS,
     },
   };
 }

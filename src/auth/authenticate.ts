@@ -5,11 +5,27 @@ import type { PrincipalCache } from './principal-cache.ts';
 import { hashToken } from './tokens.ts';
 
 interface TokenRow {
+  token_hash: string;
   token_id: string;
   user_id: string;
   is_admin: boolean;
   revoked: boolean;
   roles: [string, Role][];
+}
+
+const PRINCIPAL_SQL = `
+    SELECT t.token_hash, t.id AS token_id, u.id AS user_id, u.is_admin, t.revoked_at IS NOT NULL AS revoked,
+           COALESCE(json_agg(json_build_array(m.project_id, m.role)) FILTER (WHERE m.project_id IS NOT NULL), '[]') AS roles
+      FROM api_tokens t
+      JOIN users u ON u.id = t.user_id
+      LEFT JOIN memberships m ON m.user_id = u.id
+     WHERE t.token_hash = ANY($1::text[])
+     GROUP BY t.id, u.id`;
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+function toPrincipal(row: TokenRow): Principal {
+  return { userId: row.user_id, tokenId: row.token_id, isAdmin: row.is_admin, roles: new Map(row.roles) };
 }
 
 /**
@@ -22,27 +38,44 @@ export async function authenticate(sql: Sql, header: string | null | undefined, 
   if (!header) return null;
   const cached = cache?.get(header);
   if (cached) return cached;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  const match = BEARER.exec(header);
   if (!match) throw new OnairError(ErrorCode.UNAUTHENTICATED, 'Authorization must be "Bearer <token>"');
-  const rows = await sql.query<TokenRow>(
-    `
-    SELECT t.id AS token_id, u.id AS user_id, u.is_admin, t.revoked_at IS NOT NULL AS revoked,
-           COALESCE(json_agg(json_build_array(m.project_id, m.role)) FILTER (WHERE m.project_id IS NOT NULL), '[]') AS roles
-      FROM api_tokens t
-      JOIN users u ON u.id = t.user_id
-      LEFT JOIN memberships m ON m.user_id = u.id
-     WHERE t.token_hash = $1
-     GROUP BY t.id, u.id`,
-    [hashToken(match[1])],
-  );
+  const rows = await sql.query<TokenRow>(PRINCIPAL_SQL, [[hashToken(match[1])]]);
   const row = rows[0];
   if (!row || row.revoked) throw new OnairError(ErrorCode.UNAUTHENTICATED, 'invalid or revoked token');
-  const principal: Principal = {
-    userId: row.user_id,
-    tokenId: row.token_id,
-    isAdmin: row.is_admin,
-    roles: new Map(row.roles),
-  };
+  const principal = toPrincipal(row);
   cache?.set(header, principal);
   return principal;
+}
+
+/**
+ * authenticate() for many headers in one statement (subscriptions re-checking
+ * their subscribers together): each header's principal, or null where it does
+ * not authenticate. Cached principals are reused and fresh ones cached.
+ */
+export async function authenticateMany(sql: Sql, headers: readonly string[], cache?: PrincipalCache): Promise<Map<string, Principal | null>> {
+  const result = new Map<string, Principal | null>();
+  const byHash = new Map<string, string[]>();
+  for (const header of headers) {
+    const cached = cache?.get(header);
+    const match = cached ? null : BEARER.exec(header);
+    if (cached || !match) {
+      result.set(header, cached ?? null);
+      continue;
+    }
+    const hash = hashToken(match[1]);
+    byHash.set(hash, [...(byHash.get(hash) ?? []), header]);
+  }
+  if (byHash.size === 0) return result;
+  const rows = await sql.query<TokenRow>(PRINCIPAL_SQL, [[...byHash.keys()]]);
+  const found = new Map(rows.map((row) => [row.token_hash, row]));
+  for (const [hash, forHash] of byHash) {
+    const row = found.get(hash);
+    const principal = row && !row.revoked ? toPrincipal(row) : null;
+    for (const header of forHash) {
+      result.set(header, principal);
+      if (principal) cache?.set(header, principal);
+    }
+  }
+  return result;
 }

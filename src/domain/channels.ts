@@ -10,6 +10,7 @@ import { findVisibleNode } from './nodes.ts';
 import { checkDeviceOnNode, planOutput, type OutputInput, type OutputPlan } from './outputs.ts';
 import { writeChannelSecret } from './secrets.ts';
 import { startChannelSidecar, stopChannelSidecar } from './channel-lifecycle.ts';
+import { publishChannelEvent } from './channel-events.ts';
 import { isForeignKeyViolation } from './validation.ts';
 import { DEFAULT_VIDEO_FORMAT } from '../protocol/video-formats.ts';
 
@@ -93,7 +94,7 @@ export async function createChannel(ctx: Context, input: CreateChannelArgs, quer
   const id = randomUUID();
   const secret = plan.secret.kind === 'set' ? plan.secret.secret : null;
   try {
-    return await ctx.db.$transaction(async (tx) => {
+    const channel = await ctx.db.$transaction(async (tx) => {
       await tx.channel.create({
         data: {
           id,
@@ -109,6 +110,8 @@ export async function createChannel(ctx: Context, input: CreateChannelArgs, quer
       if (secret) await writeChannelSecret(tx, secretKey(ctx), id, secret);
       return tx.channel.findUniqueOrThrow({ ...query, where: { id } });
     });
+    publishChannelEvent(ctx.services, { kind: 'CREATED', channelId: id, projectId });
+    return channel;
   } catch (err) {
     // The node (or project) went away between the check and the insert.
     if (isForeignKeyViolation(err)) throw notFound(node ? 'node' : 'project');
@@ -156,7 +159,7 @@ export async function updateChannel(ctx: Context, rawId: string, input: UpdateCh
     ...(plan && { outputType: plan.outputType, output: plan.output, decklinkDevice: plan.decklinkDevice }),
   };
   try {
-    return await ctx.db.$transaction(async (tx) => {
+    const channel = await ctx.db.$transaction(async (tx) => {
       // One conditional write: the status, and what the checks above relied on, must not have moved.
       const { count } = await tx.channel.updateMany({
         where: {
@@ -174,6 +177,14 @@ export async function updateChannel(ctx: Context, rawId: string, input: UpdateCh
       if (plan?.secret.kind === 'set') await writeChannelSecret(tx, secretKey(ctx), current.id, plan.secret.secret);
       return tx.channel.findUniqueOrThrow({ ...query, where: { id: current.id } });
     });
+    const moved = projectId !== current.projectId;
+    publishChannelEvent(ctx.services, {
+      kind: 'UPDATED',
+      channelId: current.id,
+      projectId,
+      ...(moved && { formerProjectId: current.projectId, message: 'moved to another project' }),
+    });
+    return channel;
   } catch (err) {
     if (isForeignKeyViolation(err)) throw notFound(nodeChanges ? 'node' : 'project');
     throw err;
@@ -211,6 +222,7 @@ export async function deleteChannel(ctx: Context, rawId: string): Promise<string
     await tx.playlist.deleteMany({ where: { channelId: id } });
     await tx.channelSecret.deleteMany({ where: { channelId: id } });
   });
+  publishChannelEvent(ctx.services, { kind: 'DELETED', channelId: id, projectId: current.projectId });
   return id;
 }
 

@@ -1,6 +1,7 @@
 import type { LoadPlaylist } from '../protocol/sidecar-api.ts';
 import { badInput, conflict, notFound } from '../errors.ts';
 import type { Context } from '../graphql/context.ts';
+import type { Prisma } from '../services/db.ts';
 import type { TransportCommand } from '../services/sidecar-client.ts';
 import { assertAccess, canSee, requirePrincipal } from './access.ts';
 import { sidecarSecretOf } from './channel-lifecycle.ts';
@@ -46,6 +47,18 @@ export async function play(ctx: Context, rawChannelId: string, rawPlaylistId: st
   if (!playlist || !canSee(ctx.principal!, playlist.channel.projectId)) throw notFound('playlist');
   if (playlist.channelId !== channel.id) throw badInput('playlistId', 'the playlist belongs to another channel');
   const target = targetOf(ctx, channel);
+  return engineState(channel.id, await ctx.services.sidecars.load(target, loadPlaylistBody(playlist)));
+}
+
+/** A playlist with what its LoadPlaylist body needs: items in order, each with its asset. */
+export type PlayablePlaylist = Prisma.PlaylistGetPayload<{ include: { items: { include: { asset: true } } } }>;
+
+/**
+ * The sidecar's LoadPlaylist body for a playlist, from its first item (play;
+ * failover adds where to resume). CONFLICT when it cannot go to air: no
+ * items, media not staged (listing those items), or a duration unknown.
+ */
+export function loadPlaylistBody(playlist: PlayablePlaylist): LoadPlaylist {
   if (playlist.items.length === 0) throw conflict('the playlist has no items');
   const notReady = playlist.items.filter((i) => i.asset.mediaStatus !== 'READY' || !i.asset.mediaPath);
   if (notReady.length > 0) {
@@ -59,7 +72,7 @@ export async function play(ctx: Context, rawChannelId: string, rawPlaylistId: st
       items: unknown.map((i) => i.id),
     });
   }
-  const body: LoadPlaylist = {
+  return {
     playlistId: playlist.id,
     loop: playlist.loop,
     items: playlist.items.map((i) => ({
@@ -74,7 +87,6 @@ export async function play(ctx: Context, rawChannelId: string, rawPlaylistId: st
       transitionMs: i.transitionMs,
     })),
   };
-  return engineState(channel.id, await ctx.services.sidecars.load(target, body));
 }
 
 /**

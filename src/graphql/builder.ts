@@ -25,6 +25,8 @@ export const builder = new SchemaBuilder<{
   plugins: [ScopeAuthPlugin, PrismaPlugin, RelayPlugin, ValidationPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
+    // A subscription's scopes are checked once when it starts; each event is checked by its stream.
+    authorizeOnSubscribe: true,
     authScopes: (ctx) => ({
       loggedIn: ctx.principal !== null,
       admin: ctx.principal?.isAdmin === true,

@@ -92,14 +92,6 @@ export type SidecarEvent = z.infer<typeof SidecarEventSchema>;
 /** An event before the log numbers and stamps it. */
 export type SidecarEventInput = SidecarEvent extends infer E ? (E extends SidecarEvent ? Omit<E, 'seq' | 'at'> : never) : never;
 
-export const EventsPageSchema = z.object({
-  /** Random per sidecar start: a new epoch means numbering restarted at 1. */
-  epoch: z.string(),
-  events: z.array(SidecarEventSchema),
-  lastSeq: z.number().int().nonnegative(),
-});
-export type EventsPage = z.infer<typeof EventsPageSchema>;
-
 export const EventsQuerySchema = z.object({
   after: z.coerce.number().int().nonnegative().default(0),
   waitMs: z.coerce.number().int().nonnegative().default(0),
@@ -125,6 +117,23 @@ export const StatusSchema = z.object({
   errors: z.array(z.object({ at: z.string(), message: z.string() })),
 });
 export type Status = z.infer<typeof StatusSchema>;
+
+export const EventsPageSchema = z.object({
+  /**
+   * New at each sidecar start (numbering restarts at 1); time-ordered (UUIDv7
+   * layout), so a later start's epoch sorts after an earlier one's.
+   */
+  epoch: z.string(),
+  events: z.array(SidecarEventSchema),
+  lastSeq: z.number().int().nonnegative(),
+  /**
+   * The sidecar's status when the answer was made (after the events listed),
+   * so the reader publishes live state without another request. Optional:
+   * older sidecars leave it out.
+   */
+  status: StatusSchema.optional(),
+});
+export type EventsPage = z.infer<typeof EventsPageSchema>;
 
 export const ErrorBodySchema = z.object({
   error: z.object({ code: z.string(), message: z.string(), field: z.string().optional(), items: z.array(z.string()).optional() }),

@@ -40,7 +40,22 @@ export const SIDECAR_ENV = {
   videoFormat: 'VIDEO_FORMAT',
   mediaDir: 'MEDIA_DIR',
   output: 'OUTPUT_JSON',
+  casparcgHost: 'CASPARCG_HOST',
+  casparcgPort: 'CASPARCG_PORT',
+  casparcgChannel: 'CASPARCG_CHANNEL',
+  casparcgLayer: 'CASPARCG_LAYER',
+  casparcgSetMode: 'CASPARCG_SET_MODE',
 } as const;
+
+/** Where an ENGINE=casparcg sidecar finds its CasparCG Server, as the control plane configures it. */
+export interface CasparcgSidecarSettings {
+  host: string;
+  port: number;
+  channel: number;
+  layer: number;
+  /** Switch the server channel's video mode to the channel's (else a mismatch refuses to start). */
+  setMode: boolean;
+}
 
 /** @defaultValue minimum SIDECAR_SECRET length */
 export const MIN_SIDECAR_SECRET_LENGTH = 32;

@@ -5,13 +5,16 @@ import { derivePreviewKey } from '../domain/preview.ts';
 import { handleAsRunExport } from './routes/asrun-export.ts';
 import { handleHealth } from './routes/health.ts';
 import { handlePreview } from './routes/preview.ts';
+import { attachGraphqlWebSocket, type GraphqlWebSocket } from './websocket.ts';
 import { createGraphqlHandler, type Yoga } from './yoga.ts';
 
 export interface App {
   server: Server;
   yoga: Yoga;
+  /** GraphQL over WebSocket (subscriptions) on the same port and path. */
+  websocket: GraphqlWebSocket;
   tokenUsage: TokenUsageRecorder;
-  /** Stops accepting requests and flushes what is pending; services are closed by their owner. */
+  /** Stops accepting requests, ends WebSocket connections and flushes what is pending; services are closed by their owner. */
   close(): Promise<void>;
 }
 
@@ -69,12 +72,16 @@ export function buildApp(services: Services, options: AppOptions = {}): App {
     });
   });
   server.keepAliveTimeout = 65_000;
+  const websocket = attachGraphqlWebSocket(server, yoga, { services, tokenUsage });
 
   return {
     server,
     yoga,
+    websocket,
     tokenUsage,
     async close() {
+      // First: the HTTP server's close waits for upgraded sockets too.
+      await websocket.close().catch((err: unknown) => services.log.warn({ err: String(err) }, 'websocket close failed'));
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

@@ -4,6 +4,7 @@ import type { Metrics } from '../services/metrics.ts';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { ErrorCode } from '../errors.ts';
 import { buildContext, type Context, type ContextDeps } from '../graphql/context.ts';
+import { useSharedSubscriptionExecution } from '../graphql/subscription-execution.ts';
 import { schema } from '../graphql/schema/index.ts';
 
 /** armor's rejections carry no code; the contract wants one on every error. */
@@ -73,7 +74,9 @@ export function createGraphqlHandler(deps: ContextDeps): Yoga {
       error: (...args) =>
         args[0] instanceof GraphQLError ? log.debug(String(args[0])) : log.error(args.map(String).join(' ')),
     },
-    context: ({ request }) => buildContext(deps, request.headers.get('authorization')),
+    // HTTP: the Authorization header; a WebSocket operation: its connection's credentials (websocket.ts).
+    context: (initial) =>
+      buildContext(deps, 'authorization' in initial ? (initial.authorization as string) : initial.request.headers.get('authorization')),
     maskedErrors: {
       // GraphQLErrors (OnairError, validation) pass; anything else is logged and masked.
       maskError: (error, message) => {
@@ -85,6 +88,6 @@ export function createGraphqlHandler(deps: ContextDeps): Yoga {
         });
       },
     },
-    plugins: [EnvelopArmorPlugin(ARMOR), useErrorCodes(), useOperationMetrics(deps.services.metrics)],
+    plugins: [EnvelopArmorPlugin(ARMOR), useErrorCodes(), useOperationMetrics(deps.services.metrics), useSharedSubscriptionExecution()],
   });
 }

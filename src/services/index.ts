@@ -53,7 +53,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     queues,
     orchestrator,
     sidecars: new SidecarClient(config.sidecar.timeoutMs),
-    pubsub: createEventBus(redis, subscriber),
+    pubsub: createEventBus(redis, subscriber, config.queuePrefix),
     metrics: createMetrics(),
     principals: new PrincipalCache(config.authCacheMs),
     async close() {

@@ -28,6 +28,11 @@ export interface ChannelEventMessage {
   kind: ChannelEventKind;
   channelId: string;
   projectId: string | null;
+  /**
+   * Set when the event moved the channel out of this project: its members
+   * hear the move too (the channel is then null for them).
+   */
+  formerProjectId?: string | null;
   /** ISO time. */
   at: string;
   message: string | null;
@@ -66,9 +71,21 @@ export type Topics = {
 
 export type PubSub = ReturnType<typeof createPubSub<Topics>>;
 
-/** Publishing uses `publish`; subscribing needs a connection of its own (Redis pub/sub mode). */
-export function createEventBus(publishClient: Redis, subscribeClient: Redis): PubSub {
-  return createPubSub<Topics>({ eventTarget: createRedisEventTarget({ publishClient, subscribeClient }) });
+/**
+ * Publishing uses `publish`; subscribing needs a connection of its own (Redis pub/sub mode).
+ * Redis channels are server-wide (no database number applies), so every topic
+ * carries the installation's name: two installations on one Redis hear only their own events.
+ */
+export function createEventBus(publishClient: Redis, subscribeClient: Redis, namespace: string): PubSub {
+  const target = createRedisEventTarget({ publishClient, subscribeClient });
+  const prefix = `${namespace}:events:`;
+  return createPubSub<Topics>({
+    eventTarget: {
+      addEventListener: (topic, listener) => target.addEventListener(prefix + topic, listener),
+      removeEventListener: (topic, listener) => target.removeEventListener(prefix + topic, listener),
+      dispatchEvent: (event) => target.dispatchEvent(new CustomEvent(prefix + event.type, { detail: event.detail })),
+    },
+  });
 }
 
 export const projectKey = (projectId: string | null) => projectId ?? 'admin';

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { ErrorBodySchema, StatusSchema, type LoadPlaylist, type Status } from '../protocol/sidecar-api.ts';
+import { ErrorBodySchema, EventsPageSchema, StatusSchema, type EventsPage, type LoadPlaylist, type Status } from '../protocol/sidecar-api.ts';
 import { ErrorCode, OnairError } from '../errors.ts';
 
 /** Where a running sidecar answers, and the secret its API wants. */
@@ -32,20 +32,38 @@ export class SidecarClient {
     return this.call(target, 'POST', `/transport/${command}`, undefined, StatusSchema);
   }
 
-  private async call<T>(target: SidecarTarget, method: string, path: string, body: unknown, schema: z.ZodType<T>): Promise<T> {
+  /**
+   * One long poll of the event log: the events after `after`, answered at the
+   * next event or after `waitMs`; bounded by `waitMs` plus the usual timeout.
+   * `signal` abandons it (a reader that stops).
+   */
+  events(target: SidecarTarget, after: number, waitMs: number, signal?: AbortSignal): Promise<EventsPage> {
+    return this.call(target, 'GET', `/events?after=${after}&waitMs=${waitMs}`, undefined, EventsPageSchema, { timeoutMs: waitMs + this.timeoutMs, signal });
+  }
+
+  private async call<T>(
+    target: SidecarTarget,
+    method: string,
+    path: string,
+    body: unknown,
+    schema: z.ZodType<T>,
+    options: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<T> {
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    const timeout = AbortSignal.timeout(timeoutMs);
     let res: Response;
     try {
       res = await fetch(`${target.url}${path}`, {
         method,
         headers: { authorization: `Bearer ${target.secret}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: options.signal ? AbortSignal.any([timeout, options.signal]) : timeout,
       });
     } catch (err) {
       const timedOut = (err as Error).name === 'TimeoutError';
       throw new OnairError(
         ErrorCode.SIDECAR_UNAVAILABLE,
-        timedOut ? `the channel's playout engine did not answer within ${this.timeoutMs} ms` : "the channel's playout engine cannot be reached",
+        timedOut ? `the channel's playout engine did not answer within ${timeoutMs} ms` : "the channel's playout engine cannot be reached",
       );
     }
     const json: unknown = await res.json().catch(() => null);

@@ -5,12 +5,12 @@ import type { AddressInfo } from 'node:net';
 import { join, relative, isAbsolute } from 'node:path';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { EventsQuerySchema, LoadPlaylistSchema, MAX_EVENTS_WAIT_MS, type ErrorBody, type LoadPlaylist } from '../protocol/sidecar-api.ts';
+import { EventsQuerySchema, LoadPlaylistSchema, MAX_EVENTS_WAIT_MS, type ErrorBody, type EventsPage, type LoadPlaylist } from '../protocol/sidecar-api.ts';
 import { describeOutput, type SidecarConfig } from './config.ts';
+import { createEngine } from './engines/create-engine.ts';
 import type { Engine } from './engines/engine.ts';
-import { FfmpegEngine } from './engines/ffmpeg/index.ts';
 import { EventLog } from './event-log.ts';
-import { hlsSettings, liveDir } from './hls.ts';
+import { liveDir } from './hls.ts';
 import { Sequencer, StateConflictError } from './sequencer.ts';
 
 export interface SidecarAppOptions {
@@ -55,9 +55,16 @@ export function buildSidecarApp(config: SidecarConfig, options: SidecarAppOption
   const log = new EventLog({
     file: options.eventsFile === false ? undefined : join(liveDir(config.mediaDir, config.channelId), 'events.jsonl'),
   });
-  const engine =
-    options.engine ??
-    new FfmpegEngine({ mode: config.videoMode, output: config.output, hls: hlsSettings(config.mediaDir, config.channelId) });
+  // What the engine reports outside a clip's life (a lost server, a refused command): event log and /status.
+  const engineErrors: { at: string; message: string }[] = [];
+  const report = {
+    error(message: string) {
+      engineErrors.push({ at: new Date().toISOString(), message });
+      if (engineErrors.length > 20) engineErrors.shift();
+      log.append({ kind: 'ERROR', message });
+    },
+  };
+  const engine = options.engine ?? createEngine(config, { report, logger: options.logger });
   const sequencer = new Sequencer({ engine, log, mediaDir: config.mediaDir, channelId: config.channelId });
   const secretDigest = digest(config.secret);
   const logger = options.logger;
@@ -69,7 +76,11 @@ export function buildSidecarApp(config: SidecarConfig, options: SidecarAppOption
     return timingSafeEqual(digest(token), secretDigest);
   };
 
-  const status = () => ({ channelId: config.channelId, engine: engine.name, ...sequencer.status() });
+  const status = () => {
+    const s = sequencer.status();
+    const errors = [...s.errors, ...engineErrors].sort((a, b) => a.at.localeCompare(b.at)).slice(-20);
+    return { channelId: config.channelId, engine: engine.name, ...s, errors };
+  };
 
   async function readJson(req: IncomingMessage): Promise<unknown> {
     const chunks: Buffer[] = [];
@@ -122,7 +133,8 @@ export function buildSidecarApp(config: SidecarConfig, options: SidecarAppOption
     const abort = new AbortController();
     res.on('close', () => abort.abort());
     const page = await log.wait(q.data.after, Math.min(q.data.waitMs, MAX_EVENTS_WAIT_MS), abort.signal);
-    return { epoch: log.epoch, ...page };
+    // Made when the poll returns, so the status is at least as new as the events.
+    return { epoch: log.epoch, ...page, status: status() } satisfies EventsPage;
   }
 
   const transport = {

@@ -4,6 +4,7 @@ import { assetsAwaitingStaging } from '../domain/staging/media.ts';
 import type { Services } from '../services/index.ts';
 import { createMediaStore, type MediaStore } from '../services/storage/store.ts';
 import { startControlLoop } from './control.ts';
+import { startIngest } from './ingest/index.ts';
 import { startStagingWorker } from './staging.ts';
 
 export interface Workers {
@@ -17,7 +18,8 @@ export interface WorkerOptions {
 
 /**
  * Starts the BullMQ workers of this process: staging, and the control loop
- * (reconciliation of sidecars every RECONCILE_INTERVAL_MS). At start-up it also clears copies
+ * (reconciliation of sidecars every RECONCILE_INTERVAL_MS); and the readers of
+ * running channels' sidecar events (as-run, heartbeats, engine status). At start-up it also clears copies
  * that a crashed worker left half-written, and queues again every asset items
  * still wait for, so a lost queue (Redis restart) loses no staging.
  */
@@ -30,10 +32,12 @@ export async function startWorkers(services: Services, options: WorkerOptions = 
   if (removed.length) log.info({ removed: removed.length }, 'removed partial copies of crashed workers');
   const staging = startStagingWorker(services, store);
   const control = await startControlLoop(services);
+  // Every worker reads sidecar events; leases give each channel one reader.
+  const ingest = startIngest(services);
   for (const assetId of await assetsAwaitingStaging(services)) await services.queues.stageAsset(assetId);
   return {
     async close() {
-      const results = await Promise.allSettled([staging.close(), control.close()]);
+      const results = await Promise.allSettled([staging.close(), control.close(), ingest.close()]);
       if (!options.store) await store.close();
       for (const r of results) if (r.status === 'rejected') log.warn({ err: String(r.reason) }, 'worker close failed');
     },

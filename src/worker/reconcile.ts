@@ -1,4 +1,4 @@
-import type { Services } from '../services/index.ts';
+import { failOver, type FailoverDeps } from '../domain/failover.ts';
 import type { SidecarNode } from '../services/orchestrator/orchestrator.ts';
 
 /** Channel states in which a sidecar should exist. */
@@ -7,7 +7,7 @@ const ACTIVE = ['STARTING', 'RUNNING', 'STOPPING'] as const;
 export interface ReconcileResult {
   /** Sidecars no channel claims, stopped and removed. */
   removed: number;
-  /** RUNNING channels whose sidecar is gone, marked ERROR. */
+  /** RUNNING channels whose sidecar is gone, failed over (restarted, or ERROR with the reason). */
   lost: number;
   /** Nodes whose engine did not answer (left alone until it does). */
   unreachable: number;
@@ -16,19 +16,20 @@ export interface ReconcileResult {
 /**
  * Brings what runs in line with the database, node by node: a sidecar whose
  * channel is not on air (or has moved on to another sidecar) is an orphan and
- * goes; a RUNNING channel whose sidecar is missing or dead is marked ERROR for
- * the operators (failover acts on it). A node whose engine does not answer is
- * skipped: nothing is known about it. Sidecars of STARTING channels are left
- * to the start in progress.
+ * goes; a RUNNING channel whose sidecar is missing or dead is failed over at
+ * once, as a lost heartbeat would have it a little later. A node whose engine
+ * does not answer is skipped: nothing is known about it (its channels' silent
+ * heartbeats tell). Sidecars of STARTING channels are left to the start in progress.
  */
-export async function reconcile(services: Pick<Services, 'db' | 'orchestrator' | 'log' | 'config'>): Promise<ReconcileResult> {
+export async function reconcile(services: FailoverDeps): Promise<ReconcileResult> {
   const { db, orchestrator, log } = services;
   const result: ReconcileResult = { removed: 0, lost: 0, unreachable: 0 };
   const nodes = await db.clusterNode.findMany({ select: { id: true, hostname: true, dockerHost: true } });
   if (services.config.orchestrator.kind === 'local') {
-    result.lost = await markDeadLocalSidecars(services);
+    result.lost = await failOverDeadLocalSidecars(services);
     return result;
   }
+  const gone: { id: string; sidecarRef: string | null }[] = [];
   const targets: (SidecarNode | null)[] = [null, ...nodes];
   for (const node of targets) {
     if (!(await orchestrator.ping(node))) {
@@ -60,14 +61,22 @@ export async function reconcile(services: Pick<Services, 'db' | 'orchestrator' |
     const alive = new Set(running.filter((s) => s.running).map((s) => s.ref));
     for (const channel of channels) {
       if (channel.status !== 'RUNNING' || (channel.sidecarRef && alive.has(channel.sidecarRef))) continue;
-      const { count } = await db.channel.updateMany({
-        where: { id: channel.id, status: 'RUNNING', sidecarRef: channel.sidecarRef },
-        data: { status: 'ERROR', errorMessage: 'its sidecar is gone' },
-      });
-      result.lost += count;
+      gone.push(channel);
     }
   }
+  result.lost = await failOverAll(services, gone);
   return result;
+}
+
+/** Fails the channels over side by side; counts those claimed (not taken meanwhile by another worker or a restart). */
+async function failOverAll(services: FailoverDeps, gone: { id: string; sidecarRef: string | null }[]): Promise<number> {
+  const outcomes = await Promise.allSettled(gone.map((c) => failOver(services, c.id, { kind: 'SIDECAR_GONE', sidecarRef: c.sidecarRef })));
+  let lost = 0;
+  outcomes.forEach((o, i) => {
+    if (o.status === 'rejected') services.log.error({ channelId: gone[i].id, err: String(o.reason) }, 'failover failed unexpectedly');
+    else if (o.value.outcome !== 'SKIPPED') lost += 1;
+  });
+  return lost;
 }
 
 /** Whether a process of this machine still exists. */
@@ -83,20 +92,15 @@ function alive(pid: number): boolean {
 
 /**
  * Local sidecars are child processes, and die with the process that started
- * them (a restart of `serve`): a RUNNING channel whose sidecar process is gone
- * is marked ERROR. Nothing is removed: no process outlives its parent.
+ * them (a restart of `serve`) or by themselves: a RUNNING channel whose
+ * sidecar process is gone is failed over. Nothing is removed: no process
+ * outlives its parent.
  */
-async function markDeadLocalSidecars(services: Pick<Services, 'db'>): Promise<number> {
-  const running = await services.db.channel.findMany({ where: { status: 'RUNNING' }, select: { id: true, sidecarRef: true } });
-  let lost = 0;
-  for (const channel of running) {
+async function failOverDeadLocalSidecars(services: FailoverDeps): Promise<number> {
+  const running = await services.db.channel.findMany({ where: { status: 'RUNNING', deletedAt: null }, select: { id: true, sidecarRef: true } });
+  const gone = running.filter((channel) => {
     const pid = Number(channel.sidecarRef);
-    if (Number.isInteger(pid) && pid > 0 && alive(pid)) continue;
-    const { count } = await services.db.channel.updateMany({
-      where: { id: channel.id, status: 'RUNNING', sidecarRef: channel.sidecarRef },
-      data: { status: 'ERROR', errorMessage: 'its sidecar is gone' },
-    });
-    lost += count;
-  }
-  return lost;
+    return !(Number.isInteger(pid) && pid > 0 && alive(pid));
+  });
+  return failOverAll(services, gone);
 }

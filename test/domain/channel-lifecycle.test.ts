@@ -24,9 +24,12 @@ function deps(script = SERVE, orchestrator?: LifecycleDeps['orchestrator']): Lif
   return {
     db: server.services.db,
     log: server.services.log,
+    pubsub: server.services.pubsub,
+    redis: server.services.redis,
     orchestrator: orchestrator ?? local,
     config: {
       secretKey: server.services.config.secretKey,
+      queuePrefix: server.services.config.queuePrefix,
       mediaVolumeDir: '/tmp',
       // A range of its own per run, so parallel test files never collide.
       sidecar: { engine: 'ffmpeg', portBase: 20_000 + Math.floor(Math.random() * 20_000), portCount: 50, timeoutMs: 2000 },

@@ -42,6 +42,9 @@ beforeAll(async () => {
     MEDIA_VOLUME_DIR: volume,
     SIDECAR_PORT_BASE: String(40_000 + Math.floor(Math.random() * 15_000)),
     SIDECAR_PORT_COUNT: '20',
+    // The last test kills a sidecar to see SIDECAR_UNAVAILABLE: no failover may replace it first.
+    HEARTBEAT_TIMEOUT_MS: '600000',
+    RECONCILE_INTERVAL_MS: '600000',
   });
   cast = await createCast(server.services);
   workers = await startWorkers(server.services);

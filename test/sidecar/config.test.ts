@@ -31,7 +31,7 @@ describe('sidecar config', () => {
     [{ PORT: '70000' }, /PORT: /],
     [{ OUTPUT_JSON: '{' }, /OUTPUT_JSON: must be JSON/],
     [{ OUTPUT_JSON: '{"type":"SRT","url":"http://x","passphrase":"topsecret-pass"}' }, /OUTPUT_JSON.url: must start with srt/],
-    [{ ENGINE: 'casparcg' }, /ENGINE: casparcg is not available/],
+    [{ ENGINE: 'casparcg', CASPARCG_PORT: 'x' }, /CASPARCG_PORT: /],
   ])('refuses %j clearly, without echoing secrets', (patch, message) => {
     let err: Error | undefined;
     try {

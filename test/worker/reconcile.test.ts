@@ -10,7 +10,13 @@ let server: TestServer;
 const port = () => 30_000 + Math.floor(Math.random() * 20_000);
 
 beforeAll(async () => {
-  server = await startTestServer({ ORCHESTRATOR: 'docker', SIDECAR_IMAGE: await ensureTestImage(), SIDECAR_COMMAND: '' });
+  server = await startTestServer({
+    ORCHESTRATOR: 'docker',
+    SIDECAR_IMAGE: await ensureTestImage(),
+    SIDECAR_COMMAND: '',
+    SIDECAR_PORT_BASE: String(port()),
+    SIDECAR_PORT_COUNT: '20',
+  });
 });
 afterAll(async () => {
   // Nothing of this file's may outlive it.
@@ -28,7 +34,7 @@ const spawnSidecar = (channelId: string) =>
   server.services.orchestrator.start({ channelId, secret: randomBytes(24).toString('hex'), env: {}, port: port(), node: null });
 
 describe('reconciliation', () => {
-  it('removes a sidecar no channel on air claims, keeps the claimed one, and marks a RUNNING channel whose sidecar is gone', async () => {
+  it('removes a sidecar no channel on air claims, keeps the claimed one, and fails over a RUNNING channel whose sidecar is gone', async () => {
     const { db, orchestrator } = server.services;
     const stopped = await insertChannel(server.services, null);
     const orphan = await spawnSidecar(stopped.id);
@@ -37,17 +43,22 @@ describe('reconciliation', () => {
     const claimed = await spawnSidecar(onAir.id);
     await db.channel.update({ where: { id: onAir.id }, data: { status: 'RUNNING', sidecarRef: claimed.ref, sidecarUrl: claimed.url } });
 
-    const lost = await insertChannel(server.services, null, { status: 'RUNNING', sidecarRef: 'f'.repeat(64) });
+    // Its heartbeat is fresh: the orchestrator's word that the sidecar is gone is enough, no timeout waited for.
+    const lost = await insertChannel(server.services, null, { status: 'RUNNING', sidecarRef: 'f'.repeat(64), lastHeartbeatAt: new Date() });
 
     const result = await reconcile(server.services);
+    expect(result).toMatchObject({ lost: 1 });
     expect(result.removed).toBeGreaterThanOrEqual(1);
     const refs = (await orchestrator.list(null)).map((s) => s.ref);
     expect(refs).not.toContain(orphan.ref);
     expect(refs).toContain(claimed.ref);
-    expect(await db.channel.findUniqueOrThrow({ where: { id: lost.id } })).toMatchObject({ status: 'ERROR', errorMessage: 'its sidecar is gone' });
+    const restarted = await db.channel.findUniqueOrThrow({ where: { id: lost.id } });
+    expect(restarted).toMatchObject({ status: 'RUNNING', restartCount: 1, errorMessage: null });
+    expect(refs).toContain(restarted.sidecarRef);
     expect((await db.channel.findUniqueOrThrow({ where: { id: onAir.id } })).status).toBe('RUNNING');
 
     await orchestrator.stop(onAir.id, claimed.ref, null);
+    await orchestrator.stop(lost.id, restarted.sidecarRef!, null);
   });
 
   it('leaves the sidecar of a channel that is starting alone', async () => {
@@ -70,15 +81,25 @@ describe('reconciliation', () => {
 });
 
 describe('reconciliation of local sidecars', () => {
-  it('marks a RUNNING channel whose sidecar process is gone, and leaves a live one alone', async () => {
-    const local = await startTestServer();
+  it('fails over a RUNNING channel whose sidecar process is gone, and leaves a live one alone', async () => {
+    const local = await startTestServer({ SIDECAR_PORT_BASE: String(port()), SIDECAR_PORT_COUNT: '20' });
     try {
       const { db } = local.services;
-      const gone = await insertChannel(local.services, null, { status: 'RUNNING', sidecarRef: '2147483000' });
-      const live = await insertChannel(local.services, null, { status: 'RUNNING', sidecarRef: String(process.pid) });
+      const gone = await insertChannel(local.services, null, {
+        status: 'RUNNING',
+        sidecarRef: '2147483000',
+        lastHeartbeatAt: new Date(),
+        outputType: 'SRT',
+        output: { url: 'srt://127.0.0.1:9', latencyMs: null, passphraseSet: false },
+      });
+      const live = await insertChannel(local.services, null, { status: 'RUNNING', sidecarRef: String(process.pid), lastHeartbeatAt: new Date() });
       const result = await reconcile(local.services);
       expect(result.lost).toBe(1);
-      expect(await db.channel.findUniqueOrThrow({ where: { id: gone.id } })).toMatchObject({ status: 'ERROR', errorMessage: 'its sidecar is gone' });
+      // A new sidecar process of its own, answering.
+      const restarted = await db.channel.findUniqueOrThrow({ where: { id: gone.id } });
+      expect(restarted).toMatchObject({ status: 'RUNNING', restartCount: 1 });
+      expect(await local.services.orchestrator.list(null)).toEqual([{ channelId: gone.id, ref: restarted.sidecarRef, running: true }]);
+      expect((await fetch(`${restarted.sidecarUrl}/healthz`)).ok).toBe(true);
       expect((await db.channel.findUniqueOrThrow({ where: { id: live.id } })).status).toBe('RUNNING');
     } finally {
       await local.close();

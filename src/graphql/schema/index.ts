@@ -12,5 +12,6 @@ import './items.ts';
 import './as-run.ts';
 import './engine.ts';
 import './transport.ts';
+import './subscriptions.ts';
 
 export const schema = builder.toSchema({ sortSchema: false });

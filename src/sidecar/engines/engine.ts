@@ -1,5 +1,5 @@
 /**
- * What the sequencer needs from a playout engine (ffmpeg now, CasparCG later).
+ * What the sequencer needs from a playout engine (ffmpeg, CasparCG).
  * The sequencer owns order, loop, skip and the event log; an engine only puts
  * one clip on air at a time and says when it really reached air and when it
  * left. Kept small on purpose so a second engine plugs in beside the first.
@@ -51,6 +51,15 @@ export interface Engine {
   /** Puts the clip on air after the clips already queued (at once when none); stop() takes one out. */
   play(clip: EngineClip, listener: ClipListener): ClipHandle;
   close(): Promise<void>;
+}
+
+/**
+ * Where an engine reports what happens outside a clip's life: a lost server
+ * connection and its recovery, a transport command the device refused.
+ */
+export interface EngineReporter {
+  /** Operator-facing, secrets already removed: goes to the event log (ERROR) and the status errors. */
+  error(message: string): void;
 }
 
 export class EngineError extends Error {

@@ -1,0 +1,70 @@
+import { visibleChannelsWhere } from '../../domain/channels.ts';
+import { visibleChannels } from '../../domain/playlists.ts';
+import { asRunStream, channelEventStream, engineStatusStream, itemMediaStream } from '../../domain/subscriptions.ts';
+import { notFound } from '../../errors.ts';
+import { CHANNEL_EVENT_KINDS, type ChannelEventMessage } from '../../services/pubsub.ts';
+import { builder } from '../builder.ts';
+import { EngineStatus } from './engine.ts';
+
+// Served over WebSocket (graphql-transport-ws) on /graphql; see src/server/websocket.ts.
+builder.subscriptionType({ authScopes: { loggedIn: true } });
+
+const ChannelEventKindEnum = builder.enumType('ChannelEventKind', { values: CHANNEL_EVENT_KINDS });
+
+const ChannelEvent = builder.objectRef<ChannelEventMessage>('ChannelEvent').implement({
+  fields: (t) => ({
+    kind: t.expose('kind', { type: ChannelEventKindEnum }),
+    channelId: t.exposeID('channelId'),
+    channel: t.prismaField({
+      type: 'Channel',
+      nullable: true,
+      description: 'Null for DELETED, and for members of the project a channel moved out of.',
+      // The channel as it is now, if the subscriber may still see it.
+      resolve: (query, event, _args, ctx) =>
+        event.kind === 'DELETED' || !ctx.principal
+          ? null
+          : ctx.db.channel.findFirst({ ...query, where: { id: event.channelId, ...visibleChannelsWhere(ctx.principal) } }),
+    }),
+    at: t.field({ type: 'DateTime', resolve: (event) => new Date(event.at) }),
+    message: t.exposeString('message', { nullable: true }),
+  }),
+});
+
+builder.subscriptionFields((t) => ({
+  engineStatus: t.field({
+    type: EngineStatus,
+    description: "Pushed on every change of the engine's state, on-air item or reachability; the first message is the current state.",
+    args: { channelId: t.arg.id({ required: true }) },
+    subscribe: (_root, args, ctx) => engineStatusStream(ctx, args.channelId),
+    resolve: (state) => state,
+  }),
+  channelEvents: t.field({
+    type: ChannelEvent,
+    description: 'Lifecycle events of one channel, or of every channel the caller may see.',
+    args: { channelId: t.arg.id() },
+    subscribe: (_root, args, ctx) => channelEventStream(ctx, args.channelId),
+    resolve: (event) => event,
+  }),
+  asRun: t.prismaField({
+    type: 'AsRunEntry',
+    description: 'Each as-run entry when it is recorded and again when it ends.',
+    args: { channelId: t.arg.id() },
+    subscribe: (_root, args, ctx) => asRunStream(ctx, args.channelId),
+    // The event carries the whole entry; its channel and item load when asked for.
+    resolve: (_query, entry) => entry,
+  }),
+  itemMedia: t.prismaField({
+    type: 'Item',
+    description: 'Items of the playlist whose media status changed.',
+    args: { playlistId: t.arg.id({ required: true }) },
+    subscribe: (_root, args, ctx) => itemMediaStream(ctx, args.playlistId),
+    resolve: async (query, itemId, _args, ctx) => {
+      const item = ctx.principal
+        ? await ctx.db.item.findFirst({ ...query, where: { id: itemId, playlist: { channel: visibleChannels(ctx.principal) } } })
+        : null;
+      // Removed between the event and its delivery.
+      if (!item) throw notFound('item');
+      return item;
+    },
+  }),
+}));

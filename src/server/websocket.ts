@@ -1,0 +1,168 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { GraphQLError, type ExecutionArgs } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { currentPrincipal } from '../domain/subscription-delivery.ts';
+import type { ContextDeps } from '../graphql/context.ts';
+import type { Yoga } from './yoga.ts';
+
+/** Close codes of a connection onair ends itself (graphql-ws's own otherwise). */
+export const WsCloseCode = {
+  /** connection_init without valid credentials. */
+  UNAUTHORIZED: 4401,
+  /** The connection's token stopped authenticating (revoked, user deleted). */
+  FORBIDDEN: 4403,
+  /** The server is shutting down: reconnect (to another replica). */
+  GOING_AWAY: 1001,
+} as const;
+
+export interface GraphqlWebSocket {
+  readonly server: WebSocketServer;
+  /** Ends every connection (clients reconnect elsewhere) and stops accepting new ones. */
+  close(): Promise<void>;
+}
+
+/** What onair keeps on a graphql-ws connection. */
+interface Connection {
+  [key: PropertyKey]: unknown;
+  authorization?: string;
+}
+
+type Enveloped = ReturnType<Yoga['getEnveloped']>;
+
+/** How long clients get to answer the close at shutdown before their sockets are cut. */
+const CLOSE_GRACE_MS = 1000;
+
+/**
+ * The credentials of connection_init: `{ authorization: "Bearer <token>" }`
+ * (the contract), or `{ token: "<token>" }` for clients that cannot build the header.
+ */
+export function authorizationFrom(params: Readonly<Record<string, unknown>> | undefined): string | null {
+  const header = params?.authorization ?? params?.Authorization;
+  if (typeof header === 'string' && header) return header;
+  if (typeof params?.token === 'string' && params.token) return `Bearer ${params.token}`;
+  return null;
+}
+
+function withCode(errors: readonly GraphQLError[], code: string): GraphQLError[] {
+  for (const error of errors) if (!error.extensions.code) (error.extensions as Record<string, unknown>).code = code;
+  return [...errors];
+}
+
+/**
+ * GraphQL over WebSocket (graphql-transport-ws) on /graphql of the HTTP
+ * server, through yoga's envelope: the same schema, plugins, limits, error
+ * masking and context factory as HTTP. A connection authenticates once with
+ * its connectionParams and is re-checked every SUBSCRIPTION_AUTH_CHECK_MS;
+ * each event is checked again when it is delivered (domain/subscription-delivery.ts).
+ */
+export function attachGraphqlWebSocket(server: Server, yoga: Yoga, deps: ContextDeps): GraphqlWebSocket {
+  const { services } = deps;
+  const { log, config } = services;
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxBodyBytes });
+  /** Authenticated connections and their credentials. */
+  const connections = new Map<WebSocket, string>();
+
+  // A revoked token ends its connections within this period on every replica.
+  // All connections are checked at once: the tokens not in the principal
+  // cache are looked up together, in one statement.
+  const recheck = setInterval(() => {
+    const checks = [...connections].map(([socket, authorization]) =>
+      currentPrincipal(services, authorization).then((now) => {
+        if (now === null) socket.close(WsCloseCode.FORBIDDEN, 'Forbidden');
+      }),
+    );
+    void Promise.allSettled(checks).then((results) => {
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) log.warn({ err: String(failed.reason) }, 'websocket: could not re-check connections');
+    });
+  }, config.subscriptionAuthCheckMs);
+  recheck.unref();
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (new URL(req.url ?? '/', 'http://onair').pathname !== '/graphql') {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  };
+  server.on('upgrade', onUpgrade);
+
+  const graphqlWs = useServer<Record<string, unknown>, Connection>(
+    {
+      execute: (args) => (args.rootValue as Enveloped).execute(args),
+      subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
+
+      onConnect: async (ctx) => {
+        const { socket } = ctx.extra;
+        const authorization = authorizationFrom(ctx.connectionParams);
+        const principal = authorization ? await currentPrincipal(services, authorization) : null;
+        if (!principal) {
+          // graphql-ws would close with 4403; no or bad credentials are 4401, as HTTP's 401.
+          socket.close(WsCloseCode.UNAUTHORIZED, 'Unauthorized');
+          return false;
+        }
+        if (socket.readyState !== socket.OPEN) return false;
+        deps.tokenUsage.touch(principal.tokenId);
+        ctx.extra.authorization = authorization as string;
+        connections.set(socket, authorization as string);
+        return true;
+      },
+
+      onClose: (ctx) => void connections.delete(ctx.extra.socket),
+
+      onSubscribe: async (ctx, _id, params) => {
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params,
+          // Read by the context factory (yoga.ts) in place of the HTTP header.
+          authorization: ctx.extra.authorization,
+        } as unknown as Parameters<Yoga['getEnveloped']>[0]);
+        let document;
+        try {
+          document = parse(params.query);
+        } catch (err) {
+          if (err instanceof GraphQLError) return withCode([err], 'GRAPHQL_PARSE_FAILED');
+          throw err;
+        }
+        const errors = validate(schema, document);
+        if (errors.length) return withCode(errors, 'GRAPHQL_VALIDATION_FAILED');
+        let contextValue;
+        try {
+          contextValue = await contextFactory();
+        } catch (err) {
+          // The token was revoked since connection_init: the re-check closes the socket.
+          if (err instanceof GraphQLError) return [err];
+          throw err;
+        }
+        return {
+          schema,
+          document,
+          operationName: params.operationName,
+          variableValues: params.variables,
+          contextValue,
+          rootValue: { execute, subscribe },
+        } satisfies ExecutionArgs;
+      },
+    },
+    wss,
+  );
+
+  return {
+    server: wss,
+    async close() {
+      server.off('upgrade', onUpgrade);
+      clearInterval(recheck);
+      const cut = setTimeout(() => {
+        for (const client of wss.clients) client.terminate();
+      }, CLOSE_GRACE_MS);
+      try {
+        await graphqlWs.dispose();
+      } finally {
+        clearTimeout(cut);
+      }
+    },
+  };
+}
