@@ -96,6 +96,16 @@ const envSchema = z.object({
   HEARTBEAT_TIMEOUT_MS: z.coerce.number().int().min(500).max(600_000).default(10_000),
   /** A node whose engine has not answered a ping for this long is offline (no failover lands on it). @defaultValue 6000 */
   NODE_OFFLINE_AFTER_MS: z.coerce.number().int().min(100).max(600_000).default(6000),
+  /**
+   * A channel STARTING or STOPPING for this long was left there by a process that died mid-way:
+   * the control loop moves it to ERROR, so it can be started or stopped again. Above the longest
+   * real start (a failover may try several nodes). @defaultValue 120000
+   */
+  LIFECYCLE_STUCK_MS: z.coerce.number().int().min(1000).default(120_000),
+  /** A channel failed over this many times within FAILOVER_WINDOW_MS is left in ERROR instead of restarted again. @defaultValue 5 */
+  FAILOVER_MAX_RESTARTS: z.coerce.number().int().min(1).max(1000).default(5),
+  /** @defaultValue 600000 (10 minutes) */
+  FAILOVER_WINDOW_MS: z.coerce.number().int().min(1000).default(600_000),
   /** Copies run at once per worker process. @defaultValue 2 */
   STAGING_CONCURRENCY: z.coerce.number().int().min(1).max(32).default(2),
   /** Attempts of a staging job while the store is unreachable. @defaultValue 5 */
@@ -187,6 +197,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     controlTickMs: e.CONTROL_TICK_MS,
     heartbeatTimeoutMs: e.HEARTBEAT_TIMEOUT_MS,
     nodeOfflineAfterMs: e.NODE_OFFLINE_AFTER_MS,
+    lifecycleStuckMs: e.LIFECYCLE_STUCK_MS,
+    failover: { maxRestarts: e.FAILOVER_MAX_RESTARTS, windowMs: e.FAILOVER_WINDOW_MS },
     preview: { segmentBase: e.PREVIEW_SEGMENT_BASE ?? null, tokenTtlSeconds: e.PREVIEW_TOKEN_TTL_S },
     orchestrator: {
       kind: e.ORCHESTRATOR,

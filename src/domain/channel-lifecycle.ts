@@ -86,6 +86,8 @@ async function claimStart(deps: LifecycleDeps, channelId: string, secret: string
           sidecarUrl: null,
           sidecarEpoch: null,
           sidecarSeq: 0,
+          // An operator's start after a crash loop gets a fresh failover budget.
+          recentFailovers: [],
         },
         include: { node: true },
       });
@@ -163,8 +165,9 @@ export async function startChannelSidecar(deps: LifecycleDeps, channelId: string
   const channel = await claimStart(deps, channelId, secret);
   try {
     const handle = await spawnSidecar(deps, channel, secret);
+    // Only this claim: one that reconciliation gave up on (LIFECYCLE_STUCK_MS) may have been followed by another start.
     const { count } = await deps.db.channel.updateMany({
-      where: { id: channelId, status: 'STARTING' },
+      where: { id: channelId, status: 'STARTING', statusChangedAt: channel.statusChangedAt },
       data: { status: 'RUNNING', sidecarRef: handle.ref, sidecarUrl: handle.url, startedAt: new Date(), lastHeartbeatAt: new Date() },
     });
     if (count === 0) {
@@ -177,7 +180,7 @@ export async function startChannelSidecar(deps: LifecycleDeps, channelId: string
     const reason = err instanceof Error ? err.message : String(err);
     const errorMessage = `could not start: ${reason}`;
     const failed = await deps.db.channel.updateMany({
-      where: { id: channelId, status: 'STARTING' },
+      where: { id: channelId, status: 'STARTING', statusChangedAt: channel.statusChangedAt },
       data: { status: 'ERROR', errorMessage, sidecarPort: null, sidecarSecret: null },
     });
     if (failed.count > 0) publishChannelEvent(deps, { kind: 'STATUS_CHANGED', channelId, projectId: channel.projectId, message: errorMessage });

@@ -32,7 +32,7 @@ export type FailoverOutcome =
   /** Not claimed: not RUNNING on that sidecar any more, or its heartbeat came back. */
   | { outcome: 'SKIPPED' }
   | { outcome: 'RESTARTED'; fromNodeId: string | null; toNodeId: string | null; resume: ResumeResult }
-  /** Left in ERROR with the reason (DeckLink, or no node could take it). */
+  /** Left in ERROR with the reason (DeckLink, a crash loop, or no node could take it). */
   | { outcome: 'ERROR'; reason: string };
 
 /** Best-effort removal of the lost sidecar is bounded: failover must not wait on a hung engine. */
@@ -57,11 +57,23 @@ interface Claimed {
   started_at: Date | null;
   last_heartbeat_at: Date | null;
   status: 'STARTING' | 'ERROR';
+  /** ERROR's reason: DeckLink, or a crash loop. */
+  error_message: string | null;
+  /** The claim's own time: every later write of this failover requires it, so a later claim (a start after ERROR) is never taken over. */
+  status_changed_at: Date;
 }
 
 type NodeRow = { id: string; hostname: string; docker_host: string | null };
 
 const nodeName = (node: { hostname: string } | null) => (node ? `node ${node.hostname}` : 'this machine');
+
+/** A configured span as operators read it: "10 minutes", "90 seconds", "1500 ms". */
+export function describeDuration(ms: number): string {
+  const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'}`;
+  if (ms % 60_000 === 0) return plural(ms / 60_000, 'minute');
+  if (ms % 1000 === 0) return plural(ms / 1000, 'second');
+  return `${ms} ms`;
+}
 
 /**
  * Fails a RUNNING channel over after its sidecar was lost. One conditional
@@ -74,6 +86,10 @@ const nodeName = (node: { hostname: string } | null) => (node ? `node ${node.hos
  * lastRestartAt bumped; FAILOVER; and the playlist that was on air resumed at
  * the item the schedule has reached. A DeckLink channel is never moved (its
  * cabling is physical): ERROR, for the operators. No node: ERROR with the reason.
+ * A channel already failed over FAILOVER_MAX_RESTARTS times within
+ * FAILOVER_WINDOW_MS (a sidecar that dies at every start) goes to ERROR in the
+ * claim itself, which also records this failover's time (the window's count
+ * cannot race).
  */
 export async function failOver(deps: FailoverDeps, channelId: string, cause: FailoverCause): Promise<FailoverOutcome> {
   const { db, config } = deps;
@@ -81,29 +97,50 @@ export async function failOver(deps: FailoverDeps, channelId: string, cause: Fai
   const stale = cause.kind === 'HEARTBEAT_TIMEOUT';
   const lost = cause.kind === 'HEARTBEAT_TIMEOUT' ? `no heartbeat from its sidecar for ${timeoutSecs} s` : 'its sidecar is gone';
   const decklinkError = `${lost}: a DeckLink channel is not moved to another node (its cabling is physical); check its node and start it again`;
+  const { maxRestarts, windowMs } = config.failover;
+  const windowSecs = windowMs / 1000;
+  const crashLoopError = `${lost}: restarted ${maxRestarts} times in ${describeDuration(windowMs)}; left stopped for the operators`;
+  // Each expression reads the row as it was before this update (the same version the WHERE checked).
   const [claimed] = await db.$queryRaw<Claimed[]>`
     UPDATE channels
-       SET status = (CASE WHEN output_type = 'DECKLINK' THEN 'ERROR' ELSE 'STARTING' END)::"ChannelStatus",
-           error_message = CASE WHEN output_type = 'DECKLINK' THEN ${decklinkError}::text ELSE NULL END,
+       SET status = (CASE WHEN output_type = 'DECKLINK' THEN 'ERROR'
+                          WHEN (SELECT count(*) FROM unnest(recent_failovers) AS t
+                                 WHERE t > now() - make_interval(secs => ${windowSecs}::float8)) >= ${maxRestarts}::int THEN 'ERROR'
+                          ELSE 'STARTING' END)::"ChannelStatus",
+           error_message = CASE WHEN output_type = 'DECKLINK' THEN ${decklinkError}::text
+                                WHEN (SELECT count(*) FROM unnest(recent_failovers) AS t
+                                       WHERE t > now() - make_interval(secs => ${windowSecs}::float8)) >= ${maxRestarts}::int THEN ${crashLoopError}::text
+                                ELSE NULL END,
+           -- This failover joins the window's, unless it restarts nothing.
+           recent_failovers = CASE WHEN output_type = 'DECKLINK'
+                                     OR (SELECT count(*) FROM unnest(recent_failovers) AS t
+                                          WHERE t > now() - make_interval(secs => ${windowSecs}::float8)) >= ${maxRestarts}::int THEN recent_failovers
+                                   ELSE ARRAY(SELECT t FROM unnest(recent_failovers) AS t
+                                               WHERE t > now() - make_interval(secs => ${windowSecs}::float8) ORDER BY t) || now()::timestamptz(3)
+                              END,
            updated_at = now()
      WHERE id = ${channelId}::uuid AND status = 'RUNNING' AND deleted_at IS NULL
        AND sidecar_ref IS NOT DISTINCT FROM ${cause.sidecarRef}::text
        AND (NOT ${stale}::boolean OR last_heartbeat_at IS NULL
             OR last_heartbeat_at < now() - make_interval(secs => ${timeoutSecs}::float8))
-    RETURNING id, project_id, node_id, output_type, sidecar_ref, started_at, last_heartbeat_at, status::text AS status`;
+    RETURNING id, project_id, node_id, output_type, sidecar_ref, started_at, last_heartbeat_at, status::text AS status,
+              error_message, status_changed_at`;
   if (!claimed) return { outcome: 'SKIPPED' };
   try {
-    return await afterClaim(deps, claimed, lost, decklinkError);
+    return await afterClaim(deps, claimed, lost);
   } catch (err) {
-    // Nothing else moves a STARTING channel on: never leave it there.
+    // Nothing else moves a STARTING channel on soon (reconciliation only after LIFECYCLE_STUCK_MS): never leave it there.
     const reason = `failover failed: ${err instanceof Error ? err.message : String(err)}`;
-    const { count } = await db.channel.updateMany({ where: { id: channelId, status: 'STARTING' }, data: { status: 'ERROR', errorMessage: reason } });
+    const { count } = await db.channel.updateMany({
+      where: { id: channelId, status: 'STARTING', statusChangedAt: claimed.status_changed_at },
+      data: { status: 'ERROR', errorMessage: reason },
+    });
     if (count > 0) publishChannelEvent(deps, { kind: 'STATUS_CHANGED', channelId, projectId: claimed.project_id, message: reason });
     throw err;
   }
 }
 
-async function afterClaim(deps: FailoverDeps, claimed: Claimed, lost: string, decklinkError: string): Promise<FailoverOutcome> {
+async function afterClaim(deps: FailoverDeps, claimed: Claimed, lost: string): Promise<FailoverOutcome> {
   const { db, log } = deps;
   const channelId = claimed.id;
   // STATUS_CHANGED carries the reason of an ERROR, as a start's does; the channel says the rest.
@@ -114,7 +151,7 @@ async function afterClaim(deps: FailoverDeps, claimed: Claimed, lost: string, de
     : null;
   log.warn({ channelId, lost, node: oldNode?.hostname ?? null }, 'channel lost its sidecar');
   event('HEARTBEAT_LOST', `${lost} on ${nodeName(oldNode)}`);
-  event('STATUS_CHANGED', claimed.status === 'ERROR' ? decklinkError : 'failing over');
+  event('STATUS_CHANGED', claimed.status === 'ERROR' ? claimed.error_message : 'failing over');
 
   // Read before the as-run rows are closed: the open row is the fallback record of what was on air.
   const onAir = claimed.status === 'ERROR' ? null : await lastOnAir(deps, { id: channelId, startedAt: claimed.started_at, lastHeartbeatAt: claimed.last_heartbeat_at });
@@ -123,20 +160,21 @@ async function afterClaim(deps: FailoverDeps, claimed: Claimed, lost: string, de
   const removed = await removeLostSidecar(deps, channelId, claimed.sidecar_ref, oldNode);
 
   if (claimed.status === 'ERROR') {
-    // The device is free again once its sidecar is gone; otherwise stopChannel finishes the removal.
+    // The device and port are free again once its sidecar is gone; otherwise stopChannel finishes the removal.
     if (removed) {
       await db.channel.updateMany({
         where: { id: channelId, status: 'ERROR', sidecarRef: claimed.sidecar_ref },
         data: { sidecarRef: null, sidecarUrl: null, sidecarPort: null, sidecarSecret: null },
       });
     }
-    return { outcome: 'ERROR', reason: decklinkError };
+    log.warn({ channelId, reason: claimed.error_message }, 'channel left in ERROR instead of failed over');
+    return { outcome: 'ERROR', reason: claimed.error_message ?? lost };
   }
   return restart(deps, claimed, oldNode, removed, onAir, event);
 }
 
 /** Stops and removes the lost sidecar, bounded by REMOVE_DEADLINE_MS; true when it is known gone. */
-async function removeLostSidecar(deps: FailoverDeps, channelId: string, ref: string | null, node: SidecarNode | null): Promise<boolean> {
+export async function removeLostSidecar(deps: FailoverDeps, channelId: string, ref: string | null, node: SidecarNode | null): Promise<boolean> {
   if (!ref) return true;
   const stop = deps.orchestrator.stop(channelId, ref, node).then(
     () => true,
@@ -172,12 +210,13 @@ async function candidates(deps: FailoverDeps, claimed: Claimed, oldNode: Sidecar
  * a free port there and a fresh sidecar secret. Null: the channel is no
  * longer STARTING (stopped or deleted meanwhile).
  */
-async function place(deps: FailoverDeps, channelId: string, node: SidecarNode | null, secret: string): Promise<ClaimedChannel | null> {
+async function place(deps: FailoverDeps, claimed: Claimed, node: SidecarNode | null, secret: string): Promise<ClaimedChannel | null> {
+  const channelId = claimed.id;
   return deps.db.$transaction(async (tx) => {
     await lockNode(tx, node?.id ?? null);
     const port = await freeSidecarPort(tx, node?.id ?? null, deps.config.sidecar);
     const [placed] = await tx.channel.updateManyAndReturn({
-      where: { id: channelId, status: 'STARTING' },
+      where: { id: channelId, status: 'STARTING', statusChangedAt: claimed.status_changed_at },
       data: {
         nodeId: node?.id ?? null,
         sidecarPort: port,
@@ -210,7 +249,7 @@ async function restart(
     const secret = newSidecarSecret();
     let placed: ClaimedChannel | null;
     try {
-      placed = await place(deps, channelId, node, secret);
+      placed = await place(deps, claimed, node, secret);
     } catch (err) {
       failures.push(`${nodeName(node)}: ${(err as Error).message}`);
       continue;
@@ -226,7 +265,7 @@ async function restart(
     }
     const now = new Date();
     const { count } = await db.channel.updateMany({
-      where: { id: channelId, status: 'STARTING' },
+      where: { id: channelId, status: 'STARTING', statusChangedAt: claimed.status_changed_at },
       data: {
         status: 'RUNNING',
         errorMessage: null,
@@ -260,7 +299,7 @@ async function restart(
   // Back on its own node; the lost sidecar's reference stays while it may still run, for stopChannel to remove.
   const keepLost = !placedAnywhere && !oldRemoved;
   const { count } = await db.channel.updateMany({
-    where: { id: channelId, status: 'STARTING' },
+    where: { id: channelId, status: 'STARTING', statusChangedAt: claimed.status_changed_at },
     data: {
       status: 'ERROR',
       errorMessage: reason,

@@ -4,7 +4,7 @@ export interface HeartbeatTimeoutsResult {
   /** RUNNING channels found with a heartbeat older than HEARTBEAT_TIMEOUT_MS. */
   stale: number;
   restarted: number;
-  /** Left in ERROR (DeckLink, or no node could take them). */
+  /** Left in ERROR (DeckLink, no node could take them, or FAILOVER_MAX_RESTARTS reached within FAILOVER_WINDOW_MS). */
   failed: number;
 }
 

@@ -1,4 +1,7 @@
-import { failOver, type FailoverDeps } from '../domain/failover.ts';
+import { closeOpenAsRun, type AsRunRecord } from '../domain/as-run-record.ts';
+import { publishChannelEvent } from '../domain/channel-events.ts';
+import { EngineSnapshots, engineState, toWire } from '../domain/engine-status.ts';
+import { describeDuration, failOver, removeLostSidecar, type FailoverDeps } from '../domain/failover.ts';
 import type { SidecarNode } from '../services/orchestrator/orchestrator.ts';
 
 /** Channel states in which a sidecar should exist. */
@@ -11,6 +14,8 @@ export interface ReconcileResult {
   lost: number;
   /** Nodes whose engine did not answer (left alone until it does). */
   unreachable: number;
+  /** Channels STARTING or STOPPING for LIFECYCLE_STUCK_MS (their process died mid-way), moved to ERROR. */
+  interrupted: number;
 }
 
 /**
@@ -19,11 +24,13 @@ export interface ReconcileResult {
  * goes; a RUNNING channel whose sidecar is missing or dead is failed over at
  * once, as a lost heartbeat would have it a little later. A node whose engine
  * does not answer is skipped: nothing is known about it (its channels' silent
- * heartbeats tell). Sidecars of STARTING channels are left to the start in progress.
+ * heartbeats tell). Sidecars of STARTING channels are left to the start in progress,
+ * unless it has lasted LIFECYCLE_STUCK_MS: then the channel goes to ERROR first
+ * (recoverInterrupted), and a sidecar it left behind is an orphan like any other.
  */
 export async function reconcile(services: FailoverDeps): Promise<ReconcileResult> {
   const { db, orchestrator, log } = services;
-  const result: ReconcileResult = { removed: 0, lost: 0, unreachable: 0 };
+  const result: ReconcileResult = { removed: 0, lost: 0, unreachable: 0, interrupted: await recoverInterrupted(services) };
   const nodes = await db.clusterNode.findMany({ select: { id: true, hostname: true, dockerHost: true } });
   if (services.config.orchestrator.kind === 'local') {
     result.lost = await failOverDeadLocalSidecars(services);
@@ -103,4 +110,82 @@ async function failOverDeadLocalSidecars(services: FailoverDeps): Promise<number
     return !(Number.isInteger(pid) && pid > 0 && alive(pid));
   });
   return failOverAll(services, gone);
+}
+
+interface StuckChannel {
+  id: string;
+  project_id: string | null;
+  status: 'STARTING' | 'STOPPING';
+  status_changed_at: Date;
+  sidecar_ref: string | null;
+  last_heartbeat_at: Date | null;
+  node_id: string | null;
+  hostname: string | null;
+  docker_host: string | null;
+}
+
+/**
+ * STARTING and STOPPING are claims that the process making them moves on;
+ * one that dies between the claim and the end (a crash during a start, a
+ * stop or a failover) leaves the channel there, where starts and stops are
+ * refused. Such a channel, once its status is LIFECYCLE_STUCK_MS old, goes to
+ * ERROR with the reason, so that an operator can start or stop it again.
+ */
+async function recoverInterrupted(services: FailoverDeps): Promise<number> {
+  const stuck = await services.db.$queryRaw<StuckChannel[]>`
+    SELECT c.id, c.project_id, c.status::text AS status, c.status_changed_at, c.sidecar_ref, c.last_heartbeat_at,
+           n.id AS node_id, n.hostname, n.docker_host
+      FROM channels c LEFT JOIN cluster_nodes n ON n.id = c.node_id
+     WHERE c.status IN ('STARTING', 'STOPPING')
+       AND c.status_changed_at < now() - make_interval(secs => ${services.config.lifecycleStuckMs / 1000}::float8)`;
+  const outcomes = await Promise.allSettled(stuck.map((channel) => recoverOne(services, channel)));
+  let recovered = 0;
+  outcomes.forEach((o, i) => {
+    if (o.status === 'rejected') services.log.error({ channelId: stuck[i].id, err: String(o.reason) }, 'interrupted lifecycle not recovered');
+    else if (o.value) recovered += 1;
+  });
+  return recovered;
+}
+
+/** Removes what sidecar the channel had (best effort), then ERROR if it is still the same claim; true when moved. */
+async function recoverOne(services: FailoverDeps, channel: StuckChannel): Promise<boolean> {
+  const { db, log, config } = services;
+  const node: SidecarNode | null = channel.node_id
+    ? { id: channel.node_id, hostname: channel.hostname as string, dockerHost: channel.docker_host }
+    : null;
+  // A start's sidecar has no reference until it runs: reconciliation removes it as an orphan once the channel is ERROR.
+  const removed = await removeLostSidecar(services, channel.id, channel.sidecar_ref, node);
+  const verb = channel.status === 'STARTING' ? 'start' : 'stop';
+  const reason =
+    `${verb} interrupted: ${channel.status} for over ${describeDuration(config.lifecycleStuckMs)} (the process doing it stopped or hung); ` +
+    (removed ? `${verb} it again` : `its sidecar could not be removed and may still run: stop it to remove it`);
+  const at = channel.last_heartbeat_at ?? new Date();
+  const moved = await db.$transaction(async (tx) => {
+    // The status and the time it was set, as seen: a start, stop or failover that finished meanwhile wins.
+    const [row] = await tx.$queryRaw<{ project_id: string | null }[]>`
+      UPDATE channels
+         SET status = 'ERROR', error_message = ${reason},
+             sidecar_ref = CASE WHEN ${removed}::boolean THEN NULL ELSE sidecar_ref END,
+             sidecar_url = CASE WHEN ${removed}::boolean THEN NULL ELSE sidecar_url END,
+             sidecar_port = CASE WHEN ${removed}::boolean THEN NULL ELSE sidecar_port END,
+             sidecar_secret = CASE WHEN ${removed}::boolean THEN NULL ELSE sidecar_secret END,
+             updated_at = now()
+       WHERE id = ${channel.id}::uuid AND status = ${channel.status}::"ChannelStatus"
+         AND status_changed_at = ${channel.status_changed_at}::timestamptz
+      RETURNING project_id`;
+    if (!row) return null;
+    // No ITEM_ENDED will come for what was on air: it ends at the last heartbeat, as in a failover.
+    const closed: AsRunRecord[] = await closeOpenAsRun(tx, channel.id, at, 'TRUNCATED');
+    return { projectId: row.project_id, closed };
+  });
+  if (!moved) return false;
+  log.warn({ channelId: channel.id, status: channel.status, since: channel.status_changed_at, removed }, 'interrupted start or stop: channel moved to ERROR');
+  for (const entry of moved.closed) services.pubsub.publish('asRun', { projectId: moved.projectId, entry });
+  // Its engine status said what the lost sidecar last played: subscribers now see no engine.
+  new EngineSnapshots(services.redis, config.queuePrefix)
+    .remove(channel.id)
+    .catch((err: Error) => log.warn({ channelId: channel.id, err: err.message }, 'engine snapshot not removed'));
+  services.pubsub.publish('engineStatus', channel.id, { projectId: moved.projectId, status: toWire(engineState(channel.id, null)) });
+  publishChannelEvent(services, { kind: 'STATUS_CHANGED', channelId: channel.id, projectId: moved.projectId, message: reason });
+  return true;
 }
