@@ -147,7 +147,8 @@ export function buildSidecarApp(config: SidecarConfig, options: SidecarAppOption
   async function route(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
     const url = new URL(req.url ?? '/', 'http://sidecar');
     const path = url.pathname;
-    if (path === '/healthz' && req.method === 'GET') return { ok: true };
+    // The channel id lets a starter tell its own sidecar from another process on the port.
+    if (path === '/healthz' && req.method === 'GET') return { ok: true, channelId: config.channelId };
     if (!authorized(req)) throw new HttpError(401, { code: 'UNAUTHENTICATED', message: 'missing or wrong bearer token' });
     const method = req.method ?? 'GET';
     if (path === '/status' && method === 'GET') return status();

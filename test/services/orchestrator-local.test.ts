@@ -133,6 +133,21 @@ describe('LocalOrchestrator', () => {
     expect(await silent.list(null)).toEqual([]);
   });
 
+  it("does not take another channel's sidecar on the port for its own", async () => {
+    const s = await spec();
+    // Another channel's sidecar already holds the port: the new one cannot listen and exits.
+    const squatter = (await import('node:http')).createServer((_req, res) => res.end(JSON.stringify({ ok: true, channelId: randomUUID() })));
+    await new Promise<void>((resolve) => squatter.listen(s.port, '127.0.0.1', resolve));
+    try {
+      const o = local(`setTimeout(() => process.exit(1), 1500);`, { startupTimeoutMs: 1000 });
+      const err = await failure(o.start({ ...s, env: { ...s.env, HOST: '127.0.0.1' } }));
+      expect(err.kind).toBe('START_FAILED');
+      expect(await o.list(null)).toEqual([]);
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+  });
+
   it('waits out the grace period without a health path', async () => {
     const o = local(CRASH, { healthPath: null, startupGraceMs: 2000 });
     expect((await failure(o.start(await spec()))).kind).toBe('START_FAILED');

@@ -135,7 +135,7 @@ export class LocalOrchestrator implements Orchestrator {
     this.children.set(spec.channelId, child);
 
     const url = `http://${env.HOST === '0.0.0.0' ? '127.0.0.1' : env.HOST}:${spec.port}`;
-    const ok = await this.waitStarted(child, url);
+    const ok = await this.waitStarted(child, url, spec.channelId);
     if (!ok) {
       // The reason is read before kill(), which would make every failure look like an exit.
       const exitCode = proc.exitCode ?? proc.signalCode;
@@ -160,8 +160,11 @@ export class LocalOrchestrator implements Orchestrator {
     return { ref: child.ref, url };
   }
 
-  /** True once the sidecar is up: alive after the grace period, or answering its health path. */
-  private async waitStarted(child: Child, url: string): Promise<boolean> {
+  /**
+   * True once the sidecar is up: alive after the grace period, or answering its health path.
+   * An answer naming another channel is another process on the port (ours then fails to listen).
+   */
+  private async waitStarted(child: Child, url: string, channelId: string): Promise<boolean> {
     const exited = child.exited.then(() => 'exited' as const);
     const { healthPath } = this.config;
     if (!healthPath) {
@@ -171,7 +174,7 @@ export class LocalOrchestrator implements Orchestrator {
     const deadline = Date.now() + (this.config.startupTimeoutMs ?? 15_000);
     while (child.running && Date.now() < deadline) {
       const answered = await fetch(`${url}${healthPath}`, { signal: AbortSignal.timeout(1000) }).then(
-        (res) => res.ok,
+        async (res) => res.ok && answersFor(await res.text(), channelId),
         () => false,
       );
       if (answered) return child.running;
@@ -222,4 +225,14 @@ export class LocalOrchestrator implements Orchestrator {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** Whether a health answer is from the channel's sidecar: one that names no channel is taken at its word. */
+function answersFor(body: string, channelId: string): boolean {
+  try {
+    const named = (JSON.parse(body) as { channelId?: unknown }).channelId;
+    return named === undefined || named === channelId;
+  } catch {
+    return true;
+  }
 }
