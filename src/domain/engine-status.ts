@@ -41,6 +41,18 @@ export function unreachable(last: EngineState | null, channelId: string, now = n
   return last ? { ...last, reachable: false, updatedAt: now } : { ...engineState(channelId, null, now) };
 }
 
+/**
+ * The state a snapshot taken at `state.updatedAt` implies now: a playing
+ * item's position moves on with the clock (up to its duration).
+ */
+export function asOf(state: EngineState, now = new Date()): EngineState {
+  if (!state.current || state.state !== 'PLAYING' || !state.reachable) return state;
+  const elapsed = Math.max(0, now.getTime() - state.updatedAt.getTime());
+  const positionMs = state.current.positionMs + elapsed;
+  const capped = state.current.durationMs === null ? positionMs : Math.min(positionMs, state.current.durationMs);
+  return { ...state, current: { ...state.current, positionMs: capped } };
+}
+
 /** EngineState as JSON carries it (Redis pub/sub, the snapshot key): dates as ISO strings. */
 export type EngineStateWire = Omit<EngineState, 'current' | 'updatedAt'> & {
   current: (Omit<NonNullable<EngineState['current']>, 'startedAt'> & { startedAt: string }) | null;

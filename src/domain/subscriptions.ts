@@ -5,7 +5,7 @@ import { projectKey, type AsRunMessage, type ChannelEventMessage, type EngineSta
 import { canSee, requirePrincipal } from './access.ts';
 import { asRunScope } from './as-run.ts';
 import { visibleChannelsWhere } from './channels.ts';
-import { EngineSnapshots, engineState, fromWire, type EngineState } from './engine-status.ts';
+import { EngineSnapshots, asOf, engineState, fromWire, type EngineState } from './engine-status.ts';
 import { parseId } from './ids.ts';
 import { visibleChannels } from './playlists.ts';
 import { deliver, perEvent } from './subscription-delivery.ts';
@@ -47,6 +47,16 @@ export async function engineStatusStream(ctx: Context, rawChannelId: string): Pr
       return [state];
     },
   });
+}
+
+/**
+ * Channel.engine as a subscription resolves it: the workers' snapshot, as of
+ * now; unreachable when there is none yet. Null unless RUNNING, as the query.
+ */
+export async function readEngineSnapshot(ctx: Context, channel: { id: string; status: string }): Promise<EngineState | null> {
+  if (channel.status !== 'RUNNING') return null;
+  const snapshot = await new EngineSnapshots(ctx.services.redis, ctx.services.config.queuePrefix).load(channel.id);
+  return snapshot ? asOf(snapshot) : engineState(channel.id, null);
 }
 
 /** Subscription.channelEvents: one channel's lifecycle, or that of every channel the subscriber may see. */

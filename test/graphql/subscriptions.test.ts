@@ -200,6 +200,38 @@ describe('engineStatus', () => {
   });
 });
 
+describe('Channel.engine within a subscription', () => {
+  it('answers from the snapshot, as of now, and never asks the sidecar', async () => {
+    const asked: string[] = [];
+    const sidecar = (await import('node:http')).createServer((req, res) => {
+      asked.push(req.url ?? '');
+      res.writeHead(500).end();
+    });
+    await new Promise<void>((resolve) => sidecar.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (sidecar.address() as import('node:net').AddressInfo).port;
+      const channel = await insertChannel(server.services, cast.home.id, { status: 'RUNNING', sidecarUrl: `http://127.0.0.1:${port}`, sidecarSecret: 'x' });
+      const snapshots = new EngineSnapshots(server.services.redis, server.services.config.queuePrefix);
+      await snapshots.save(playing(channel.id, 'live', new Date(Date.now() - 2000)));
+      const sub = as(cast.viewer.token).subscribe(
+        `subscription ($id: ID) { channelEvents(channelId: $id) { kind message channel { engine { reachable state current { clipName positionMs } } } } }`,
+        { id: channel.id },
+      );
+      const event = await sub.waitFor((r) => r.data?.channelEvents?.message === 'engine?', {
+        poke: () => publishChannelEvent(server.services, { kind: 'UPDATED', channelId: channel.id, projectId: cast.home.id, message: 'engine?' }),
+      });
+      const engine = event.data?.channelEvents.channel.engine;
+      expect(engine).toMatchObject({ reachable: true, state: 'PLAYING', current: { clipName: 'live' } });
+      // Taken 2 s before: the position has moved on with the clock since.
+      expect(engine.current.positionMs).toBeGreaterThanOrEqual(2000);
+      expect(engine.current.positionMs).toBeLessThanOrEqual(10_000);
+      expect(asked).toEqual([]);
+    } finally {
+      await new Promise((resolve) => sidecar.close(resolve));
+    }
+  });
+});
+
 describe('channelEvents', () => {
   const CREATE = `mutation ($name: String!, $project: ID) { createChannel(input: { name: $name, projectId: $project, output: { ndi: { name: "x" } } }) { id } }`;
 

@@ -1,5 +1,6 @@
 import { derivePreviewKey, previewUrlFor } from '../../domain/preview.ts';
 import type { EngineState } from '../../domain/engine-status.ts';
+import { readEngineSnapshot } from '../../domain/subscriptions.ts';
 import { readEngine } from '../../domain/transport.ts';
 import { builder } from '../builder.ts';
 
@@ -53,7 +54,10 @@ builder.prismaObjectFields('Channel', (t) => ({
     nullable: true,
     description: 'Live state of the playout engine; null unless the channel is RUNNING.',
     select: { id: true, status: true, sidecarUrl: true, sidecarSecret: true },
-    resolve: (channel, _args, ctx) => readEngine(ctx, channel),
+    // Within a subscription, one event would ask the sidecar once per subscriber group: the
+    // snapshot the workers keep answers there, so sidecars see a rate set by channels alone.
+    resolve: (channel, _args, ctx, info) =>
+      info.operation.operation === 'subscription' ? readEngineSnapshot(ctx, channel) : readEngine(ctx, channel),
   }),
   previewUrl: t.string({
     nullable: true,
