@@ -7,11 +7,22 @@ process.env.NODE_ENV ??= 'production';
 
 // `npm run bench` runs every benchmark; `npm run bench -- transport` (or asrun, subscriptions, sidecar-rate) one.
 const only = process.argv[2];
+const { loadavg } = await import('node:os');
+// Other work on the machine moves every figure: its load average goes with them.
+const load = (when: string) => process.stdout.write(`\nload average ${when}: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (1, 5, 15 min)\n`);
+const benches: [string, () => Promise<void>][] = [
+  ['asrun', async () => (await import('./run.ts')).runAsRunBench()],
+  ['transport', async () => (await import('./transport.ts')).runTransportBench()],
+  ['subscriptions', async () => (await import('./subscriptions.ts')).runSubscriptionsBench()],
+  ['sidecar-rate', async () => (await import('./sidecar-rate.ts')).runSidecarRateBench()],
+];
 try {
-  if (!only || only === 'asrun') await (await import('./run.ts')).runAsRunBench();
-  if (!only || only === 'transport') await (await import('./transport.ts')).runTransportBench();
-  if (!only || only === 'subscriptions') await (await import('./subscriptions.ts')).runSubscriptionsBench();
-  if (!only || only === 'sidecar-rate') await (await import('./sidecar-rate.ts')).runSidecarRateBench();
+  for (const [name, run] of benches) {
+    if (only && only !== name) continue;
+    load(`before ${name}`);
+    await run();
+    load(`after ${name}`);
+  }
 } catch (err) {
   process.stderr.write(`${(err as Error).stack ?? err}\n`);
   process.exit(1);

@@ -10,6 +10,7 @@ import { explain, formatPlan, type CapturedQuery } from './explain.ts';
 import { formatLayers, measureLayers } from './layers.ts';
 import { formatTable, post, runLoadInWorker, type LoadResult, type Scenario } from './load.ts';
 import { postGraphileScenarios, startPostGraphile } from './postgraphile.ts';
+import { profiled } from './profile.ts';
 import { seedBenchDatabase } from './seed.ts';
 
 const env = process.env;
@@ -76,23 +77,33 @@ async function prepare(services: Services, url: string) {
   return { token, userId: viewer.id, channelId: channel.id, scenarios };
 }
 
-/** One request per scenario on a server that records its SQL; EXPLAIN of each as_run statement. */
-async function probe(config: ReturnType<typeof loadConfig>, token: string, scenarios: Scenario[]): Promise<string[]> {
+/** One request per scenario on a server that records its SQL (Prisma's and the plain statements); EXPLAIN of each as_run statement. */
+async function probe(config: ReturnType<typeof loadConfig>, token: string, userId: string, scenarios: Scenario[]): Promise<string[]> {
   let captured: CapturedQuery[] = [];
   const services = createServices(config, { onQuery: () => {} });
   services.db.$on('query' as never, (e: CapturedQuery) => captured.push({ query: e.query, params: e.params }));
+  // The plain statements (authentication, as-run pages) with their parameters.
+  const { sql } = services;
+  const capture = <T>(run: (text: string, params?: unknown[]) => Promise<T>) => (text: string, params: unknown[] = []) => {
+    captured.push({ query: text, params: JSON.stringify(params) });
+    return run(text, params);
+  };
+  sql.query = capture(sql.query.bind(sql)) as typeof sql.query;
+  sql.queryArrays = capture(sql.queryArrays.bind(sql));
   const { app, url } = await startServer(services);
   const agent = new http.Agent({ keepAlive: true });
   const lines: string[] = [];
   try {
     for (const s of scenarios) {
+      // What a request costs when its token is not in the principal cache.
+      services.principals.forgetUser(userId);
       captured = [];
       const res = await post(agent, url, token, JSON.stringify({ query: s.query, variables: s.variables }));
       if (res.body.errors?.length) throw new Error(`${s.name}: ${res.body.errors[0].message}`);
       const statements = captured.filter((q) => !/^\s*(BEGIN|COMMIT)/i.test(q.query));
-      const tables = statements.map((q) => /FROM\s+"?(?:public"?\."?)?"?(\w+)"?/i.exec(q.query)?.[1] ?? '?');
+      const tables = statements.map((q) => [...q.query.matchAll(/(?<!epoch )FROM\s+"?(?:public"?\."?)?"?(\w+)"?/gi)].map((m) => m[1]).join('+'));
       const edges = res.body.data.asRun.edges.length;
-      lines.push(`${s.name}: ${edges} edges, ${statements.length} SQL statements (${tables.join(', ')})`);
+      lines.push(`${s.name}: ${edges} edges, ${statements.length} SQL statements (${tables.join(', ')}; a token's repeat requests within AUTH_CACHE_MS skip the first)`);
       const page = statements.find((q) => /FROM\s+"?(public"?\."?)?as_run"?/i.test(q.query));
       if (page) lines.push(formatPlan('  page query', await explain(config.databaseUrl, page)));
     }
@@ -123,8 +134,8 @@ export async function runAsRunBench(): Promise<void> {
   try {
     const prepared = await prepare(services, url);
     userId = prepared.userId;
-    say('\nplans (EXPLAIN ANALYZE of the statement Prisma sent, with its parameters):');
-    for (const line of await probe(config, prepared.token, prepared.scenarios)) say(line);
+    say('\nplans (EXPLAIN ANALYZE of the page statement as sent, with its parameters):');
+    for (const line of await probe(config, prepared.token, prepared.userId, prepared.scenarios)) say(line);
 
     say('\nservice time by layer, page 1, one call at a time (mean):');
     say(formatLayers(await measureLayers(services, url, prepared.token, prepared.channelId, PAGE_QUERY)));
@@ -134,7 +145,9 @@ export async function runAsRunBench(): Promise<void> {
     await runLoadInWorker(prepared.scenarios[0], { url, token: prepared.token, concurrency: CONCURRENCY, durationMs: 2000 });
     const results: LoadResult[] = [];
     for (const s of prepared.scenarios) {
-      results.push(await runLoadInWorker(s, { url, token: prepared.token, concurrency: CONCURRENCY, durationMs: SECONDS * 1000 }));
+      const load = () => runLoadInWorker(s, { url, token: prepared.token, concurrency: CONCURRENCY, durationMs: SECONDS * 1000 });
+      // BENCH_PROFILE=<dir>: the server's CPU profile of the first scenario (bench/profile.ts).
+      results.push(s === prepared.scenarios[0] ? await profiled('asrun-page1', load, say) : await load());
     }
     // The same two scenarios on PostGraphile, then the ratios, in this one run.
     const postgraphile = await startPostGraphile(DATABASE_URL, POSTGRAPHILE_PORT, say);

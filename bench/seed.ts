@@ -89,14 +89,15 @@ export async function seedBenchDatabase(o: SeedOptions): Promise<{ reused: boole
       [channels, o.channelsPerProject],
     );
     await c.query(
-      `INSERT INTO assets (project_id, filename, storage_key, duration_ms)
-       SELECT p.id, 'clip-' || a || '.mxf', 'bench/' || p.name || '/clip-' || a || '.mxf', 300000
+      `INSERT INTO assets (project_id, filename, storage_key, duration_ms, media_status, media_path)
+       SELECT p.id, 'clip-' || a || '.mxf', 'bench/' || p.name || '/clip-' || a || '.mxf', 300000,
+              'READY', p.name || '/clip-' || a || '.mxf'
          FROM projects p CROSS JOIN generate_series(0, 9) a`,
     );
     await c.query(`INSERT INTO playlists (channel_id, name) SELECT id, 'rotation' FROM channels`);
     await c.query(
-      `INSERT INTO items (playlist_id, asset_id, position, media_status)
-       SELECT pl.id, a.id, row_number() OVER (PARTITION BY pl.id ORDER BY a.filename) - 1, 'READY'
+      `INSERT INTO items (playlist_id, asset_id, position)
+       SELECT pl.id, a.id, row_number() OVER (PARTITION BY pl.id ORDER BY a.filename) - 1
          FROM playlists pl JOIN channels ch ON ch.id = pl.channel_id JOIN assets a ON a.project_id = ch.project_id`,
     );
     await c.query(

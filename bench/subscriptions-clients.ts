@@ -8,6 +8,8 @@ import WebSocket from 'ws';
 
 export interface ClientsOptions {
   url: string;
+  /** Replicas to spread the connections over (connection i to urls[i % n]); `url` alone when unset. */
+  urls?: string[];
   /** Connection i uses token i (modulo their number). */
   tokens: string[];
   channelId: string;
@@ -36,9 +38,9 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** One connection: resolves once each of its subscriptions has had its first message (the current state). */
-function open(options: ClientsOptions, token: string): Promise<void> {
+function open(options: ClientsOptions, token: string, url: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(options.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+    const socket = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws');
     sockets.push(socket);
     let waiting = options.subscriptionsPerConnection;
     const started = new Set<string>();
@@ -69,10 +71,11 @@ function open(options: ClientsOptions, token: string): Promise<void> {
 
 async function start(options: ClientsOptions): Promise<ClientsReply> {
   const t0 = performance.now();
+  const urls = options.urls ?? [options.url];
   // In batches, as clients arrive in real life, not all in one instant.
   for (let i = 0; i < options.connections; i += 100) {
     const batch = Array.from({ length: Math.min(100, options.connections - i) }, (_, j) =>
-      open(options, options.tokens[(i + j) % options.tokens.length]),
+      open(options, options.tokens[(i + j) % options.tokens.length], urls[(i + j) % urls.length]),
     );
     await Promise.all(batch);
   }

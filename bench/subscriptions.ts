@@ -6,6 +6,7 @@
 // compared with it. Also: the server's memory for 1,000 idle subscriptions,
 // and the requests a running channel's sidecar got meanwhile (none).
 import { fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,7 +18,9 @@ import { EngineSnapshots, engineState, toWire, type EngineState } from '../src/d
 import { buildApp } from '../src/server/app.ts';
 import { createServices } from '../src/services/index.ts';
 import { ensureDatabase, migrate } from '../src/services/migrate.ts';
+import { profiled } from './profile.ts';
 import type { ClientsCommand, ClientsReply } from './subscriptions-clients.ts';
+import type { ReplicaCommand, ReplicaReply } from './subscriptions-replica.ts';
 
 const env = process.env;
 const CONNECTIONS = Number(env.BENCH_SUB_CONNECTIONS ?? 1000);
@@ -27,6 +30,12 @@ const CHANGES = Number(env.BENCH_SUB_CHANGES ?? 200);
 const DISTINCT_TOKENS = (env.BENCH_SUB_DISTINCT_TOKENS ?? 'true') === 'true';
 /** Between two status changes of the channel: 20 per second, far more than a real channel makes. */
 const INTERVAL_MS = Number(env.BENCH_SUB_INTERVAL_MS ?? 50);
+/**
+ * API replicas for the last phase (1: none): `serve` is stateless and runs as several replicas
+ * behind a balancer, the connections spread over them; each replica after the first is a process
+ * of its own, and an event reaches every one through the event bus (Redis).
+ */
+const REPLICAS = Number(env.BENCH_SUB_REPLICAS ?? 2);
 const TARGET_P99_MS = 20;
 const TARGET_MEMORY_MB = 50;
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -84,6 +93,27 @@ function startClients(): { child: ChildProcess; ask(command: ClientsCommand): Pr
   return { child, ask };
 }
 
+/** Another API replica in a process of its own, on the same database, Redis and installation. */
+async function startReplica(replicaEnv: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess; ask(command: ReplicaCommand): Promise<ReplicaReply> }> {
+  const child = fork(new URL('./subscriptions-replica.ts', import.meta.url).pathname, [], { execArgv: ['--import', 'tsx'], env: replicaEnv });
+  const next = () =>
+    new Promise<ReplicaReply>((resolve, reject) => {
+      child.once('message', (reply: ReplicaReply) => (reply.kind === 'failed' ? reject(new Error(reply.error)) : resolve(reply)));
+      child.once('exit', (code) => reject(new Error(`replica exited with ${code}`)));
+    });
+  const listening = await next();
+  if (listening.kind !== 'listening') throw new Error('the replica did not start');
+  return {
+    url: listening.url,
+    child,
+    ask: (command) => {
+      const reply = next();
+      child.send(command);
+      return reply;
+    },
+  };
+}
+
 /** A stand-in sidecar that only counts what it is asked: subscribers must not reach it. */
 function countingSidecar(): Promise<{ url: string; requests(): number; close(): void }> {
   let requests = 0;
@@ -111,15 +141,17 @@ export async function runSubscriptionsBench(): Promise<void> {
   const databaseUrl = url.toString();
   await ensureDatabase(databaseUrl);
   await migrate(databaseUrl);
-  const config = loadConfig({
-    ...env,
+  // The replicas of the last phase get the same configuration.
+  const replicaConfigEnv = {
     NODE_ENV: 'production',
     ONAIR_SECRET_KEY: env.ONAIR_SECRET_KEY ?? randomBytes(32).toString('hex'),
     LOG_LEVEL: 'silent',
     DATABASE_URL: databaseUrl,
     WORKER_IN_PROCESS: 'false',
+    MIGRATE_ON_START: 'false',
     QUEUE_PREFIX: `onair-bench-${randomBytes(4).toString('hex')}`,
-  });
+  };
+  const config = loadConfig({ ...env, ...replicaConfigEnv });
   const services = createServices(config);
   const app = buildApp(services);
   await new Promise<void>((resolve) => app.server.listen(0, '127.0.0.1', resolve));
@@ -154,7 +186,8 @@ export async function runSubscriptionsBench(): Promise<void> {
   });
   await new EngineSnapshots(services.redis, config.queuePrefix).save(state('opener', 0));
 
-  const clients = startClients();
+  let clients = startClients();
+  const replicas: Awaited<ReturnType<typeof startReplica>>[] = [];
   try {
     const subscriptions = CONNECTIONS * PER_CONNECTION;
     say(
@@ -187,19 +220,26 @@ export async function runSubscriptionsBench(): Promise<void> {
     // (a client's receive time also holds the clients' own work, a thousand
     // messages on one core).
     let handedOff: number[] = [];
-    for (const socket of app.websocket.server.clients) {
-      const send = socket.send.bind(socket) as (data: unknown, cb?: (err?: Error) => void) => void;
-      socket.send = ((data: unknown, cb?: (err?: Error) => void) => {
-        const text = typeof data === 'string' ? data : '';
-        const at = text.indexOf('bench@');
-        if (at >= 0) handedOff.push(now() - Number.parseFloat(text.slice(at + 6, at + 40)));
-        send(data, cb);
-      }) as typeof socket.send;
-    }
+    const hookSockets = () => {
+      for (const socket of app.websocket.server.clients) {
+        const send = socket.send.bind(socket) as (data: unknown, cb?: (err?: Error) => void) => void;
+        socket.send = ((data: unknown, cb?: (err?: Error) => void) => {
+          const text = typeof data === 'string' ? data : '';
+          const at = text.indexOf('bench@');
+          if (at >= 0) handedOff.push(now() - Number.parseFloat(text.slice(at + 6, at + 40)));
+          send(data, cb);
+        }) as typeof socket.send;
+      }
+    };
+    hookSockets();
 
-    /** CHANGES status changes, one every INTERVAL_MS, each sent by `publish`; then every client's report. */
+    /**
+     * CHANGES status changes, one every INTERVAL_MS, each sent by `publish`; then every client's
+     * report. The server figures cover this process and the other replicas, if any.
+     */
     const phase = async (name: string, publish: (status: EngineState) => void) => {
       handedOff = [];
+      await Promise.all(replicas.map((r) => r.ask({ kind: 'measure' })));
       const cpu = process.cpuUsage();
       const started = performance.now();
       for (let i = 0; i < CHANGES; i++) {
@@ -209,22 +249,56 @@ export async function runSubscriptionsBench(): Promise<void> {
       const report = await clients.ask({ kind: 'report', expected: CHANGES * subscriptions, timeoutMs: 30_000 });
       if (report.kind !== 'report') throw new Error('the clients did not report');
       const used = process.cpuUsage(cpu);
+      let cpuMicros = used.user + used.system;
+      for (const replica of replicas) {
+        const measured = await replica.ask({ kind: 'report' });
+        if (measured.kind !== 'report') throw new Error('a replica did not report');
+        handedOff.push(...measured.handedOff);
+        cpuMicros += measured.cpuMicros;
+      }
       const server = handedOff.sort((x, y) => x - y);
       const at = (q: number) => server[Math.min(server.length - 1, Math.floor(q * server.length))] ?? NaN;
-      return { name, report, server: { p50: at(0.5), p99: at(0.99), max: server.at(-1) ?? NaN }, cpuUs: (used.user + used.system) / Math.max(1, report.received) };
+      return { name, report, server: { p50: at(0.5), p99: at(0.99), max: server.at(-1) ?? NaN }, cpuUs: cpuMicros / Math.max(1, report.received) };
     };
 
     const results = [
       // As the worker publishes: on the event bus, through Redis, to every subscription of every replica.
-      await phase('onair: event bus → engineStatus subscriptions', (status) =>
-        services.pubsub.publish('engineStatus', channel.id, { projectId: project.id, status: toWire(status) }),
-      ),
+      // BENCH_PROFILE=<dir>: the server's CPU profile of this phase (bench/profile.ts).
+      await profiled('subscriptions-onair', () =>
+        phase('onair: event bus → engineStatus subscriptions', (status) =>
+          services.pubsub.publish('engineStatus', channel.id, { projectId: project.id, status: toWire(status) }),
+        ), say),
       // The floor on this machine: one message serialized once and written to the same sockets.
       await phase('reference: the same sockets, one pre-serialized message', (status) => {
         const text = JSON.stringify({ id: '0', type: 'next', payload: { data: { engineStatus: toWire(status) } } });
         for (const socket of app.websocket.server.clients) socket.send(text);
       }),
     ];
+
+    // The deployment onair is made for: replicas, the same connections spread over them.
+    if (REPLICAS > 1) {
+      clients.child.disconnect();
+      while (app.websocket.server.clients.size > 0) await sleep(50);
+      const replicaEnv = { ...env, ...Object.fromEntries(Object.entries(replicaConfigEnv).map(([k, v]) => [k, String(v)])) };
+      for (let i = 1; i < REPLICAS; i++) replicas.push(await startReplica(replicaEnv));
+      clients = startClients();
+      const spread = await clients.ask({
+        kind: 'start',
+        options: { url: api, urls: [api, ...replicas.map((r) => r.url)], tokens, channelId: channel.id, connections: CONNECTIONS, subscriptionsPerConnection: PER_CONNECTION },
+      });
+      if (spread.kind !== 'ready') throw new Error('the clients did not start');
+      for (let i = 0; i < 20; i++) {
+        services.pubsub.publish('engineStatus', channel.id, { projectId: project.id, status: toWire(state('warm-up', 0)) });
+        await sleep(INTERVAL_MS);
+      }
+      await sleep(500);
+      hookSockets();
+      results.push(
+        await phase(`onair, ${REPLICAS} replicas (${REPLICAS} processes, connections spread)`, (status) =>
+          services.pubsub.publish('engineStatus', channel.id, { projectId: project.id, status: toWire(status) }),
+        ),
+      );
+    }
 
     const expected = CHANGES * subscriptions;
     const ms = (value: number) => value.toFixed(2);
@@ -244,7 +318,9 @@ export async function runSubscriptionsBench(): Promise<void> {
     );
     say(
       `\n${CHANGES} status changes, one every ${INTERVAL_MS} ms, to ${subscriptions} subscriptions; p50/p99/max: publish to receipt by the client;` +
-        ` server p99: publish to the socket write; server µs/msg: this process's CPU per delivered message.`,
+        ` server p99: publish to the socket write; server µs/msg: the server processes' CPU per delivered message.` +
+        ` The first two rows: one API process with every connection; the last (BENCH_SUB_REPLICAS): the same connections spread over replicas,` +
+        ` each its own process, on this one ${availableParallelism()}-core machine with the clients.`,
     );
     say(
       `connect, init, subscribe and first message of all ${subscriptions}: ${(ready.connectMs / 1000).toFixed(2)} s;` +
@@ -252,16 +328,19 @@ export async function runSubscriptionsBench(): Promise<void> {
         ` requests to the running channel's sidecar meanwhile: ${sidecar.requests()}`,
     );
     const [onair] = results;
+    const spreadResult = results[2];
     const met = (ok: boolean) => (ok ? 'met' : 'MISSED');
     say(
-      `targets: p99 under ${TARGET_P99_MS} ms: ${met(onair.report.latencies.p99 < TARGET_P99_MS)};` +
+      `targets: p99 under ${TARGET_P99_MS} ms: one process ${met(onair.report.latencies.p99 < TARGET_P99_MS)}` +
+        (spreadResult ? `, ${REPLICAS} replicas ${met(spreadResult.report.latencies.p99 < TARGET_P99_MS)};` : ';') +
         ` idle memory under ${TARGET_MEMORY_MB} MB: ${met(memoryMb < TARGET_MEMORY_MB)};` +
         ` every message delivered: ${met(onair.report.received === expected)}; sidecar untouched: ${met(sidecar.requests() === 0)}`,
     );
-    for (const error of onair.report.errors) say(`client error: ${error}`);
-    if (results.some((r) => r.report.received !== expected) || onair.report.errors.length) process.exitCode = 1;
+    for (const error of [...onair.report.errors, ...(spreadResult?.report.errors ?? [])]) say(`client error: ${error}`);
+    if (results.some((r) => r.report.received !== expected || r.report.errors.length)) process.exitCode = 1;
   } finally {
-    clients.child.disconnect();
+    if (clients.child.connected) clients.child.disconnect();
+    for (const replica of replicas) replica.child.disconnect();
     sidecar.close();
     await app.close();
     // The database is kept for the next run, without this run's rows.

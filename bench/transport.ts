@@ -4,6 +4,7 @@
 // protocol (src/protocol) and answers at once, so what is measured is onair.
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { AddressInfo } from 'node:net';
 import { generateToken, hashToken } from '../src/auth/tokens.ts';
 import { loadConfig } from '../src/config.ts';
@@ -13,6 +14,7 @@ import { buildApp } from '../src/server/app.ts';
 import { createServices } from '../src/services/index.ts';
 import { ensureDatabase, migrate } from '../src/services/migrate.ts';
 import { formatTable, runLoadInWorker, type LoadResult } from './load.ts';
+import { profiled } from './profile.ts';
 
 const env = process.env;
 const SECONDS = Number(env.BENCH_SECONDS ?? 10);
@@ -87,11 +89,26 @@ export async function runTransportBench(): Promise<void> {
     const direct = { name: 'skip straight to the sidecar', query: '', variables: { c: channel.id } };
     say(`\ntransport: ${CONCURRENCY} operators, ${SECONDS} s per scenario, keep-alive`);
     await runLoadInWorker(mutation, { url: api, token, concurrency: CONCURRENCY, durationMs: 2000 });
-    const load = (scenario: typeof mutation, target: string, key: string, intervalMs?: number) =>
-      runLoadInWorker(
+    // CPU of this process (onair, the stand-in sidecar and the clients) per request: the
+    // difference between the two paced rows is onair's own, whatever else runs on the machine.
+    const cpuPerRequest = new Map<string, number>();
+    // How late this process's event loop ran (onair and the stand-in share it): a delay here is
+    // a delay of every request in flight, whatever its cause (garbage collection, or no CPU to be had).
+    const loopDelayP99 = new Map<string, number>();
+    const load = async (scenario: typeof mutation, target: string, key: string, intervalMs?: number) => {
+      const cpu = process.cpuUsage();
+      const loop = monitorEventLoopDelay({ resolution: 1 });
+      loop.enable();
+      const result = await runLoadInWorker(
         { ...scenario, name: `${scenario.name}${intervalMs ? `, each every ${intervalMs} ms` : ', back to back'}` },
         { url: target, token: key, concurrency: CONCURRENCY, durationMs: SECONDS * 1000, intervalMs },
       );
+      loop.disable();
+      const used = process.cpuUsage(cpu);
+      cpuPerRequest.set(result.name, (used.user + used.system) / 1000 / Math.max(1, result.requests));
+      loopDelayP99.set(result.name, loop.percentile(99) / 1e6);
+      return result;
+    };
     const straight = `${sidecar.url}/transport/skip`;
     const results: LoadResult[] = [
       // Operators acting at a steady pace: the overhead an operator feels.
@@ -99,7 +116,8 @@ export async function runTransportBench(): Promise<void> {
       await load(mutation, api, token, INTERVAL_MS),
       // Every operator at once, back to back: throughput at saturation.
       await load(direct, straight, secret),
-      await load(mutation, api, token),
+      // BENCH_PROFILE=<dir>: the server's CPU profile of this scenario (bench/profile.ts).
+      await profiled('transport-skip', () => load(mutation, api, token), say),
     ];
     say(`\n${formatTable(results)}`);
     const [own, through] = results;
@@ -110,6 +128,13 @@ export async function runTransportBench(): Promise<void> {
         ` target p99 under ${TARGET_P99_MS} ms: ${p99 < TARGET_P99_MS ? 'met' : 'MISSED'}`,
     );
     say(`saturation: ${results[3].reqPerSec.toFixed(0)} mutations/s through onair, ${results[2].reqPerSec.toFixed(0)} calls/s straight to the sidecar`);
+    const cpu = (r: LoadResult) => cpuPerRequest.get(r.name) ?? NaN;
+    say(
+      `CPU per action at 250 actions/s (this process: clients, stand-in sidecar, onair): straight ${cpu(own).toFixed(2)} ms, through onair ${cpu(through).toFixed(2)} ms;` +
+        ` onair's own ${(cpu(through) - cpu(own)).toFixed(2)} ms`,
+    );
+    const delay = (r: LoadResult) => (loopDelayP99.get(r.name) ?? NaN).toFixed(2);
+    say(`event loop delay p99 of this process at 250 actions/s: straight ${delay(own)} ms, through onair ${delay(through)} ms`);
     for (const r of results) if (r.firstError) say(`${r.name}: first error: ${r.firstError}`);
     if (results.some((r) => r.errors > 0)) process.exitCode = 1;
   } finally {

@@ -1,6 +1,7 @@
-import type { AsRunEntry, Channel, Item, Prisma } from '../../prisma/generated/client/client.ts';
+import type { AsRunEntry, Channel, Item } from '../../prisma/generated/client/client.ts';
 import { badInput, notFound } from '../errors.ts';
 import type { Context } from '../graphql/context.ts';
+import type { Principal } from '../auth/principal.ts';
 import { canSee, requirePrincipal, visibleProjectIds } from './access.ts';
 import { parseId } from './ids.ts';
 import { decodeCursor, encodeCursor, type Cursor } from './pagination.ts';
@@ -13,15 +14,23 @@ export const AS_RUN_DEFAULT_PAGE = 100;
 /** Opaque to clients: the position (startedAt, id) of the last row seen. */
 export const encodeAsRunCursor = (row: { startedAt: Date; id: string }) => encodeCursor(row.startedAt, row.id);
 
-/** What the GraphQL selection needs of each entry's relations (plugin-prisma's planned include). */
-export type AsRunQuery = { include?: Prisma.AsRunEntryInclude; select?: Prisma.AsRunEntrySelect };
+/**
+ * What a page's reader reads of each entry's relations: nothing (absent), the
+ * id only (built from the entry's foreign key, with no statement: the key
+ * guarantees the row exists), or the row.
+ */
+export type AsRunQuery = { channel?: 'id' | 'row'; item?: 'id' | 'row' };
 
 /** An entry with the relations the selection asked for. */
 export type AsRunRow = AsRunEntry & { channel?: Partial<Channel>; item?: Partial<Item> | null };
 
-/** Which rows a page reads from. `channel` is the row the access check loaded, reused when it suffices. */
+/**
+ * Which rows a page reads from. `channel` is the row the access check loaded,
+ * reused when it suffices; `visibleTo`: the channel is not checked yet, and
+ * the page statement checks it for this caller.
+ */
 export type AsRunScope =
-  | { kind: 'channel'; channelId: string; channel?: Channel }
+  | { kind: 'channel'; channelId: string; channel?: Channel; visibleTo?: Principal }
   | { kind: 'projects'; projectIds: string[] }
   | { kind: 'all' };
 
@@ -52,21 +61,61 @@ export function parseAsRunArgs(args: { from?: Date | null; to?: Date | null; aft
  * every channel of the caller's projects, deleted ones included.
  */
 export async function asRunScope(ctx: Context, rawChannelId: string | null | undefined): Promise<AsRunScope> {
+  const scope = asRunPageScope(ctx, rawChannelId);
+  if (scope.kind !== 'channel') return scope;
+  const channel = await ctx.db.channel.findUnique({ where: { id: scope.channelId } });
+  if (!channel || !canSee(requirePrincipal(ctx.principal), channel.projectId)) throw notFound('channel');
+  return { kind: 'channel', channelId: scope.channelId, channel };
+}
+
+/**
+ * asRunScope() for one page: a channel's visibility is not read here but by
+ * the page statement itself (one statement instead of two; NOT_FOUND all the
+ * same when the caller may not see the channel).
+ */
+export function asRunPageScope(ctx: Context, rawChannelId: string | null | undefined): AsRunScope {
   const p = requirePrincipal(ctx.principal);
   if (rawChannelId === null || rawChannelId === undefined) {
     const projectIds = visibleProjectIds(p);
     return projectIds ? { kind: 'projects', projectIds } : { kind: 'all' };
   }
-  const channelId = parseId('channelId', rawChannelId);
-  const channel = await ctx.db.channel.findUnique({ where: { id: channelId } });
-  if (!channel || !canSee(p, channel.projectId)) throw notFound('channel');
-  return { kind: 'channel', channelId, channel };
+  return { kind: 'channel', channelId: parseId('channelId', rawChannelId), visibleTo: p };
 }
 
-const COLUMNS = `id, channel_id AS "channelId", playlist_id AS "playlistId", item_id AS "itemId",
-  asset_id AS "assetId", clip_name AS "clipName", started_at AS "startedAt", ended_at AS "endedAt",
-  duration_ms AS "durationMs", status::text AS status, sidecar_epoch AS "sidecarEpoch", sidecar_seq AS "sidecarSeq",
-  created_at AS "createdAt"`;
+/**
+ * The columns of an entry, in the order toEntry() reads them. Timestamps come
+ * as epoch milliseconds: a Date from a number is far cheaper than parsing
+ * PostgreSQL's text, and these columns hold milliseconds (timestamptz(3)).
+ */
+const COLUMNS = `id, channel_id, playlist_id, item_id, asset_id, clip_name,
+  round(extract(epoch FROM started_at) * 1000)::float8 AS started_ms, round(extract(epoch FROM ended_at) * 1000)::float8 AS ended_ms,
+  duration_ms, status::text, sidecar_epoch, sidecar_seq, round(extract(epoch FROM created_at) * 1000)::float8 AS created_ms`;
+
+/**
+ * An entry from a row of COLUMNS starting at `at`, as a literal with every
+ * property it will hold (relations included), so that attaching them later
+ * is a plain store.
+ */
+function toEntry(row: unknown[], at = 0): AsRunRow {
+  const endedAt = row[at + 7] as number | null;
+  return {
+    id: row[at] as string,
+    channelId: row[at + 1] as string,
+    playlistId: row[at + 2] as string | null,
+    itemId: row[at + 3] as string | null,
+    assetId: row[at + 4] as string | null,
+    clipName: row[at + 5] as string,
+    startedAt: new Date(row[at + 6] as number),
+    endedAt: endedAt === null ? null : new Date(endedAt),
+    durationMs: row[at + 8] as number | null,
+    status: row[at + 9] as AsRunEntry['status'],
+    sidecarEpoch: row[at + 10] as string | null,
+    sidecarSeq: row[at + 11] as number | null,
+    createdAt: new Date(row[at + 12] as number),
+    channel: undefined,
+    item: undefined,
+  };
+}
 
 /** A WHERE clause under construction: conditions with positional parameters. */
 class Conditions {
@@ -107,7 +156,8 @@ function addPageConditions(conditions: Conditions, page: AsRunPageRequest): Cond
  * Plain SQL because Prisma's findMany adds an OFFSET and cannot express the row
  * comparison, and its per-row cost exceeds the query's own (see bench/).
  */
-function selectPage(ctx: Context, scope: AsRunScope, page: AsRunPageRequest, limit: number): Promise<AsRunEntry[]> {
+async function selectPage(ctx: Context, scope: AsRunScope, page: AsRunPageRequest, limit: number): Promise<AsRunRow[]> {
+  if (scope.kind === 'channel' && scope.visibleTo) return selectCheckedChannelPage(ctx, scope.channelId, scope.visibleTo, page, limit);
   const conditions = new Conditions();
   if (scope.kind === 'channel') conditions.add('channel_id = ?::uuid', scope.channelId);
   if (scope.kind === 'projects') {
@@ -115,53 +165,73 @@ function selectPage(ctx: Context, scope: AsRunScope, page: AsRunPageRequest, lim
   }
   addPageConditions(conditions, page);
   const text = `SELECT ${COLUMNS} FROM as_run ${conditions.where()} ORDER BY started_at DESC, id DESC LIMIT ${conditions.param(limit)}`;
-  return ctx.services.sql.query<AsRunEntry>(text, conditions.params);
+  return (await ctx.services.sql.queryArrays(text, conditions.params)).map((row) => toEntry(row));
+}
+
+/**
+ * A channel's page with the channel's project, in one statement: no row when
+ * the channel does not exist, one row without an entry when its page is
+ * empty. NOT_FOUND unless `p` may see the channel (deleted channels included:
+ * the log stays readable).
+ */
+async function selectCheckedChannelPage(
+  ctx: Context,
+  channelId: string,
+  p: Principal,
+  page: AsRunPageRequest,
+  limit: number,
+): Promise<AsRunRow[]> {
+  const conditions = new Conditions();
+  const id = conditions.param(channelId);
+  addPageConditions(conditions.add('channel_id = c.id'), page);
+  const text = `SELECT c.project_id, a.* FROM channels c
+    LEFT JOIN LATERAL (SELECT ${COLUMNS} FROM as_run ${conditions.where()}
+                        ORDER BY started_at DESC, id DESC LIMIT ${conditions.param(limit)}) a ON true
+    WHERE c.id = ${id}::uuid`;
+  const rows = await ctx.services.sql.queryArrays(text, conditions.params);
+  if (rows.length === 0 || !canSee(p, rows[0][0] as string | null)) throw notFound('channel');
+  return rows[0][1] === null ? [] : rows.map((row) => toEntry(row, 1));
 }
 
 /** The same page of several channels in one statement: one index scan per channel, each with its LIMIT. */
-export function selectChannelPages(ctx: Context, channelIds: string[], page: AsRunPageRequest, limit: number) {
+export async function selectChannelPages(ctx: Context, channelIds: string[], page: AsRunPageRequest, limit: number) {
   const conditions = new Conditions();
   const ids = conditions.param(channelIds);
   addPageConditions(conditions.add('channel_id = c.id'), page);
   const text = `SELECT a.* FROM unnest(${ids}::uuid[]) AS c(id)
     CROSS JOIN LATERAL (SELECT ${COLUMNS} FROM as_run ${conditions.where()}
                          ORDER BY started_at DESC, id DESC LIMIT ${conditions.param(limit)}) a`;
-  return ctx.services.sql.query<AsRunEntry>(text, conditions.params);
+  return (await ctx.services.sql.queryArrays(text, conditions.params)).map((row) => toEntry(row));
 }
 
-type RelationArg = boolean | { select?: Record<string, unknown> | null; where?: object } | undefined;
-
-/** Loads the rows with these ids once for the page, as the planned relation arguments ask. */
-async function loadRelated<T extends { id?: string }>(
-  arg: RelationArg,
-  ids: string[],
-  find: (args: any) => Promise<T[]>,
-): Promise<Map<string, T>> {
-  if (!arg || ids.length === 0) return new Map();
-  const args = arg === true ? {} : { ...arg };
-  // The id is what the rows are matched on, whatever the selection.
-  if (args.select) args.select = { ...args.select, id: true };
-  const rows = await find({ ...args, where: { ...args.where, id: { in: ids } } });
-  return new Map(rows.map((r) => [r.id as string, r]));
+/** The rows with these ids, by id: one statement for the page. */
+async function byId<T extends { id: string }>(ids: string[], find: (ids: string[]) => Promise<T[]>): Promise<Map<string, T>> {
+  if (ids.length === 0) return new Map();
+  return new Map((await find(ids)).map((row) => [row.id, row]));
 }
 
 const distinct = (values: (string | null)[]) => [...new Set(values.filter((v): v is string => v !== null))];
 
 /**
- * Adds the channel and item the GraphQL selection asks for: one statement per
- * relation for all the rows (not per row), and none for the channel when the
- * access check already loaded it as a whole.
+ * Adds the channel and item the reader asks for: one statement per relation
+ * for all the rows (not per row), none for a relation of which only the id is
+ * read, and none for the channel when the access check already loaded it.
  */
 export async function attachRelations(ctx: Context, rows: AsRunRow[], query: AsRunQuery, known?: Channel): Promise<AsRunRow[]> {
-  const include = query.include ?? {};
   const [channels, items] = await Promise.all([
-    include.channel === true && known
-      ? new Map([[known.id, known as Partial<Channel>]])
-      : loadRelated<Partial<Channel>>(include.channel, distinct(rows.map((r) => r.channelId)), (a) => ctx.db.channel.findMany(a)),
-    loadRelated<Partial<Item>>(include.item, distinct(rows.map((r) => r.itemId)), (a) => ctx.db.item.findMany(a)),
+    query.channel !== 'row'
+      ? null
+      : known
+        ? new Map([[known.id, known]])
+        : byId(distinct(rows.map((r) => r.channelId)), (ids) => ctx.db.channel.findMany({ where: { id: { in: ids } } })),
+    query.item !== 'row' ? null : byId(distinct(rows.map((r) => r.itemId)), (ids) => ctx.db.item.findMany({ where: { id: { in: ids } } })),
   ]);
-  if (include.channel) for (const r of rows) r.channel = channels.get(r.channelId);
-  if (include.item) for (const r of rows) r.item = r.itemId ? (items.get(r.itemId) ?? null) : null;
+  if (query.channel) {
+    for (const r of rows) r.channel = channels ? channels.get(r.channelId) : { id: r.channelId };
+  }
+  if (query.item) {
+    for (const r of rows) r.item = r.itemId === null ? null : items ? (items.get(r.itemId) ?? null) : { id: r.itemId };
+  }
   return rows;
 }
 

@@ -14,8 +14,28 @@ export type { EngineState };
 
 type Running = { id: string; status: string; sidecarUrl: string | null; sidecarSecret: string | null };
 
+/**
+ * Sidecar secrets already unsealed, by channel and sealed value: an operator's
+ * every action would decrypt the same value again. A new sidecar run brings a
+ * new sealed value, so an entry is never stale, only unused.
+ */
+const unsealed = new Map<string, string | null>();
+const UNSEALED_MAX = 10_000;
+
+function sidecarSecret(ctx: Context, channel: Running): string | null {
+  if (!channel.sidecarSecret) return null;
+  const key = `${channel.id}.${channel.sidecarSecret}`;
+  let secret = unsealed.get(key);
+  if (secret === undefined) {
+    secret = sidecarSecretOf(ctx.services.config.secretKey, channel);
+    if (unsealed.size >= UNSEALED_MAX) unsealed.clear();
+    unsealed.set(key, secret);
+  }
+  return secret;
+}
+
 function targetOf(ctx: Context, channel: Running) {
-  const secret = sidecarSecretOf(ctx.services.config.secretKey, channel);
+  const secret = sidecarSecret(ctx, channel);
   if (channel.status !== 'RUNNING' || !channel.sidecarUrl || !secret) {
     throw conflict(`the channel is ${channel.status}: start it first`, { status: channel.status });
   }

@@ -1,5 +1,6 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { GraphQLError, getOperationAST } from 'graphql';
+import { useGraphQlJit } from '@envelop/graphql-jit';
+import { GraphQLError, Kind, getOperationAST, type DocumentNode } from 'graphql';
 import type { Metrics } from '../services/metrics.ts';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { ErrorCode } from '../errors.ts';
@@ -57,6 +58,24 @@ function useOperationMetrics(metrics: Metrics): Plugin {
   };
 }
 
+/**
+ * Root fields whose operations run compiled (graphql-jit: the document is
+ * compiled once, then each request runs plain JavaScript instead of graphql-js's
+ * walk of every field of every row). Only fields that load their own relations:
+ * plugin-prisma plans nested loads on graphql-js's execution paths, which
+ * compiled execution does not reproduce, so other reads would fall back to
+ * a statement per level. Query.asRun is the read integrations page through.
+ */
+const COMPILED_ROOT_FIELDS = new Set(['asRun']);
+
+function compiledExecution(document: DocumentNode, operationName: string | null | undefined): boolean {
+  const operation = getOperationAST(document, operationName);
+  return (
+    operation?.operation === 'query' &&
+    operation.selectionSet.selections.every((s) => s.kind === Kind.FIELD && (s.name.value === '__typename' || COMPILED_ROOT_FIELDS.has(s.name.value)))
+  );
+}
+
 export type Yoga = YogaServerInstance<Record<string, never>, Context>;
 
 export function createGraphqlHandler(deps: ContextDeps): Yoga {
@@ -64,6 +83,9 @@ export function createGraphqlHandler(deps: ContextDeps): Yoga {
   return createYoga<Record<string, never>, Context>({
     schema,
     graphqlEndpoint: '/graphql',
+    // app.ts refuses a body over MAX_BODY_BYTES by its declared length, and one of undeclared
+    // length, before yoga sees it; yoga's own limit would stream every body through a counter.
+    maxRequestBodySize: false,
     graphiql: config.graphiql ? { title: 'onair' } : false,
     landingPage: false,
     logging: {
@@ -88,6 +110,12 @@ export function createGraphqlHandler(deps: ContextDeps): Yoga {
         });
       },
     },
-    plugins: [EnvelopArmorPlugin(ARMOR), useErrorCodes(), useOperationMetrics(deps.services.metrics), useSharedSubscriptionExecution()],
+    plugins: [
+      EnvelopArmorPlugin(ARMOR),
+      useErrorCodes(),
+      useOperationMetrics(deps.services.metrics),
+      useSharedSubscriptionExecution(),
+      useGraphQlJit({}, { enableIf: (args) => compiledExecution(args.document, args.operationName) }),
+    ],
   });
 }

@@ -12,6 +12,12 @@ export type { Prisma } from '../../prisma/generated/client/client.ts';
  */
 export interface Sql {
   query<T>(text: string, params?: unknown[]): Promise<T[]>;
+  /**
+   * Rows as arrays of column values, in the order of the select list: for
+   * callers that build their own objects (a row object of the driver is slow
+   * to extend, and its column names are looked up per value).
+   */
+  queryArrays(text: string, params?: unknown[]): Promise<unknown[][]>;
 }
 
 export interface DatabaseOptions {
@@ -41,6 +47,10 @@ export function createDatabase({ url, poolSize = 10, onQuery }: DatabaseOptions)
     async query<T>(text: string, params: unknown[] = []) {
       onQuery?.(text);
       return (await pool.query(text, params)).rows as T[];
+    },
+    async queryArrays(text: string, params: unknown[] = []) {
+      onQuery?.(text);
+      return (await pool.query({ text, values: params, rowMode: 'array' })).rows as unknown[][];
     },
   };
   return {

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { ErrorBodySchema, EventsPageSchema, StatusSchema, type EventsPage, type LoadPlaylist, type Status } from '../protocol/sidecar-api.ts';
 import { ErrorCode, OnairError } from '../errors.ts';
+import { JsonHttpClient, RequestTimeoutError, type JsonResponse } from './http-json.ts';
 
 /** Where a running sidecar answers, and the secret its API wants. */
 export interface SidecarTarget {
@@ -17,6 +18,9 @@ export type TransportCommand = 'pause' | 'resume' | 'skip' | 'stop';
  * back as the contract's codes (409 → CONFLICT).
  */
 export class SidecarClient {
+  /** Kept-alive connections to the sidecars (see JsonHttpClient). */
+  private readonly http = new JsonHttpClient();
+
   /** @param timeoutMs longest wait for an answer. @defaultValue 2000 */
   constructor(private readonly timeoutMs = 2000) {}
 
@@ -50,24 +54,25 @@ export class SidecarClient {
     options: { timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<T> {
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    const timeout = AbortSignal.timeout(timeoutMs);
-    let res: Response;
+    let res: JsonResponse;
     try {
-      res = await fetch(`${target.url}${path}`, {
+      res = await this.http.request(`${target.url}${path}`, {
         method,
-        headers: { authorization: `Bearer ${target.secret}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: options.signal ? AbortSignal.any([timeout, options.signal]) : timeout,
+        headers: { authorization: `Bearer ${target.secret}` },
+        body,
+        timeoutMs,
+        signal: options.signal,
       });
     } catch (err) {
-      const timedOut = (err as Error).name === 'TimeoutError';
+      const timedOut = err instanceof RequestTimeoutError;
       throw new OnairError(
         ErrorCode.SIDECAR_UNAVAILABLE,
         timedOut ? `the channel's playout engine did not answer within ${timeoutMs} ms` : "the channel's playout engine cannot be reached",
       );
     }
-    const json: unknown = await res.json().catch(() => null);
-    if (res.ok) {
+    const json = res.body;
+    const ok = res.status >= 200 && res.status < 300;
+    if (ok) {
       const parsed = schema.safeParse(json);
       if (parsed.success) return parsed.data;
       throw new OnairError(ErrorCode.SIDECAR_UNAVAILABLE, "the channel's playout engine answered something this version does not understand");

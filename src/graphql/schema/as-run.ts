@@ -1,11 +1,11 @@
-import { queryFromInfo } from '@pothos/plugin-prisma';
+import { getRefFromModel } from '@pothos/plugin-prisma';
 import { resolveCursorConnection, type ResolveCursorConnectionArgs } from '@pothos/plugin-relay';
-import type { GraphQLResolveInfo } from 'graphql';
+import { Kind, type FieldNode, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
 import { z } from 'zod';
 import {
   AS_RUN_DEFAULT_PAGE,
   AS_RUN_MAX_PAGE,
-  asRunScope,
+  asRunPageScope,
   encodeAsRunCursor,
   findAsRunPage,
   parseAsRunArgs,
@@ -14,6 +14,8 @@ import {
   type AsRunRow,
 } from '../../domain/as-run.ts';
 import { findChannelAsRunPage } from '../../domain/as-run-batch.ts';
+import type { ObjectRef } from '@pothos/core';
+import type { Channel, Item } from '../../../prisma/generated/client/client.ts';
 import { builder } from '../builder.ts';
 import type { Context } from '../context.ts';
 
@@ -26,14 +28,35 @@ export const AsRunStatusEnum = builder.enumType('AsRunStatus', {
   } as const,
 });
 
+type Types = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;
+// The types of channels.ts and items.ts, by their Prisma model.
+const ChannelRef = getRefFromModel('Channel', builder) as unknown as ObjectRef<Types, Channel>;
+const ItemRef = getRefFromModel('Item', builder) as unknown as ObjectRef<Types, Item>;
+
 export const AsRunEntry = builder.prismaObject('AsRunEntry', {
   fields: (t) => ({
     id: t.exposeID('id'),
     // Channels are tombstoned, never removed, so a deleted channel still resolves here.
-    channel: t.relation('channel'),
+    // Plain fields, not plugin-prisma relations: a page attaches both relations for all its
+    // rows (attachRelations), and a relation field's per-row bookkeeping cost more than the
+    // rest of the row. An entry that comes without them (a subscription's event) loads them,
+    // batched by Prisma's findUnique batching; below them, the types' own relations load as usual.
+    channel: t.field({
+      type: ChannelRef,
+      resolve: (entry, _args, ctx) =>
+        ((entry as AsRunRow).channel as Channel | undefined) ?? ctx.db.channel.findUniqueOrThrow({ where: { id: entry.channelId } }),
+    }),
     playlistId: t.exposeID('playlistId', { nullable: true }),
     // SET NULL when the item (or its playlist) is deleted; the entry itself stays.
-    item: t.relation('item', { nullable: true }),
+    item: t.field({
+      type: ItemRef,
+      nullable: true,
+      resolve: (entry, _args, ctx) => {
+        const item = (entry as AsRunRow).item as Item | null | undefined;
+        if (item !== undefined) return item;
+        return entry.itemId === null ? null : ctx.db.item.findUnique({ where: { id: entry.itemId } });
+      },
+    }),
     assetId: t.exposeID('assetId', { nullable: true }),
     clipName: t.exposeString('clipName'),
     startedAt: t.expose('startedAt', { type: 'DateTime' }),
@@ -64,14 +87,39 @@ interface PageArgs {
 
 type PageLoader = (page: AsRunPageRequest, limit: number, query: AsRunQuery) => Promise<AsRunRow[]>;
 
+/** The fields of a selection set, through fragments. */
+function fieldsOf(info: GraphQLResolveInfo, set: SelectionSetNode | undefined, into: FieldNode[] = []): FieldNode[] {
+  for (const selection of set?.selections ?? []) {
+    if (selection.kind === Kind.FIELD) into.push(selection);
+    else if (selection.kind === Kind.INLINE_FRAGMENT) fieldsOf(info, selection.selectionSet, into);
+    else fieldsOf(info, info.fragments[selection.name.value]?.selectionSet, into);
+  }
+  return into;
+}
+
 /**
- * Validates, then reads one page. The selection under edges.node (channel,
- * item) is planned from `info` and loaded once for the page, not per row.
+ * What the selection at `path` below this field reads of a relation, wherever
+ * it appears: nothing, its id only (`id`, `__typename`), or more.
+ */
+function relationNeed(info: GraphQLResolveInfo, path: string[]): AsRunQuery['channel'] {
+  let nodes: readonly FieldNode[] = info.fieldNodes;
+  for (const name of path) nodes = nodes.flatMap((node) => fieldsOf(info, node.selectionSet).filter((f) => f.name.value === name));
+  if (nodes.length === 0) return undefined;
+  const names = nodes.flatMap((node) => fieldsOf(info, node.selectionSet).map((f) => f.name.value));
+  return names.every((name) => name === 'id' || name === '__typename') ? 'id' : 'row';
+}
+
+/**
+ * Validates, then reads one page. The relations under edges.node (channel,
+ * item) are loaded once for the page, not per row.
  */
 async function resolveAsRunPage(ctx: Context, info: GraphQLResolveInfo, args: PageArgs, load: () => Promise<PageLoader>) {
   const page = parseAsRunArgs(args);
   const loader = await load();
-  const query = queryFromInfo({ context: ctx, info, path: ['edges', 'node'] }) as AsRunQuery;
+  const query: AsRunQuery = {
+    channel: relationNeed(info, ['edges', 'node', 'channel']),
+    item: relationNeed(info, ['edges', 'node', 'item']),
+  };
   const connection = await resolveCursorConnection(
     {
       args: { first: args.first ?? AS_RUN_DEFAULT_PAGE, after: args.after ?? undefined },
@@ -98,7 +146,7 @@ builder.queryField('asRun', (t) =>
     },
     resolve: (_root, args, ctx, info) =>
       resolveAsRunPage(ctx, info, args, async () => {
-        const scope = await asRunScope(ctx, args.channelId);
+        const scope = asRunPageScope(ctx, args.channelId);
         return (page, limit, query) => findAsRunPage(ctx, scope, page, limit, query);
       }),
   }),
