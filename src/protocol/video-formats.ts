@@ -2,9 +2,12 @@ import { z } from 'zod';
 
 /**
  * One CasparCG video mode. The frame rate is timeScale / duration frames per
- * second, as CasparCG counts them: an interlaced mode counts frames, not fields
- * (1080i5000 is 25 frames of two fields each), so clip positions sent to the
- * engine (SEEK, LENGTH) are in these frames.
+ * second: an interlaced mode's frames hold two fields each (1080i5000 is 25
+ * frames, 50 fields a second), and frames are what msToFrames/framesToMs and
+ * timecodes count. CasparCG 2.3/2.4 count clip positions and transition
+ * lengths (SEEK, LENGTH, MIX n) in fields on interlaced modes, so AMCP
+ * commands use ticks of 1/(frame rate × 2) there (casparcg/commands.ts,
+ * tickRate), not these frames.
  */
 export interface VideoFormat {
   name: string;

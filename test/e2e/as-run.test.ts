@@ -25,14 +25,15 @@ let media: Media & { srtPort: number };
 let channelId: string;
 let playlistId: string;
 let snapshots: EngineSnapshots;
+// one.mp4 is skipped and three.mp4 stopped about a second in: long enough that neither ends first on a loaded machine.
 const CLIPS: [string, number][] = [
-  ['one.mp4', 3000],
+  ['one.mp4', 8000],
   ['two.mp4', 2000],
-  ['three.mp4', 3000],
+  ['three.mp4', 8000],
 ];
 
 beforeAll(async () => {
-  media = await setUpMedia({ 'one.mp4': 3, 'two.mp4': 2, 'three.mp4': 3 });
+  media = await setUpMedia({ 'one.mp4': 8, 'two.mp4': 2, 'three.mp4': 8 });
   // Failover stays out of the way: this file kills a sidecar on purpose.
   server = await startTestServer({ ...media.env, CONTROL_TICK_MS: '60000', HEARTBEAT_TIMEOUT_MS: '600000', RECONCILE_INTERVAL_MS: '600000' });
   cast = await createCast(server.services);
@@ -92,7 +93,7 @@ describe('the as-run record of a channel on air', () => {
       ['three.mp4', 'TRUNCATED'],
     ]);
     expect(ended[0].durationMs).toBeGreaterThanOrEqual(400);
-    expect(ended[0].durationMs).toBeLessThan(3000);
+    expect(ended[0].durationMs).toBeLessThan(8000);
 
     const sidecar = await sidecarOf(server.services, channelId);
     const { epoch, events } = await sidecarEvents(sidecar);
@@ -105,7 +106,8 @@ describe('the as-run record of a channel on air', () => {
     const row = await server.services.db.channel.findUniqueOrThrow({ where: { id: channelId } });
     expect(row.sidecarEpoch).toBe(epoch);
     expect(row.sidecarSeq).toBe(events.at(-1)?.seq);
-    expect(Date.now() - (row.lastHeartbeatAt as Date).getTime()).toBeLessThan(5000);
+    // The read that brought the last event was a heartbeat too.
+    expect((row.lastHeartbeatAt as Date).getTime()).toBeGreaterThanOrEqual(Date.parse(events.at(-1)!.at));
 
     // Each entry was published when it went on air and when it ended.
     await until(async () => entries.seen.filter((m) => m.entry.channelId === channelId).length >= 6, 'as-run messages');

@@ -35,6 +35,9 @@ async function listen(deps: PreviewDeps): Promise<string> {
 }
 
 /** A raw HTTP request: unlike fetch, the path is sent exactly as written (no `..` or %2e folding). */
+/** An error body in the API's shape. */
+const failure = (message: string, code: string) => ({ errors: [{ message, extensions: { code } }] });
+
 function raw(path: string, headers: Record<string, string> = {}, method = 'GET', origin = base) {
   return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
     const req = request(`${origin}/`, { method, path, headers }, (res) => {
@@ -140,7 +143,7 @@ describe('GET /channels/:id/preview.m3u8', () => {
     const res = await raw(`/channels/${ch.empty}/preview.m3u8`, bearer(cast.viewer.token));
     expect(res.status).toBe(404);
     expect(res.headers['content-type']).toBe('application/json');
-    expect(json(res.body)).toEqual({ error: 'no live preview for this channel yet' });
+    expect(json(res.body)).toEqual(failure('no live preview for this channel yet', 'NOT_FOUND'));
   });
 });
 
@@ -160,7 +163,7 @@ describe('GET /channels/:id/preview/<segment>', () => {
   it('answers 404 for a segment that is gone', async () => {
     const res = await raw(`/channels/${ch.ts}/preview/seg-1.ts`, bearer(cast.operator.token));
     expect(res.status).toBe(404);
-    expect(json(res.body)).toEqual({ error: 'segment not found' });
+    expect(json(res.body)).toEqual(failure('segment not found', 'NOT_FOUND'));
   });
 
   it('never reads outside the channel live folder', async () => {
@@ -213,6 +216,7 @@ describe('access', () => {
         expect(res.status, path).toBe(expected[actor]);
         if (res.status !== 200) expect(res.headers['content-type']).toBe('application/json');
         if (res.status === 401) expect(res.headers['www-authenticate']).toBe('Bearer');
+        if (res.status !== 200) expect(json(res.body).errors[0].extensions.code).toBe(res.status === 401 ? 'UNAUTHENTICATED' : 'NOT_FOUND');
       }
     });
   }
@@ -220,15 +224,15 @@ describe('access', () => {
   it('an admin-only channel is visible to admins only; nobody sees a deleted one', async () => {
     expect((await raw(`/channels/${ch.adminOnly}/preview.m3u8`, bearer(cast.admin.token))).status).toBe(200);
     const hidden = await raw(`/channels/${ch.adminOnly}/preview.m3u8`, bearer(cast.editor.token));
-    expect([hidden.status, json(hidden.body)]).toEqual([404, { error: 'channel not found' }]);
+    expect([hidden.status, json(hidden.body)]).toEqual([404, failure('channel not found', 'NOT_FOUND')]);
     const deleted = await raw(`/channels/${ch.deleted}/preview.m3u8`, bearer(cast.admin.token));
-    expect([deleted.status, json(deleted.body)]).toEqual([404, { error: 'channel not found' }]);
+    expect([deleted.status, json(deleted.body)]).toEqual([404, failure('channel not found', 'NOT_FOUND')]);
   });
 
   it('a malformed or unknown id reads as a channel the caller may not see', async () => {
     for (const id of ['nope', '00000000-0000-4000-8000-000000000000', ch.other]) {
       const res = await raw(`/channels/${id}/preview.m3u8`, bearer(cast.editor.token));
-      expect([res.status, json(res.body)], id).toEqual([404, { error: 'channel not found' }]);
+      expect([res.status, json(res.body)], id).toEqual([404, failure('channel not found', 'NOT_FOUND')]);
     }
   });
 
@@ -239,7 +243,7 @@ describe('access', () => {
     expect((await raw(url(ch.ts.toUpperCase(), good))).status).toBe(200);
 
     const expired = await raw(url(ch.ts, signPreviewToken(previewKey, ch.ts, new Date(Date.now() - 1000))));
-    expect([expired.status, json(expired.body)]).toEqual([401, { error: 'preview token expired' }]);
+    expect([expired.status, json(expired.body)]).toEqual([401, failure('preview token expired', 'UNAUTHENTICATED')]);
     const [exp, mac] = good.split('.');
     for (const bad of [
       `${Number(exp) + 86_400}.${mac}`,
@@ -250,13 +254,18 @@ describe('access', () => {
       '',
     ]) {
       const res = await raw(url(ch.ts, bad));
-      expect([res.status, json(res.body)], bad).toEqual([401, { error: 'invalid preview token' }]);
+      expect([res.status, json(res.body)], bad).toEqual([401, failure('invalid preview token', 'UNAUTHENTICATED')]);
     }
     // Valid for a channel since deleted: nothing to see.
     const gone = signPreviewToken(previewKey, ch.deleted, new Date(Date.now() + 60_000));
     expect((await raw(url(ch.deleted, gone))).status).toBe(404);
     // One channel's token does not open another's segments.
     expect((await raw(`/channels/${ch.other}/preview/seg-7.ts?token=${good}`)).status).toBe(401);
+  });
+
+  it('without credentials: 401 naming both ways in', async () => {
+    const anonymous = await raw(`/channels/${ch.ts}/preview.m3u8`);
+    expect([anonymous.status, json(anonymous.body)]).toEqual([401, failure('missing credentials: send Authorization: Bearer <token> or ?token=', 'UNAUTHENTICATED')]);
   });
 
   it('a Bearer header wins over a query token: a revoked one is refused', async () => {
@@ -269,7 +278,7 @@ describe('access', () => {
 describe('routing', () => {
   it('other methods get 405; other paths fall through to the API', async () => {
     const post = await raw(`/channels/${ch.ts}/preview.m3u8`, bearer(cast.admin.token), 'POST');
-    expect([post.status, post.headers.allow]).toEqual([405, 'GET, HEAD']);
+    expect([post.status, post.headers.allow, json(post.body)]).toEqual([405, 'GET, HEAD', failure('method not allowed', 'BAD_USER_INPUT')]);
     expect((await raw('/healthz')).status).toBe(200);
     expect((await raw(`/channels/${ch.ts}/preview`)).status).toBe(404);
   });

@@ -50,7 +50,7 @@ describe('ffmpeg command building', () => {
     expect(programTarget({ type: 'SRT', url: 'srt://h:9000?mode=listener', latencyMs: 200, passphrase: 'pass word 12' })).toEqual({
       url: 'srt://h:9000?mode=listener&latency=200000&pkt_size=1316&passphrase=pass+word+12',
       format: 'mpegts',
-      secrets: ['pass word 12', 'pass%20word%2012'],
+      secrets: ['pass word 12', 'pass%20word%2012', 'pass+word+12'],
     });
     expect(programTarget({ type: 'RTMP', url: 'rtmp://h/live/', streamKey: 'k3y' })).toEqual({ url: 'rtmp://h/live/k3y', format: 'flv', secrets: ['k3y'] });
     expect(() => programTarget({ type: 'NDI', name: 'x' })).toThrow(EngineError);
@@ -91,5 +91,21 @@ describe('ffmpeg command building', () => {
 
   it('redacts secrets', () => {
     expect(redact('srt://h?passphrase=abc: refused abc', ['abc'])).toBe('srt://h?passphrase=[redacted]: refused [redacted]');
+  });
+
+  it('redacts a passphrase however the log line spells it, form-encoded in the URL included', () => {
+    const passphrase = "it's (a) pass phrase";
+    const target = programTarget({ type: 'SRT', url: 'srt://h:9000', passphrase });
+    // The URL carries it form-encoded: spaces as '+', parentheses and the apostrophe escaped.
+    expect(target.url).toBe('srt://h:9000?pkt_size=1316&passphrase=it%27s+%28a%29+pass+phrase');
+    const line = [
+      `[srt @ 0x5581] Connection to ${target.url} failed: Connection refused`,
+      `passphrase=${encodeURIComponent(passphrase)}`,
+      `passphrase "${passphrase}" rejected`,
+    ].join('\n');
+    const shown = redact(line, target.secrets);
+    expect(shown).toBe(
+      '[srt @ 0x5581] Connection to srt://h:9000?pkt_size=1316&passphrase=[redacted] failed: Connection refused\npassphrase=[redacted]\npassphrase "[redacted]" rejected',
+    );
   });
 });

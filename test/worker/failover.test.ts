@@ -133,12 +133,11 @@ describe('failover of a killed sidecar', () => {
     }, 'the channel back on air');
     expect(back).toMatchObject({ nodeId: nodeA.id, restartCount: 1, errorMessage: null });
     expect(back.sidecarRef).not.toBe(lost.sidecarRef);
-    // Detected once the heartbeat was HEARTBEAT_TIMEOUT_MS old, within a tick (plus the reader's
-    // heartbeat period and scheduling slack on a loaded machine).
+    // Detected once the heartbeat was HEARTBEAT_TIMEOUT_MS old (the last one came at or after the one read
+    // before the kill), within a tick (plus the reader's heartbeat period and scheduling slack on a loaded machine).
     const lostEvent = await until(() => events.find((e) => e.channelId === channel.id && e.kind === 'HEARTBEAT_LOST'), 'HEARTBEAT_LOST');
-    const detectedAfterMs = Date.parse(lostEvent.at) - killedAt;
-    expect(detectedAfterMs).toBeGreaterThanOrEqual(HEARTBEAT_TIMEOUT_MS - 1500);
-    expect(detectedAfterMs).toBeLessThan(HEARTBEAT_TIMEOUT_MS + CONTROL_TICK_MS + 2500);
+    expect(Date.parse(lostEvent.at)).toBeGreaterThanOrEqual(lost.lastHeartbeatAt!.getTime() + HEARTBEAT_TIMEOUT_MS);
+    expect(Date.parse(lostEvent.at) - killedAt).toBeLessThan(HEARTBEAT_TIMEOUT_MS + CONTROL_TICK_MS + 2500);
     // Back on air once its new sidecar process answers (a second or so here), not at the next reconciliation.
     expect(back.lastRestartAt!.getTime() - killedAt).toBeLessThan(HEARTBEAT_TIMEOUT_MS + CONTROL_TICK_MS + 5000);
 
@@ -168,11 +167,13 @@ describe('failover of a killed sidecar', () => {
       'FAILOVER',
     ]);
 
-    // The lost sidecar's row closed TRUNCATED at its last heartbeat; the resumed item has a row of its own.
+    // The lost sidecar's row closed TRUNCATED at its last heartbeat, not when the loss was noticed (a heartbeat
+    // answered just before the kill may be stamped a little after it on a loaded machine, never that late);
+    // the resumed item has a row of its own.
     const closed = await db.asRunEntry.findUniqueOrThrow({ where: { id: onAir.id } });
     expect(closed.status).toBe('TRUNCATED');
     expect(closed.endedAt!.getTime()).toBeGreaterThanOrEqual(lost.lastHeartbeatAt!.getTime());
-    expect(closed.endedAt!.getTime()).toBeLessThanOrEqual(killedAt + 100);
+    expect(closed.endedAt!.getTime()).toBeLessThan(Date.parse(lostEvent.at) - HEARTBEAT_TIMEOUT_MS);
     expect(closed.durationMs).toBe(closed.endedAt!.getTime() - closed.startedAt.getTime());
     await until(
       () => db.asRunEntry.findFirst({ where: { channelId: channel.id, itemId: items[1].id, endedAt: null, id: { not: onAir.id } } }),

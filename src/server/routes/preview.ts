@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { authenticate } from '../../auth/authenticate.ts';
 import { canSee } from '../../domain/access.ts';
 import { rewritePlaylist, segmentContentType, verifyPreviewToken } from '../../domain/preview.ts';
-import { OnairError } from '../../errors.ts';
+import { ErrorCode, OnairError } from '../../errors.ts';
 import type { Services } from '../../services/index.ts';
 
 export interface PreviewDeps {
@@ -26,9 +26,12 @@ const SEGMENT_ROUTE = /^\/channels\/([^/]+)\/preview\/(.+)$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CHANNEL_NOT_FOUND = 'channel not found';
 
+/** The contract's code for each status these routes answer with (405 as the as-run export answers it). */
+const CODE_OF_STATUS = { 401: ErrorCode.UNAUTHENTICATED, 404: ErrorCode.NOT_FOUND, 405: ErrorCode.BAD_USER_INPUT } as const;
+
 class HttpError extends Error {
   constructor(
-    readonly status: number,
+    readonly status: keyof typeof CODE_OF_STATUS,
     message: string,
   ) {
     super(message);
@@ -168,7 +171,8 @@ async function openInside(dir: string, name: string): Promise<FileHandle | null>
   return file;
 }
 
-function sendError(res: ServerResponse, status: number, message: string): void {
+/** The GraphQL error shape, as the API's other HTTP answers use it. */
+function sendError(res: ServerResponse, status: keyof typeof CODE_OF_STATUS, message: string): void {
   const headers: Record<string, string> = { 'content-type': 'application/json', 'cache-control': 'no-store' };
   if (status === 401) headers['www-authenticate'] = 'Bearer';
   if (res.headersSent) {
@@ -176,5 +180,5 @@ function sendError(res: ServerResponse, status: number, message: string): void {
     return;
   }
   res.writeHead(status, headers);
-  res.end(JSON.stringify({ error: message }));
+  res.end(JSON.stringify({ errors: [{ message, extensions: { code: CODE_OF_STATUS[status] } }] }));
 }

@@ -14,6 +14,19 @@ import { AmcpPeer, type AmcpPeerOptions } from '../../helpers/amcp-peer.ts';
 export const CHANNEL_ID = '5b1c1e64-7a49-4c1e-9d8f-2c7d3b6a9e02';
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Resolves once `holds` does: a command the engine sent without waiting for
+ * its answer reaches the peer some event-loop turns later, many on a loaded
+ * machine, so what the peer got is waited for, not assumed.
+ */
+export async function until(holds: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await holds())) {
+    if (Date.now() > deadline) throw new Error(`never happened: ${what}`);
+    await sleep(20);
+  }
+}
+
 /** A media volume holding empty files under those names: the peer needs no media, the sidecar checks they exist. */
 export async function mediaVolume(names: string[]): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'onair-casparcg-'));

@@ -237,7 +237,7 @@ export class CasparcgEngine implements Engine {
       const { snapshot, atMs } = await this.sample();
       const restored = await this.outputs.restore(snapshot);
       if (restored.length) notes.push(`outputs added again: ${restored.join(', ')}`);
-      notes.push(...(await this.layer.catchUp(snapshot, atMs)));
+      notes.push(...(await this.layer.catchUp(snapshot, atMs, () => void (this.catchingUp = false))));
       this.report(`reconnected to CasparCG Server at ${this.client.endpoint} after ${seconds(downFor)}; ${notes.join('; ')}`);
       this.downSinceMs = null;
     } catch (err) {

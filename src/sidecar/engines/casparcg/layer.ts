@@ -124,7 +124,7 @@ export class LayerPlayer {
   private pump(): void {
     if (!this.o.canSend()) return;
     const fg = this.queue[0];
-    if (fg && fg.sent === 'none') this.playSlot(fg);
+    if (fg && fg.sent === 'none') void this.playSlot(fg);
     const bg = this.queue[1];
     if (fg?.onAir && fg.sent !== 'none' && bg && bg.sent === 'none') {
       bg.sent = 'armed';
@@ -133,7 +133,8 @@ export class LayerPlayer {
     }
   }
 
-  private playSlot(slot: Slot): void {
+  /** Resolves once the server answered the PLAY (or LOAD): null when it took it, else the error (already dealt with). */
+  private playSlot(slot: Slot): Promise<Error | null> {
     // An item already on air (the server lost it) comes back where the wall clock says it is.
     const offset =
       slot.onAir && slot.anchorMs !== null
@@ -145,9 +146,15 @@ export class LayerPlayer {
     slot.playedAtMs = null;
     this.layerInUse = true;
     const command = slot.pausedAtMs !== null ? amcp.load(this.o.at, cue) : amcp.play(this.o.at, cue);
-    this.o.send(command).then(
-      () => void (slot.playedAtMs = this.o.now()),
-      (err: Error) => this.commandFailed(slot, err),
+    return this.o.send(command).then(
+      () => {
+        slot.playedAtMs = this.o.now();
+        return null;
+      },
+      (err: Error) => {
+        this.commandFailed(slot, err);
+        return err;
+      },
     );
   }
 
@@ -283,10 +290,11 @@ export class LayerPlayer {
   /**
    * After a reconnection (commands held back by canSend): if the server kept
    * playing the layer, reads where it is; if it lost it (a restart), moves the
-   * model to the present by the wall clock, to be played from there. Returns
-   * what happened, for the event log.
+   * model to the present by the wall clock, lifts the hold (`release`) and
+   * plays the item due now from there. Returns what happened, for the event
+   * log, once the server has answered.
    */
-  async catchUp(s: ChannelSnapshot, atMs: number): Promise<string[]> {
+  async catchUp(s: ChannelSnapshot, atMs: number, release: () => void): Promise<string[]> {
     const cur = this.queue[0];
     const next = this.queue[1];
     if (!cur) {
@@ -309,10 +317,20 @@ export class LayerPlayer {
     if (ranOut.length) notes.push(`ran out meanwhile by the wall clock: ${ranOut.join(', ')}`);
     const fg = this.queue[0];
     const lost = `the server had lost layer ${this.layer} (restarted?)`;
-    if (fg?.onAir && fg.anchorMs !== null) {
-      notes.push(`${lost}: ${fg.clip.itemId} (${fg.name}) back on air at ${seconds((fg.pausedAtMs ?? this.o.now()) - fg.anchorMs)} into it`);
-    } else if (fg) notes.push(`${lost}: ${fg.clip.itemId} (${fg.name}) played from its start`);
-    else notes.push(`${lost}; the playlist had ended meanwhile`);
+    if (!fg) {
+      notes.push(`${lost}; the playlist had ended meanwhile`);
+      return notes;
+    }
+    const what = `${fg.clip.itemId} (${fg.name})`;
+    const intoMs = fg.onAir && fg.anchorMs !== null ? (fg.pausedAtMs ?? this.o.now()) - fg.anchorMs : null;
+    // Answered before the event log hears of it: the log never says an item is back before the server has it.
+    // Released first, so what happens meanwhile (arming the next, a pause) goes out after it, in order.
+    release();
+    const failed = await this.playSlot(fg);
+    // Dropped again: the next connection starts over.
+    if (failed && !this.o.connected()) throw failed;
+    if (failed) notes.push(`${lost}: ${what} could not be put back: ${failed.message}`);
+    else notes.push(intoMs === null ? `${lost}: ${what} played from its start` : `${lost}: ${what} back on air at ${seconds(intoMs)} into it`);
     return notes;
   }
 

@@ -28,8 +28,7 @@ export function programTarget(output: SidecarOutput): ProgramTarget {
       if (output.latencyMs != null) url.searchParams.set('latency', String(output.latencyMs * 1000));
       if (!url.searchParams.has('pkt_size')) url.searchParams.set('pkt_size', '1316');
       if (output.passphrase) url.searchParams.set('passphrase', output.passphrase);
-      const secrets = output.passphrase ? [output.passphrase, encodeURIComponent(output.passphrase)] : [];
-      return { url: url.toString(), format: 'mpegts', secrets };
+      return { url: url.toString(), format: 'mpegts', secrets: output.passphrase ? spellings(output.passphrase) : [] };
     }
     case 'RTMP': {
       const base = output.url.replace(/\/+$/, '');
@@ -45,6 +44,16 @@ export function programTarget(output: SidecarOutput): ProgramTarget {
     case 'DECKLINK':
       throw new EngineError(`the ffmpeg engine cannot drive ${output.type} outputs: use ENGINE=casparcg`);
   }
+}
+
+/**
+ * A secret as it may appear in a log line: as given, percent-encoded, and as
+ * the URL's query string carries it (form encoding: a space is '+', and
+ * `!'()~` are escaped), which is how ffmpeg echoes the URL it could not open.
+ */
+function spellings(secret: string): string[] {
+  const formEncoded = new URLSearchParams({ s: secret }).toString().slice('s='.length);
+  return [...new Set([secret, encodeURIComponent(secret), formEncoded])];
 }
 
 /** Program bitrate by picture height, kbit/s: broadcast contribution quality for SRT/RTMP. */
@@ -122,10 +131,13 @@ export function outputArgs(mode: VideoMode, target: ProgramTarget, hls: HlsSetti
   const previewHeight = Math.min(hls.height, h) & ~1;
   const x264 = ['-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', gop, '-keyint_min', gop, '-sc_threshold', '0'];
   const audio = (kbit: number) => ['-c:a', 'aac', '-b:a', `${kbit}k`, '-ar', String(SAMPLE_RATE), '-ac', '2'];
+  // The raw inputs are fully described here: probing them would only hold the start back until
+  // a second of input is buffered (analyzeduration), so ffmpeg starts on the first frame instead.
+  const raw = ['-probesize', '32', '-analyzeduration', '0', '-thread_queue_size', '64'];
   return [
     '-hide_banner', '-nostdin', '-loglevel', 'error',
-    '-thread_queue_size', '64', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-video_size', `${w}x${h}`, '-framerate', ffmpegRate(mode), '-i', 'pipe:0',
-    '-thread_queue_size', '64', '-f', 's16le', '-ar', String(SAMPLE_RATE), '-ac', '2', '-i', 'pipe:3',
+    ...raw, '-f', 'rawvideo', '-pix_fmt', 'yuv420p', '-video_size', `${w}x${h}`, '-framerate', ffmpegRate(mode), '-i', 'pipe:0',
+    ...raw, '-f', 's16le', '-ar', String(SAMPLE_RATE), '-ac', '2', '-i', 'pipe:3',
     '-filter_complex', `[0:v]setsar=1,split=2[pgm][pv];[pv]scale=-2:${previewHeight}[pvs]`,
     '-map', '[pgm]', '-map', '1:a', ...x264,
     '-b:v', `${kbps}k`, '-maxrate', `${kbps}k`, '-bufsize', `${kbps}k`, ...audio(128),

@@ -18,12 +18,22 @@ export interface FfmpegEngineOptions {
   /** @defaultValue 'ffprobe' */
   ffprobePath?: string;
   /**
-   * @defaultValue 500 — how long before a clip's last frame the engine asks
-   * for the next (onCue), so that it is decoding before it is due.
+   * @defaultValue 2000 — how long before a clip's last frame the engine asks
+   * for the next (onCue), so that it is decoding before it is due. Starting a
+   * decoder (ffprobe, then ffmpeg opening and seeking the file) takes a few
+   * hundred ms on an idle machine and can take over a second on a busy one;
+   * an early start costs little, as a decoder stops once 400 ms of frames wait.
    */
   prerollMs?: number;
   /** @defaultValue 2000 — how long the output ffmpeg may take to exit on close before SIGKILL */
   killAfterMs?: number;
+  /**
+   * @defaultValue 15000 — how long the output ffmpeg may take to start and
+   * catch up with real time (loading, opening its outputs: about a second on
+   * an idle machine, several on a busy one) before it is given up; meanwhile
+   * the session's clock waits for it. Once started, 3 s behind is a failure.
+   */
+  startTimeoutMs?: number;
   now?: () => number;
 }
 
@@ -36,10 +46,14 @@ interface Output {
   epoch0: number;
   /** Frames written so far (the index of the next one). */
   written: number;
+  /** performance.now() at spawn. */
+  spawnedAt: number;
+  /** It has taken every frame written up to some moment: started, and from then on held to real time (3 s behind: killed). */
+  started: boolean;
   timer: NodeJS.Timeout | null;
   closing: boolean;
-  /** Killed for falling 3 s behind real time. */
-  overrun: boolean;
+  /** Why it was killed: it did not start in time, or fell 3 s behind real time once started. */
+  killedFor: string | null;
   exited: Promise<void>;
 }
 
@@ -52,6 +66,12 @@ interface Output {
  * next clip's first frame goes out in the very same tick. With nothing ready
  * (a late decoder, a pause) the last frame is repeated with silence, and after
  * a while of nothing to play the output is black: the connection never drops.
+ *
+ * The output ffmpeg's own start (loading, opening its outputs: slow on a busy
+ * machine) is waited for: until it takes frames as fast as they are due it
+ * gets black, at most a second of it queued, the clock holding beyond that,
+ * and no clip airs; `startTimeoutMs` bounds the wait. Once started, falling
+ * 3 s behind real time is a failure (the queue would grow without bound).
  *
  * `prerollMs` before a clip's last frame it asks the sequencer for the next
  * (onCue), whose decoder then starts while those frames still play; onEnd
@@ -140,7 +160,8 @@ export class FfmpegEngine implements Engine {
     video.on('error', () => undefined);
     audio.on('error', () => undefined);
     const out: Output = {
-      proc, video, audio, t0: performance.now(), epoch0: this.now(), written: 0, timer: null, closing: false, overrun: false,
+      proc, video, audio, t0: performance.now(), epoch0: this.now(), written: 0, spawnedAt: performance.now(), started: false,
+      timer: null, closing: false, killedFor: null,
       exited: new Promise<void>((resolve) => proc.on('close', () => resolve())),
     };
     proc.on('error', (err) => void (stderr += `${err.message}\n`));
@@ -148,9 +169,7 @@ export class FfmpegEngine implements Engine {
       if (out.timer) clearTimeout(out.timer);
       if (this.out === out) this.out = null;
       if (out.closing) return;
-      const why = out.overrun
-        ? 'the encoder fell 3 s behind real time'
-        : redact(stderr.trim().split('\n').slice(-3).join(' | '), target.secrets) || 'no message';
+      const why = out.killedFor ?? (redact(stderr.trim().split('\n').slice(-3).join(' | '), target.secrets) || 'no message');
       const failed = this.sources;
       this.sources = [];
       for (const s of failed) {
@@ -173,9 +192,14 @@ export class FfmpegEngine implements Engine {
     let due = Math.floor((performance.now() - out.t0) / this.perFrame);
     // After a long stall (a blocked event loop) re-anchor rather than burst.
     if (due - out.written > 25) {
-      out.t0 += (due - out.written) * this.perFrame;
-      out.epoch0 += (due - out.written) * this.perFrame;
+      this.shiftClock(out, due - out.written);
       due = out.written;
+    }
+    if (!out.started && due >= out.written && !this.starting(out)) {
+      // Still starting, with a second of black waiting: no clip has aired yet, so the session's
+      // clock waits for the encoder rather than queue more frames than it can take.
+      this.shiftClock(out, due - out.written + 1);
+      due = out.written - 1;
     }
     while (out.written <= due) this.writeFrame(out);
     const calls = this.pending;
@@ -184,6 +208,39 @@ export class FfmpegEngine implements Engine {
     if (this.out !== out || out.closing) return;
     out.timer = setTimeout(this.tick, Math.max(1, out.t0 + out.written * this.perFrame - performance.now()));
   };
+
+  private shiftClock(out: Output, frames: number): void {
+    out.t0 += frames * this.perFrame;
+    out.epoch0 += frames * this.perFrame;
+  }
+
+  /**
+   * Before the output ffmpeg has started (it reads a frame, then opens its
+   * outputs before it reads on), whether another frame may be queued for it:
+   * up to a second's worth, within the start timeout (past it, it is killed).
+   */
+  private starting(out: Output): boolean {
+    // Killed, or its input closed: its exit is on the way.
+    if (out.killedFor || out.video.destroyed) return false;
+    const frame = this.black.length;
+    const backlog = out.video.writableLength;
+    if (out.written * frame - backlog >= 2 * frame && backlog <= 2 * frame) {
+      out.started = true;
+      return true;
+    }
+    const limitMs = this.o.startTimeoutMs ?? 15_000;
+    if (performance.now() - out.spawnedAt > limitMs) {
+      this.kill(out, `the encoder did not catch up with real time within ${limitMs / 1000} s of starting`);
+      return false;
+    }
+    return backlog < frame * Math.ceil(1000 / this.perFrame);
+  }
+
+  private kill(out: Output, why: string): void {
+    if (out.killedFor) return;
+    out.killedFor = why;
+    out.proc.kill('SIGKILL');
+  }
 
   /** Epoch ms at which output frame n starts on air. */
   private at(out: Output, n: number): number {
@@ -195,7 +252,8 @@ export class FfmpegEngine implements Engine {
     const samples = samplesForFrame(this.o.mode, n);
     let video = this.held;
     let audio: Buffer | null = null;
-    if (!this.paused) {
+    // Clips wait for a started encoder: what airs before it takes frames in real time is black.
+    if (!this.paused && out.started) {
       while (this.sources[0]?.exhausted) this.finish(this.sources.shift()!, this.at(out, n));
       const src = this.sources[0];
       if (src?.ready(samples)) {
@@ -206,7 +264,7 @@ export class FfmpegEngine implements Engine {
           this.pending.push(() => src.listener.onAir(startedAt));
         }
         // Ask for the next clip one preroll ahead, so that it decodes in time.
-        if (!this.cued.has(src) && src.remaining * this.perFrame <= (this.o.prerollMs ?? 500)) {
+        if (!this.cued.has(src) && src.remaining * this.perFrame <= (this.o.prerollMs ?? 2000)) {
           this.cued.add(src);
           this.pending.push(() => src.listener.onCue?.());
         }
@@ -218,10 +276,7 @@ export class FfmpegEngine implements Engine {
     out.audio.write(audio ?? Buffer.alloc(samples * BYTES_PER_SAMPLE));
     out.written++;
     // An encoder slower than real time would otherwise grow this buffer without bound.
-    if (out.video.writableLength > video.length * 3 * Math.ceil(1000 / this.perFrame) && !out.overrun) {
-      out.overrun = true;
-      out.proc.kill('SIGKILL');
-    }
+    if (out.started && out.video.writableLength > video.length * 3 * Math.ceil(1000 / this.perFrame)) this.kill(out, 'the encoder fell 3 s behind real time');
   }
 
   private finish(src: ClipSource, endedAtMs: number): void {
