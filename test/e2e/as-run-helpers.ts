@@ -9,19 +9,11 @@ import type { Services } from '../../src/services/index.ts';
 import { SidecarClient, type SidecarTarget } from '../../src/services/sidecar-client.ts';
 import { makeMediaDir } from '../sidecar/helpers.ts';
 import type { Cast, GqlResult } from '../helpers/server.ts';
+export { until } from '../helpers/until.ts';
+import { until } from '../helpers/until.ts';
 
 // What the as-run end-to-end tests share: clips in a local store, a volume,
 // an SRT receiver for the channel's output, and a channel with a playlist.
-
-export async function until<T>(probe: () => Promise<T | null | undefined | false>, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 export interface Media {
   store: string;

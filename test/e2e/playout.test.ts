@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorkers, type Workers } from '../../src/worker/index.ts';
 import { makeMediaDir } from '../sidecar/helpers.ts';
 import { createCast, outcome, startTestServer, type Cast, type TestServer } from '../helpers/server.ts';
+import { until } from '../helpers/until.ts';
 
 // The whole path on one machine: clips staged from the local store, a channel
 // started through the API (the real sidecar, run by the local orchestrator),
@@ -22,16 +23,6 @@ const SRT_PORT = 20_000 + Math.floor(Math.random() * 20_000);
 
 const ENGINE = `query($id: ID!) { channel(id: $id) { engine { reachable state loop current { clipName positionMs durationMs startedAt item { id } } next { id } playlist { id } } } }`;
 const engine = async () => (await server.gql(cast.viewer.token, ENGINE, { id: channelId })).data?.channel.engine;
-
-async function until<T>(probe: () => Promise<T | null | undefined | false>, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 beforeAll(async () => {
   const store = await makeMediaDir({ 'one.mp4': 3, 'two.mp4': 3, 'three.mp4': 2 });

@@ -8,6 +8,7 @@ import { checkNodes } from '../../src/worker/node-health.ts';
 import { ensureTestImage, localDocker } from '../helpers/docker-image.ts';
 import { insertChannel, uniq } from '../helpers/fixtures.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { until } from '../helpers/until.ts';
 
 // Placement on failover with the Docker orchestrator and the stand-in sidecar
 // image (it serves HTTP but cannot play: playout resume is tested with real
@@ -87,15 +88,6 @@ async function silentChannel(nodeId: string, extra: Parameters<typeof insertChan
 }
 
 const eventsOf = (channelId: string) => events.filter((e) => e.channelId === channelId);
-async function until<T>(probe: () => T | null | undefined | false | Promise<T | null | undefined | false>, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 beforeAll(async () => {
   server = await startTestServer({

@@ -7,6 +7,7 @@ import type { ChannelEventMessage } from '../../src/services/pubsub.ts';
 import { startWorkers, type Workers } from '../../src/worker/index.ts';
 import { makeMediaDir } from '../sidecar/helpers.ts';
 import { createCast, startTestServer, type Cast, type TestServer } from '../helpers/server.ts';
+import { until } from '../helpers/until.ts';
 
 // A killed sidecar on one machine: real sidecars (local orchestrator, ffmpeg
 // engine) playing to an SRT receiver, the worker's control loop and event
@@ -23,16 +24,6 @@ const SRT_PORT = 20_000 + Math.floor(Math.random() * 20_000);
 const events: ChannelEventMessage[] = [];
 let subscription: AsyncGenerator<ChannelEventMessage> & { return(): Promise<unknown> };
 let listening: Promise<void>;
-
-async function until<T>(probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 beforeAll(async () => {
   volume = await makeMediaDir({ 'one.mp4': 4, 'two.mp4': 20, 'three.mp4': 4 });

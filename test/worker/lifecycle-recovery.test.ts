@@ -11,6 +11,7 @@ import { failOverSilentChannels } from '../../src/worker/heartbeat-timeouts.ts';
 import { reconcile } from '../../src/worker/reconcile.ts';
 import { insertChannel } from '../helpers/fixtures.ts';
 import { createCast, startTestServer, type Cast, type TestServer } from '../helpers/server.ts';
+import { until } from '../helpers/until.ts';
 
 // Channels a crashed process left STARTING or STOPPING, and sidecars that die
 // at every start: real PostgreSQL, Redis and real local sidecars.
@@ -48,16 +49,6 @@ afterAll(async () => {
   await server?.close();
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
-
-async function until<T>(probe: () => T | null | undefined | false | Promise<T | null | undefined | false>, what: string, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const srtChannel = (extra: Parameters<typeof insertChannel>[2] = {}) =>
   insertChannel(server.services, cast.home.id, {
