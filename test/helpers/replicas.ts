@@ -1,10 +1,8 @@
-import { GraphQLClient } from 'graphql-request';
 import type { AddressInfo } from 'node:net';
-import { loadConfig } from '../../src/config.ts';
 import { buildApp, type App } from '../../src/server/app.ts';
 import { createServices, type Services } from '../../src/services/index.ts';
 import { createTestDatabase } from './database.ts';
-import type { GqlResult } from './server.ts';
+import { gqlRequest, testConfig, type GqlResult } from './server.ts';
 
 /** One API server of a replica set. */
 export interface Replica {
@@ -19,18 +17,6 @@ export interface Replicas {
   close(): Promise<void>;
 }
 
-async function request(url: string, token: string | null, query: string, variables?: Record<string, unknown>): Promise<GqlResult> {
-  const client = new GraphQLClient(url, { errorPolicy: 'all', headers: token === null ? {} : { authorization: `Bearer ${token}` } });
-  try {
-    const res = await client.rawRequest(query, variables);
-    return { data: res.data as any, errors: res.errors as GqlResult['errors'] };
-  } catch (err) {
-    const response = (err as { response?: GqlResult }).response;
-    if (response) return { data: response.data, errors: response.errors };
-    throw err;
-  }
-}
-
 /**
  * `n` API servers as production runs them: each with its own services
  * (database pool, Redis connections, principal cache), sharing one fresh
@@ -39,21 +25,14 @@ async function request(url: string, token: string | null, query: string, variabl
  */
 export async function startReplicas(n: number, env: Record<string, string> = {}): Promise<Replicas> {
   const database = await createTestDatabase();
-  const config = loadConfig({
-    ...process.env,
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    DATABASE_URL: database.url,
-    QUEUE_PREFIX: `onair-test-${database.url.split('/').pop()}`,
-    ...env,
-  });
+  const config = testConfig(database.url, env);
   const replicas: Replica[] = [];
   for (let i = 0; i < n; i++) {
     const services = createServices(config);
     const app = buildApp(services, { tokenUsageIntervalMs: 200 });
     await new Promise<void>((resolve) => app.server.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/graphql`;
-    replicas.push({ url, services, app, gql: (token, query, variables) => request(url, token, query, variables) });
+    replicas.push({ url, services, app, gql: (token, query, variables) => gqlRequest(url, token, query, variables) });
   }
   return {
     replicas,

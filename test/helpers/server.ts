@@ -23,18 +23,37 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** The real HTTP server on port 0, over a fresh PostgreSQL database and the real Redis. */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
-  const database = await createTestDatabase();
-  const config = loadConfig({
+/** A test server's configuration over the database at `databaseUrl`. */
+export function testConfig(databaseUrl: string, env: Record<string, string> = {}) {
+  return loadConfig({
     ...process.env,
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
-    DATABASE_URL: database.url,
-    // Each server's queues apart, so no other test's worker takes its jobs.
-    QUEUE_PREFIX: `onair-test-${database.url.split('/').pop()}`,
+    DATABASE_URL: databaseUrl,
+    // Each server's queues and events apart, so no other test's worker or subscriber takes them.
+    QUEUE_PREFIX: `onair-test-${databaseUrl.split('/').pop()}`,
     ...env,
   });
+}
+
+/** A GraphQL request to `url` as the holder of `token` (null: no Authorization header). */
+export async function gqlRequest<T = any>(url: string, token: string | null, query: string, variables?: Record<string, unknown>): Promise<GqlResult<T>> {
+  const client = new GraphQLClient(url, { errorPolicy: 'all', headers: token === null ? {} : { authorization: `Bearer ${token}` } });
+  try {
+    const res = await client.rawRequest(query, variables);
+    return { data: res.data as any, errors: res.errors as GqlResult['errors'] };
+  } catch (err) {
+    // Request-level failures (no data at all) arrive as ClientError.
+    const response = (err as { response?: GqlResult }).response;
+    if (response) return { data: response.data, errors: response.errors };
+    throw err;
+  }
+}
+
+/** The real HTTP server on port 0, over a fresh PostgreSQL database and the real Redis. */
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const database = await createTestDatabase();
+  const config = testConfig(database.url, env);
   const queries: string[] = [];
   const services = createServices(config, { onQuery: (sql) => queries.push(sql) });
   const app = buildApp(services, { tokenUsageIntervalMs: 200 });
@@ -45,21 +64,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     services,
     app,
     queries,
-    async gql(token, query, variables) {
-      const client = new GraphQLClient(url, {
-        errorPolicy: 'all',
-        headers: token === null ? {} : { authorization: `Bearer ${token}` },
-      });
-      try {
-        const res = await client.rawRequest(query, variables);
-        return { data: res.data as any, errors: res.errors as GqlResult['errors'] };
-      } catch (err) {
-        // Request-level failures (no data at all) arrive as ClientError.
-        const response = (err as { response?: GqlResult }).response;
-        if (response) return { data: response.data, errors: response.errors };
-        throw err;
-      }
-    },
+    gql: (token, query, variables) => gqlRequest(url, token, query, variables),
     async close() {
       await app.close();
       await services.close();
