@@ -70,7 +70,10 @@ export function attachGraphqlWebSocket(server: Server, yoga: Yoga, deps: Context
   const recheck = setInterval(() => {
     const checks = [...connections].map(([socket, authorization]) =>
       currentPrincipal(services, authorization).then((now) => {
-        if (now === null) socket.close(WsCloseCode.FORBIDDEN, 'Forbidden');
+        if (now === null && socket.readyState === socket.OPEN) {
+          services.metrics.websocketClosedByRecheck.inc();
+          socket.close(WsCloseCode.FORBIDDEN, 'Forbidden');
+        }
       }),
     );
     void Promise.allSettled(checks).then((results) => {
@@ -107,10 +110,13 @@ export function attachGraphqlWebSocket(server: Server, yoga: Yoga, deps: Context
         deps.tokenUsage.touch(principal.tokenId);
         ctx.extra.authorization = authorization as string;
         connections.set(socket, authorization as string);
+        services.metrics.websocketConnections.inc();
         return true;
       },
 
-      onClose: (ctx) => void connections.delete(ctx.extra.socket),
+      onClose: (ctx) => {
+        if (connections.delete(ctx.extra.socket)) services.metrics.websocketConnections.dec();
+      },
 
       onSubscribe: async (ctx, _id, params) => {
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Prometheus metrics of one process, served on GET /metrics. */
 export function createMetrics() {
@@ -17,6 +17,16 @@ export function createMetrics() {
       help: 'Time to execute a GraphQL operation (after parsing and validation).',
       labelNames: ['type'] as const,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
+    websocketConnections: new Gauge({
+      name: 'onair_websocket_connections',
+      help: 'Authenticated GraphQL WebSocket connections open on this process.',
+      registers: [registry],
+    }),
+    websocketClosedByRecheck: new Counter({
+      name: 'onair_websocket_revoked_total',
+      help: 'WebSocket connections closed because their token no longer authenticates.',
       registers: [registry],
     }),
   };

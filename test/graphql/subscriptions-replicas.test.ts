@@ -5,6 +5,7 @@ import { insertChannel, uniq } from '../helpers/fixtures.ts';
 import { startReplicas, type Replica, type Replicas } from '../helpers/replicas.ts';
 import { createActor, createCast, type Cast } from '../helpers/server.ts';
 import { connectWs, type Collected, type WsConnection } from '../helpers/ws.ts';
+import { until } from '../helpers/until.ts';
 
 // Two API servers on one database and one Redis: a mutation on A reaches
 // WebSocket subscribers on B, filtered by each subscriber's rights as they are
@@ -114,11 +115,19 @@ describe('rights change while subscribed', () => {
     const connection = onB(actor.token);
     const sub = connection.subscribe(EVENTS);
     await listening(sub, cast.home.id);
+    const metric = async (name: string) => (await b.services.metrics.registry.getSingleMetric(name)?.get())?.values[0]?.value ?? 0;
+    const open = await metric('onair_websocket_connections');
+    const revokedBefore = await metric('onair_websocket_revoked_total');
+    expect(open).toBeGreaterThanOrEqual(1);
 
     const revoked = await a.gql(actor.token, `mutation ($id: ID!) { revokeApiToken(id: $id) { revokedAt } }`, { id: actor.tokenId });
     expect(revoked.data?.revokeApiToken.revokedAt).toBeTruthy();
     expect(await connection.waitClosed(5000)).toBe(4403);
     expect(sub.ended).not.toBeNull();
+    // B's /metrics tells the operators what happened.
+    expect(await metric('onair_websocket_revoked_total')).toBe(revokedBefore + 1);
+    // The server counts a connection out once the closing handshake ends, a moment later.
+    await until(async () => (await metric('onair_websocket_connections')) <= open - 1, 'the connection counted out');
   });
 
   it('removing a membership on A stops that project’s events on B; the connection and other projects go on', async () => {
