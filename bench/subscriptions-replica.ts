@@ -5,6 +5,7 @@
 // request it reports what it measured: the time from publish to each message
 // handed to its sockets, and its CPU.
 import type { AddressInfo } from 'node:net';
+import { recordHandOffs } from './socket-hand-off.ts';
 import { loadConfig } from '../src/config.ts';
 import { buildApp } from '../src/server/app.ts';
 import { createServices } from '../src/services/index.ts';
@@ -19,25 +20,15 @@ export type ReplicaReply =
   | { kind: 'report'; handedOff: number[]; cpuMicros: number }
   | { kind: 'failed'; error: string };
 
-const now = () => performance.timeOrigin + performance.now();
 const services = createServices(loadConfig());
 const app = buildApp(services);
 let handedOff: number[] = [];
 let cpu = process.cpuUsage();
 
-/** Records, for each status change written to a socket, publish → hand-off (the publish time is in the message). */
 function measure(): void {
   handedOff = [];
   cpu = process.cpuUsage();
-  for (const socket of app.websocket.server.clients) {
-    const send = socket.send.bind(socket) as (data: unknown, cb?: (err?: Error) => void) => void;
-    socket.send = ((data: unknown, cb?: (err?: Error) => void) => {
-      const text = typeof data === 'string' ? data : '';
-      const at = text.indexOf('bench@');
-      if (at >= 0) handedOff.push(now() - Number.parseFloat(text.slice(at + 6, at + 40)));
-      send(data, cb);
-    }) as typeof socket.send;
-  }
+  recordHandOffs(app.websocket.server.clients, (ms) => handedOff.push(ms));
 }
 
 process.on('message', (command: ReplicaCommand) => {

@@ -20,6 +20,7 @@ import { createServices } from '../src/services/index.ts';
 import { ensureDatabase, migrate } from '../src/services/migrate.ts';
 import { profiled } from './profile.ts';
 import type { ClientsCommand, ClientsReply } from './subscriptions-clients.ts';
+import { recordHandOffs } from './socket-hand-off.ts';
 import type { ReplicaCommand, ReplicaReply } from './subscriptions-replica.ts';
 
 const env = process.env;
@@ -220,17 +221,7 @@ export async function runSubscriptionsBench(): Promise<void> {
     // (a client's receive time also holds the clients' own work, a thousand
     // messages on one core).
     let handedOff: number[] = [];
-    const hookSockets = () => {
-      for (const socket of app.websocket.server.clients) {
-        const send = socket.send.bind(socket) as (data: unknown, cb?: (err?: Error) => void) => void;
-        socket.send = ((data: unknown, cb?: (err?: Error) => void) => {
-          const text = typeof data === 'string' ? data : '';
-          const at = text.indexOf('bench@');
-          if (at >= 0) handedOff.push(now() - Number.parseFloat(text.slice(at + 6, at + 40)));
-          send(data, cb);
-        }) as typeof socket.send;
-      }
-    };
+    const hookSockets = () => recordHandOffs(app.websocket.server.clients, (ms) => handedOff.push(ms));
     hookSockets();
 
     /**

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,6 +10,7 @@ import { makeMediaDir } from '../sidecar/helpers.ts';
 import type { Cast, GqlResult } from '../helpers/server.ts';
 export { until } from '../helpers/until.ts';
 import { until } from '../helpers/until.ts';
+import { srtReceiver } from '../helpers/srt-receiver.ts';
 
 // What the as-run end-to-end tests share: clips in a local store, a volume,
 // an SRT receiver for the channel's output, and a channel with a playlist.
@@ -27,15 +27,7 @@ export async function setUpMedia(clips: Record<string, number>): Promise<Media &
   const store = await makeMediaDir(clips);
   const volume = await mkdtemp(path.join(tmpdir(), 'onair-volume-'));
   const srtPort = 20_000 + Math.floor(Math.random() * 20_000);
-  let closing = false;
-  let receiver: ChildProcess | undefined;
-  // Listening again should the output reconnect.
-  const listen = () => {
-    if (closing) return;
-    receiver = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-i', `srt://127.0.0.1:${srtPort}?mode=listener`, '-f', 'null', '-'], { stdio: 'ignore' });
-    receiver.once('exit', listen);
-  };
-  listen();
+  const receiver = srtReceiver(srtPort);
   return {
     store,
     volume,
@@ -50,8 +42,7 @@ export async function setUpMedia(clips: Record<string, number>): Promise<Media &
       INGEST_RETRY_MS: '200',
     },
     async close() {
-      closing = true;
-      receiver?.kill('SIGKILL');
+      receiver.close();
       await rm(volume, { recursive: true, force: true });
       await rm(store, { recursive: true, force: true });
     },

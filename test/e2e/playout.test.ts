@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,6 +6,7 @@ import { startWorkers, type Workers } from '../../src/worker/index.ts';
 import { makeMediaDir } from '../sidecar/helpers.ts';
 import { createCast, outcome, startTestServer, type Cast, type TestServer } from '../helpers/server.ts';
 import { until } from '../helpers/until.ts';
+import { srtReceiver } from '../helpers/srt-receiver.ts';
 
 // The whole path on one machine: clips staged from the local store, a channel
 // started through the API (the real sidecar, run by the local orchestrator),
@@ -15,8 +15,7 @@ let server: TestServer;
 let cast: Cast;
 let workers: Workers;
 let volume: string;
-let receiver: ChildProcess | undefined;
-let closing = false;
+let receiver: { close(): void } | undefined;
 let channelId: string;
 let playlistId: string;
 const SRT_PORT = 20_000 + Math.floor(Math.random() * 20_000);
@@ -39,14 +38,7 @@ beforeAll(async () => {
   });
   cast = await createCast(server.services);
   workers = await startWorkers(server.services);
-  // The far end of the channel's SRT output (listening again should the
-  // caller reconnect, as after a sidecar restart).
-  const listen = () => {
-    if (closing) return;
-    receiver = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-i', `srt://127.0.0.1:${SRT_PORT}?mode=listener`, '-f', 'null', '-'], { stdio: 'ignore' });
-    receiver.once('exit', listen);
-  };
-  listen();
+  receiver = srtReceiver(SRT_PORT);
 
   const gql = async (query: string, variables: Record<string, unknown>) => {
     const res = await server.gql(cast.editor.token, query, variables);
@@ -66,8 +58,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  closing = true;
-  receiver?.kill('SIGKILL');
+  receiver?.close();
   await workers?.close();
   await server?.close();
   if (volume) await rm(volume, { recursive: true, force: true });

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sidecarSecretOf } from '../../src/domain/channel-lifecycle.ts';
@@ -8,6 +7,7 @@ import { startWorkers, type Workers } from '../../src/worker/index.ts';
 import { makeMediaDir } from '../sidecar/helpers.ts';
 import { createCast, startTestServer, type Cast, type TestServer } from '../helpers/server.ts';
 import { until } from '../helpers/until.ts';
+import { srtReceiver } from '../helpers/srt-receiver.ts';
 
 // A killed sidecar on one machine: real sidecars (local orchestrator, ffmpeg
 // engine) playing to an SRT receiver, the worker's control loop and event
@@ -18,8 +18,7 @@ let server: TestServer;
 let cast: Cast;
 let workers: Workers;
 let volume: string;
-let receiver: ChildProcess | undefined;
-let closing = false;
+let receiver: { close(): void } | undefined;
 const SRT_PORT = 20_000 + Math.floor(Math.random() * 20_000);
 const events: ChannelEventMessage[] = [];
 let subscription: AsyncGenerator<ChannelEventMessage> & { return(): Promise<unknown> };
@@ -43,17 +42,11 @@ beforeAll(async () => {
     for await (const e of subscription) events.push(e);
   })();
   workers = await startWorkers(server.services);
-  const listen = () => {
-    if (closing) return;
-    receiver = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-i', `srt://127.0.0.1:${SRT_PORT}?mode=listener`, '-f', 'null', '-'], { stdio: 'ignore' });
-    receiver.once('exit', listen);
-  };
-  listen();
+  receiver = srtReceiver(SRT_PORT);
 }, 60_000);
 
 afterAll(async () => {
-  closing = true;
-  receiver?.kill('SIGKILL');
+  receiver?.close();
   await subscription?.return();
   await listening;
   await workers?.close();
