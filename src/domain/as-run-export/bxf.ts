@@ -1,5 +1,6 @@
 import { VIDEO_FORMATS, msToFrames } from '../../protocol/video-formats.ts';
 import type { ExportChannel, ExportRow, ExportWindow } from './read.ts';
+import { isoTime } from '../iso-time.ts';
 
 /*
  * SMPTE ST 2021 BXF as-run messages, written as text chunks.
@@ -208,8 +209,8 @@ export function bxfAsRun(row: ExportRow, clock: FrameClock): string {
     optionalAttr('playlistId', row.playlistId) +
     optionalAttr('itemId', row.itemId) +
     optionalAttr('assetId', row.assetId) +
-    optionalAttr('startedAt', row.startedAt.toISOString()) +
-    optionalAttr('endedAt', row.endedAt ? row.endedAt.toISOString() : null) +
+    optionalAttr('startedAt', isoTime(row.startedAt)) +
+    optionalAttr('endedAt', row.endedAt ? isoTime(row.endedAt) : null) +
     optionalAttr('durationMs', row.durationMs) +
     optionalAttr('status', row.status) +
     '/></PrivateInformation>' +

@@ -1,3 +1,4 @@
+import { isoTime } from '../iso-time.ts';
 import type { ExportRow } from './read.ts';
 
 /** RFC 4180: records end with CRLF, the header row included. */
@@ -42,7 +43,7 @@ export function csvField(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
 
-const time = (date: Date | null) => (date ? date.toISOString() : '');
+const time = (date: Date | null) => (date ? isoTime(date) : '');
 
 /** One record: times in ISO 8601 UTC with milliseconds; absent values are empty fields. */
 export function csvRow(row: ExportRow): string {

@@ -1,5 +1,6 @@
 import { GraphQLError, Kind } from 'graphql';
 import { builder } from '../builder.ts';
+import { isoTime } from '../../domain/iso-time.ts';
 
 function parseDate(value: unknown): Date {
   if (typeof value === 'string') {
@@ -15,7 +16,7 @@ function parseDate(value: unknown): Date {
 }
 
 builder.scalarType('DateTime', {
-  serialize: (value) => (value instanceof Date ? value : new Date(value as string)).toISOString(),
+  serialize: (value) => isoTime(value instanceof Date || typeof value === 'number' ? value : new Date(value as string)),
   parseValue: parseDate,
   parseLiteral: (ast) => parseDate(ast.kind === Kind.STRING ? ast.value : undefined),
 });
