@@ -88,6 +88,11 @@ const envSchema = z.object({
   PREVIEW_TOKEN_TTL_S: z.coerce.number().int().min(30).max(86_400).default(3600),
   /** How often each WebSocket connection re-checks its token; a revoked one is closed (4403). @defaultValue 2000 */
   SUBSCRIPTION_AUTH_CHECK_MS: z.coerce.number().int().min(100).max(60_000).default(2000),
+  /**
+   * A WebSocket connection whose unsent messages pass this many bytes (a client that stopped
+   * reading) is closed with 1013, so that it holds no memory for ever. @defaultValue 4194304
+   */
+  WS_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
   /** How often the control loop reconciles sidecars with the database. @defaultValue 30000 */
   RECONCILE_INTERVAL_MS: z.coerce.number().int().min(1000).default(30_000),
   /** How often the control loop checks node health and heartbeats. @defaultValue 2000 */
@@ -189,6 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     maxBodyBytes: e.MAX_BODY_BYTES,
     authCacheMs: e.AUTH_CACHE_MS,
     subscriptionAuthCheckMs: e.SUBSCRIPTION_AUTH_CHECK_MS,
+    wsMaxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
     workerInProcess: e.WORKER_IN_PROCESS === 'true',
     mediaVolumeDir: path.resolve(e.MEDIA_VOLUME_DIR),
     mediaStore,

@@ -109,17 +109,41 @@ export function listen<K extends keyof Topics>(pubsub: PubSub, topic: K, key: st
   };
 }
 
+/**
+ * A stream that can hand its values over as they come, synchronously, instead
+ * of one pull (and its promises) at a time: what a transport that writes each
+ * message at once uses (graphql/subscription-execution.ts). Once taken, the
+ * stream's iterator only tells its end: done, or the error it failed with.
+ */
+export const PUSH = Symbol('onair.push');
+
+export interface Pushable<T> extends AsyncIterableIterator<T> {
+  [PUSH](consumer: (value: T) => void): void;
+}
+
+export const isPushable = <T>(stream: AsyncIterable<T>): stream is Pushable<T> => typeof (stream as Partial<Pushable<T>>)[PUSH] === 'function';
+
 /** A subscription's messages not yet taken by the transport; an async iterator of them. */
-class Mailbox<T> implements AsyncIterableIterator<T> {
+class Mailbox<T> implements Pushable<T> {
   private readonly queue: T[] = [];
   private waiting: { resolve(r: IteratorResult<T>): void; reject(err: unknown): void } | null = null;
   private closed = false;
   private failure: unknown = null;
+  private consumer: ((value: T) => void) | null = null;
 
   constructor(private readonly onClose: () => void) {}
 
+  [PUSH](consumer: (value: T) => void): void {
+    this.consumer = consumer;
+    for (const value of this.queue.splice(0)) consumer(value);
+  }
+
   put(value: T): void {
     if (this.closed) return;
+    if (this.consumer) {
+      this.consumer(value);
+      return;
+    }
     const waiting = this.waiting;
     if (waiting) {
       this.waiting = null;
@@ -164,7 +188,7 @@ class Mailbox<T> implements AsyncIterableIterator<T> {
   }
 
   next(): Promise<IteratorResult<T>> {
-    if (this.queue.length) return Promise.resolve({ value: this.queue.shift() as T, done: false });
+    if (this.queue.length && !this.consumer) return Promise.resolve({ value: this.queue.shift() as T, done: false });
     if (this.failure) {
       const failure = this.failure;
       this.failure = null;

@@ -4,6 +4,7 @@ import type { Db } from '../services/db.ts';
 import type { Logger } from '../services/logger.ts';
 import type { Services } from '../services/index.ts';
 import { authenticate } from '../auth/authenticate.ts';
+import type { ResultSink } from './subscription-execution.ts';
 
 /** What every resolver gets, for HTTP and WebSocket alike. */
 export interface Context {
@@ -14,6 +15,8 @@ export interface Context {
   principal: Principal | null;
   /** The credentials it was resolved from: a subscription re-resolves them for every event it delivers. */
   authorization?: string | null;
+  /** A subscription over WebSocket: where its results are written (graphql/subscription-execution.ts). */
+  resultSink?: ResultSink;
 }
 
 export interface ContextDeps {

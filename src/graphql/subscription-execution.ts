@@ -1,6 +1,7 @@
 import { useEngine, type Plugin } from '@envelop/core';
 import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import type { Principal } from '../auth/principal.ts';
+import { isPushable, PUSH, type Pushable } from '../domain/subscription-delivery.ts';
 import type { Context } from './context.ts';
 
 // One status change of a channel goes to every operator watching it: a
@@ -39,33 +40,108 @@ export function rightsKey(principal: Principal | null): string {
   return key;
 }
 
-function executeEvent(args: ExecutionArgs, payload: unknown, operationKey: string): Maybe<ExecutionResult> {
-  // Primitive payloads (an item id) are per subscriber anyway.
-  if (typeof payload !== 'object' || payload === null) return execute({ ...args, rootValue: payload });
-  const key = `${operationKey}\u0000${rightsKey((args.contextValue as Context).principal)}`;
-  let byKey = results.get(payload);
-  if (!byKey) results.set(payload, (byKey = new Map()));
-  let result = byKey.get(key);
-  if (result === undefined) {
-    result = execute({ ...args, rootValue: payload });
-    byKey.set(key, result);
-  }
-  return result;
+/**
+ * Executes a subscription's events, sharing each result with the subscribers
+ * of the same operation and rights. The key is rebuilt only when the
+ * subscriber's principal changes (it is re-resolved per event, and cached), so
+ * that the lookup per event hashes a string it has hashed before.
+ */
+function eventExecutor(args: ExecutionArgs, operationKey: string): (payload: unknown) => Maybe<ExecutionResult> {
+  const context = args.contextValue as Context;
+  let keyedFor: Principal | null | undefined;
+  let key = '';
+  return (payload) => {
+    // Primitive payloads (an item id) are per subscriber anyway.
+    if (typeof payload !== 'object' || payload === null) return execute({ ...args, rootValue: payload });
+    if (context.principal !== keyedFor) {
+      keyedFor = context.principal;
+      key = `${operationKey}\u0000${rightsKey(keyedFor)}`;
+    }
+    let byKey = results.get(payload);
+    if (!byKey) results.set(payload, (byKey = new Map()));
+    let result = byKey.get(key);
+    if (result === undefined) {
+      result = execute({ ...args, rootValue: payload });
+      byKey.set(key, result);
+    }
+    return result;
+  };
 }
 
 const isAsyncIterable = (value: unknown): value is AsyncIterable<unknown> =>
   typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+
+/**
+ * Where a transport that writes each message at once takes a subscription's
+ * results (the WebSocket server: server/websocket.ts), bypassing the chain of
+ * async iterators between the event and the socket. Results come in order.
+ */
+export interface ResultSink {
+  next(result: ExecutionResult): void;
+  /** The subscription ended: nothing more is written. */
+  close(): void;
+}
+
+const isPromise = <V>(value: Maybe<V>): value is Promise<V> => typeof (value as Promise<V>)?.then === 'function';
+
+/**
+ * Events executed and handed to the sink as they arrive; what is returned
+ * only tells the stream's end (after the last result is written) or its error.
+ */
+function pushTo(sink: ResultSink, stream: Pushable<unknown>, executeEvent: (payload: unknown) => Maybe<ExecutionResult>): AsyncIterableIterator<ExecutionResult> {
+  // Only an execution that waits on something (a nested load) makes the ones behind it wait.
+  let pending: Promise<void> | null = null;
+  let failed: unknown = null;
+  const write = (result: ExecutionResult) => sink.next(result);
+  stream[PUSH]((event) => {
+    if (failed) return;
+    const result = executeEvent(event);
+    if (!pending && !isPromise(result)) return write(result);
+    const after: Promise<void> = (pending ?? Promise.resolve())
+      .then(() => result)
+      .then(write)
+      .catch((err: unknown) => {
+        failed ??= err;
+        void stream.return?.();
+      })
+      .finally(() => {
+        if (pending === after) pending = null;
+      });
+    pending = after;
+  });
+  const settled = async <R>(outcome: R): Promise<R> => {
+    while (pending) await pending;
+    if (failed) throw failed;
+    return outcome;
+  };
+  const iterator: AsyncIterableIterator<ExecutionResult> = {
+    next: () => stream.next().then(settled as (r: IteratorResult<unknown>) => Promise<IteratorResult<ExecutionResult>>, (err: unknown) => settled(null).then(() => Promise.reject(err))),
+    return: () => {
+      sink.close();
+      return stream.return ? (stream.return() as Promise<IteratorResult<ExecutionResult>>) : Promise.resolve({ value: undefined, done: true });
+    },
+    throw: (error: unknown) => {
+      sink.close();
+      return (stream.throw ? stream.throw(error) : Promise.reject(error)) as Promise<IteratorResult<ExecutionResult>>;
+    },
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
+}
 
 /** graphql's subscribe, with each event's execution shared as above. */
 export async function subscribeShared(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
   const stream = await createSourceEventStream(args);
   if (!isAsyncIterable(stream)) return stream as ExecutionResult;
   const operationKey = `${documentId(args.document)}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? null)}`;
+  const sink = (args.contextValue as Context).resultSink;
+  const executeEvent = eventExecutor(args, operationKey);
+  if (sink && isPushable(stream)) return pushTo(sink, stream, executeEvent);
   const events = stream[Symbol.asyncIterator]();
   const mapped: AsyncIterableIterator<ExecutionResult> = {
     async next() {
       const event = await events.next();
-      return event.done ? { value: undefined, done: true } : { value: await executeEvent(args, event.value, operationKey), done: false };
+      return event.done ? { value: undefined, done: true } : { value: await executeEvent(event.value), done: false };
     },
     return: () => (events.return ? events.return() : Promise.resolve({ value: undefined, done: true })) as Promise<IteratorResult<ExecutionResult>>,
     throw: (error: unknown) => (events.throw ? events.throw(error) : Promise.reject(error)) as Promise<IteratorResult<ExecutionResult>>,

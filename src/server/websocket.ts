@@ -1,11 +1,12 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { GraphQLError, type ExecutionArgs } from 'graphql';
+import { GraphQLError, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { currentPrincipal } from '../domain/subscription-delivery.ts';
-import type { ContextDeps } from '../graphql/context.ts';
-import type { Yoga } from './yoga.ts';
+import type { Context, ContextDeps } from '../graphql/context.ts';
+import type { ResultSink } from '../graphql/subscription-execution.ts';
+import { errorMasker, type Yoga } from './yoga.ts';
 
 /** Close codes of a connection onair ends itself (graphql-ws's own otherwise). */
 export const WsCloseCode = {
@@ -15,6 +16,8 @@ export const WsCloseCode = {
   FORBIDDEN: 4403,
   /** The server is shutting down: reconnect (to another replica). */
   GOING_AWAY: 1001,
+  /** The client stopped reading: more than WS_MAX_BUFFERED_BYTES waited for it. */
+  TRY_AGAIN_LATER: 1013,
 } as const;
 
 export interface GraphqlWebSocket {
@@ -45,6 +48,58 @@ export function authorizationFrom(params: Readonly<Record<string, unknown>> | un
   return null;
 }
 
+type Masker = ReturnType<typeof errorMasker>;
+
+/**
+ * The payload of a `next` message, serialized once for every subscriber that
+ * got the same result (subscribers of one document with the same rights share
+ * an event's execution: graphql/subscription-execution.ts).
+ */
+const payloads = new WeakMap<ExecutionResult, string>();
+
+function payloadOf(result: ExecutionResult, mask: Masker): string {
+  let json = payloads.get(result);
+  if (json === undefined) {
+    const visible = result.errors?.length ? { ...result, errors: result.errors.map((error) => mask(error)) } : result;
+    json = JSON.stringify(visible);
+    payloads.set(result, json);
+  }
+  return json;
+}
+
+/**
+ * A subscription's results written to its socket as graphql-transport-ws
+ * `next` messages, at once: a status change goes out to a thousand sockets
+ * without a thousand chains of promises and JSON serializations. graphql-ws
+ * keeps the rest of the protocol (errors, complete, ping).
+ */
+function socketSink(
+  socket: WebSocket,
+  /** graphql-ws's open subscriptions of the connection: a completed one gets nothing more. */
+  subscriptions: Record<string, unknown>,
+  id: string,
+  mask: Masker,
+  maxBufferedBytes: number,
+  onBehind: () => void,
+): ResultSink {
+  const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  let open = true;
+  return {
+    next(result) {
+      if (!open || !(id in subscriptions) || socket.readyState !== socket.OPEN) return;
+      socket.send(`${head}${payloadOf(result, mask)}}`);
+      if (socket.bufferedAmount > maxBufferedBytes) {
+        open = false;
+        onBehind();
+        socket.close(WsCloseCode.TRY_AGAIN_LATER, 'Too far behind');
+      }
+    },
+    close() {
+      open = false;
+    },
+  };
+}
+
 function withCode(errors: readonly GraphQLError[], code: string): GraphQLError[] {
   for (const error of errors) if (!error.extensions.code) (error.extensions as Record<string, unknown>).code = code;
   return [...errors];
@@ -61,6 +116,7 @@ export function attachGraphqlWebSocket(server: Server, yoga: Yoga, deps: Context
   const { services } = deps;
   const { log, config } = services;
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxBodyBytes });
+  const mask = errorMasker(log);
   /** Authenticated connections and their credentials. */
   const connections = new Map<WebSocket, string>();
 
@@ -118,7 +174,7 @@ export function attachGraphqlWebSocket(server: Server, yoga: Yoga, deps: Context
         if (connections.delete(ctx.extra.socket)) services.metrics.websocketConnections.dec();
       },
 
-      onSubscribe: async (ctx, _id, params) => {
+      onSubscribe: async (ctx, id, params) => {
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           req: ctx.extra.request,
           socket: ctx.extra.socket,
@@ -135,14 +191,17 @@ export function attachGraphqlWebSocket(server: Server, yoga: Yoga, deps: Context
         }
         const errors = validate(schema, document);
         if (errors.length) return withCode(errors, 'GRAPHQL_VALIDATION_FAILED');
-        let contextValue;
+        let contextValue: Context;
         try {
-          contextValue = await contextFactory();
+          contextValue = (await contextFactory()) as unknown as Context;
         } catch (err) {
           // The token was revoked since connection_init: the re-check closes the socket.
           if (err instanceof GraphQLError) return [err];
           throw err;
         }
+        contextValue.resultSink = socketSink(ctx.extra.socket, ctx.subscriptions, id, mask, config.wsMaxBufferedBytes, () =>
+          services.metrics.websocketClosedBehind.inc(),
+        );
         return {
           schema,
           document,

@@ -1,6 +1,7 @@
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useGraphQlJit } from '@envelop/graphql-jit';
 import { GraphQLError, Kind, getOperationAST, type DocumentNode } from 'graphql';
+import type { Logger } from '../services/logger.ts';
 import type { Metrics } from '../services/metrics.ts';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { ErrorCode } from '../errors.ts';
@@ -76,6 +77,22 @@ function compiledExecution(document: DocumentNode, operationName: string | null 
   );
 }
 
+/**
+ * What a caller sees of an error: GraphQLErrors (OnairError, validation) pass;
+ * anything else is logged and masked. Also used for results the WebSocket
+ * server writes itself (websocket.ts).
+ */
+export function errorMasker(log: Logger): (error: unknown, message?: string) => GraphQLError {
+  return (error, message = 'Unexpected error.') => {
+    const original = error instanceof GraphQLError ? error.originalError : error;
+    if (error instanceof GraphQLError && (!original || original instanceof GraphQLError)) return error;
+    log.error({ err: original }, 'unexpected error');
+    return new GraphQLError(message === 'Unexpected error.' ? 'internal server error' : message, {
+      extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
+    });
+  };
+}
+
 export type Yoga = YogaServerInstance<Record<string, never>, Context>;
 
 export function createGraphqlHandler(deps: ContextDeps): Yoga {
@@ -99,17 +116,7 @@ export function createGraphqlHandler(deps: ContextDeps): Yoga {
     // HTTP: the Authorization header; a WebSocket operation: its connection's credentials (websocket.ts).
     context: (initial) =>
       buildContext(deps, 'authorization' in initial ? (initial.authorization as string) : initial.request.headers.get('authorization')),
-    maskedErrors: {
-      // GraphQLErrors (OnairError, validation) pass; anything else is logged and masked.
-      maskError: (error, message) => {
-        const original = error instanceof GraphQLError ? error.originalError : error;
-        if (error instanceof GraphQLError && (!original || original instanceof GraphQLError)) return error;
-        log.error({ err: original }, 'unexpected error');
-        return new GraphQLError(message === 'Unexpected error.' ? 'internal server error' : message, {
-          extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
-        });
-      },
-    },
+    maskedErrors: { maskError: errorMasker(log) },
     plugins: [
       EnvelopArmorPlugin(ARMOR),
       useErrorCodes(),

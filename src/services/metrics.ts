@@ -29,6 +29,11 @@ export function createMetrics() {
       help: 'WebSocket connections closed because their token no longer authenticates.',
       registers: [registry],
     }),
+    websocketClosedBehind: new Counter({
+      name: 'onair_websocket_behind_total',
+      help: 'WebSocket connections closed because their client stopped reading (WS_MAX_BUFFERED_BYTES).',
+      registers: [registry],
+    }),
   };
 }
 
