@@ -1,10 +1,10 @@
 // The API's overhead on a transport mutation, beyond the sidecar's own time:
 // the same `skip` sent straight to a sidecar and through onair's GraphQL API,
-// by 50 concurrent operators. The sidecar is a stand-in that speaks the real
+// by 50 concurrent operators (on a worker thread). The sidecar is a stand-in that speaks the real
 // protocol (src/protocol) and answers at once, so what is measured is onair.
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
 import type { AddressInfo } from 'node:net';
 import { generateToken, hashToken } from '../src/auth/tokens.ts';
 import { loadConfig } from '../src/config.ts';
@@ -24,26 +24,36 @@ const TARGET_P99_MS = 3;
 const INTERVAL_MS = Number(env.BENCH_TRANSPORT_INTERVAL_MS ?? 200);
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-function standInSidecar(channelId: string, secret: string): Promise<{ url: string; close(): void }> {
+/**
+ * The stand-in sidecar, on a thread of its own: a sidecar runs on another node,
+ * and its work must not queue on onair's event loop. Plain JavaScript: worker
+ * threads start without the TypeScript loader.
+ */
+const STAND_IN = `
+const http = require('node:http');
+const { parentPort, workerData } = require('node:worker_threads');
+const server = http.createServer((req, res) => {
+  req.resume();
+  if (req.headers.authorization !== 'Bearer ' + workerData.secret) {
+    res.writeHead(401).end();
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'application/json' }).end(workerData.body);
+});
+server.keepAliveTimeout = 65000;
+server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
+`;
+
+function standInSidecar(channelId: string, secret: string): Promise<{ url: string; close(): Promise<number> }> {
   const status: Status = {
     channelId, engine: 'stand-in', state: 'PLAYING', playlistId: null, loop: false,
     current: null, next: null, epoch: 'bench', lastSeq: 0, errors: [],
   };
-  const body = JSON.stringify(status);
-  const server = http.createServer((req, res) => {
-    req.resume();
-    if (req.headers.authorization !== `Bearer ${secret}`) {
-      res.writeHead(401).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+  const worker = new Worker(STAND_IN, { eval: true, workerData: { secret, body: JSON.stringify(status) } });
+  return new Promise((resolve, reject) => {
+    worker.once('error', reject);
+    worker.once('message', (port: number) => resolve({ url: `http://127.0.0.1:${port}`, close: () => worker.terminate() }));
   });
-  server.keepAliveTimeout = 65_000;
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () =>
-      resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() }),
-    ),
-  );
 }
 
 export async function runTransportBench(): Promise<void> {
@@ -138,7 +148,7 @@ export async function runTransportBench(): Promise<void> {
     for (const r of results) if (r.firstError) say(`${r.name}: first error: ${r.firstError}`);
     if (results.some((r) => r.errors > 0)) process.exitCode = 1;
   } finally {
-    sidecar.close();
+    await sidecar.close();
     await app.close();
     await services.close();
   }
