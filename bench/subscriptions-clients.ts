@@ -23,13 +23,15 @@ export type ClientsCommand = { kind: 'start'; options: ClientsOptions } | { kind
 /** Clients → parent. */
 export type ClientsReply =
   | { kind: 'ready'; subscriptions: number; connectMs: number }
-  | { kind: 'report'; received: number; latencies: { p50: number; p99: number; max: number }; errors: string[] }
+  | { kind: 'report'; received: number; latencies: { p50: number; p99: number; max: number }; errors: string[]; cpuMicros: number }
   | { kind: 'failed'; error: string };
 
 const QUERY = 'subscription ($id: ID!) { engineStatus(channelId: $id) { channelId reachable state current { clipName positionMs } updatedAt } }';
 const now = () => performance.timeOrigin + performance.now();
 
 const latencies: number[] = [];
+/** This process's CPU since the last report (or since all were connected). */
+let cpuMark = process.cpuUsage();
 const errors: string[] = [];
 const sockets: WebSocket[] = [];
 
@@ -79,6 +81,7 @@ async function start(options: ClientsOptions): Promise<ClientsReply> {
     );
     await Promise.all(batch);
   }
+  cpuMark = process.cpuUsage();
   return { kind: 'ready', subscriptions: options.connections * options.subscriptionsPerConnection, connectMs: performance.now() - t0 };
 }
 
@@ -89,11 +92,14 @@ async function report(expected: number, timeoutMs: number): Promise<ClientsReply
   const received = latencies.length;
   // Each report covers what came since the one before.
   latencies.length = 0;
+  const used = process.cpuUsage(cpuMark);
+  cpuMark = process.cpuUsage();
   return {
     kind: 'report',
     received,
     latencies: { p50: percentile(list, 50), p99: percentile(list, 99), max: list.at(-1) ?? NaN },
     errors,
+    cpuMicros: used.user + used.system,
   };
 }
 

@@ -295,7 +295,7 @@ export async function runSubscriptionsBench(): Promise<void> {
     const ms = (value: number) => value.toFixed(2);
     say(
       `\n${formatRows([
-        ['scenario', 'messages', 'p50 ms', 'p99 ms', 'max ms', 'server p99 ms', 'server µs/msg'],
+        ['scenario', 'messages', 'p50 ms', 'p99 ms', 'max ms', 'server p99 ms', 'server µs/msg', 'clients µs/msg'],
         ...results.map((r) => [
           r.name,
           `${r.report.received}/${expected}`,
@@ -304,12 +304,13 @@ export async function runSubscriptionsBench(): Promise<void> {
           ms(r.report.latencies.max),
           ms(r.server.p99),
           r.cpuUs.toFixed(1),
+          (r.report.cpuMicros / Math.max(1, r.report.received)).toFixed(1),
         ]),
       ])}`,
     );
     say(
       `\n${CHANGES} status changes, one every ${INTERVAL_MS} ms, to ${subscriptions} subscriptions; p50/p99/max: publish to receipt by the client;` +
-        ` server p99: publish to the socket write; server µs/msg: the server processes' CPU per delivered message.` +
+        ` server p99: publish to the socket write; server µs/msg: the server processes' CPU per delivered message; clients µs/msg: the subscribers' process's.` +
         ` The first two rows: one API process with every connection; the last (BENCH_SUB_REPLICAS): the same connections spread over replicas,` +
         ` each its own process, on this one ${availableParallelism()}-core machine with the clients.`,
     );
