@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { parentPort, Worker, workerData } from 'node:worker_threads';
+import type { CpuTimes } from './cpu.ts';
 
 /** One GraphQL request body, sent again and again. */
 export interface Scenario {
@@ -32,6 +33,8 @@ export interface LoadResult {
   p99: number;
   max: number;
   firstError?: string;
+  /** Where the CPU went, per request (bench/cpu.ts), when measured. */
+  cpu?: CpuTimes | null;
 }
 
 export interface GqlResponse {
@@ -141,7 +144,10 @@ export async function runLoad(scenario: Scenario, o: LoadOptions): Promise<LoadR
 
 /** The results as one aligned text table. */
 export function formatTable(results: LoadResult[]): string {
+  const withCpu = results.some((r) => r.cpu);
   const header = ['scenario', 'requests', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'errors'];
+  if (withCpu) header.push('server thread CPU ms/req', 'machine CPU ms/req', 'steal ms/req');
+  const cpu = (value: number | undefined) => (value === undefined ? '-' : value.toFixed(2));
   const rows = results.map((r) => [
     r.name,
     String(r.requests),
@@ -150,6 +156,7 @@ export function formatTable(results: LoadResult[]): string {
     r.p99.toFixed(2),
     r.max.toFixed(2),
     String(r.errors),
+    ...(withCpu ? [cpu(r.cpu?.mainThreadMs), cpu(r.cpu?.machineBusyMs), cpu(r.cpu?.stealMs)] : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');

@@ -2,12 +2,14 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { generateToken, hashToken } from '../src/auth/tokens.ts';
 import { loadConfig } from '../src/config.ts';
 import { buildApp, type App } from '../src/server/app.ts';
 import { createServices, type Services } from '../src/services/index.ts';
 import { explain, formatPlan, type CapturedQuery } from './explain.ts';
 import { formatLayers, measureLayers } from './layers.ts';
+import { cpuPerRequest, cpuTimes } from './cpu.ts';
 import { formatTable, post, runLoadInWorker, type LoadResult, type Scenario } from './load.ts';
 import { postGraphileScenarios, startPostGraphile } from './postgraphile.ts';
 import { profiled } from './profile.ts';
@@ -144,8 +146,16 @@ export async function runAsRunBench(): Promise<void> {
     // Warm-up: JIT, connection pool, buffer cache.
     await runLoadInWorker(prepared.scenarios[0], { url, token: prepared.token, concurrency: CONCURRENCY, durationMs: 2000 });
     const results: LoadResult[] = [];
+    /** A scenario's load, with where the CPU went per request. */
+    const measured = async (run: () => Promise<LoadResult>, serverInThisProcess: boolean): Promise<LoadResult> => {
+      const before = cpuTimes();
+      const result = await run();
+      const cpu = cpuPerRequest(before, cpuTimes(), result.requests);
+      // PostGraphile's server is another process: only the machine's figures are its.
+      return { ...result, cpu: cpu && (serverInThisProcess ? cpu : { ...cpu, mainThreadMs: Number.NaN }) };
+    };
     for (const s of prepared.scenarios) {
-      const load = () => runLoadInWorker(s, { url, token: prepared.token, concurrency: CONCURRENCY, durationMs: SECONDS * 1000 });
+      const load = () => measured(() => runLoadInWorker(s, { url, token: prepared.token, concurrency: CONCURRENCY, durationMs: SECONDS * 1000 }), true);
       // BENCH_PROFILE=<dir>: the server's CPU profile of the first scenario (bench/profile.ts).
       results.push(s === prepared.scenarios[0] ? await profiled('asrun-page1', load, say) : await load());
     }
@@ -156,12 +166,23 @@ export async function runAsRunBench(): Promise<void> {
       const pgl = await postGraphileScenarios(postgraphile.url, prepared.channelId);
       await runLoadInWorker(pgl[0], { url: postgraphile.url, token: '', concurrency: CONCURRENCY, durationMs: 2000 });
       for (const s of pgl) {
-        reference.push(await runLoadInWorker(s, { url: postgraphile.url, token: '', concurrency: CONCURRENCY, durationMs: SECONDS * 1000 }));
+        reference.push(await measured(() => runLoadInWorker(s, { url: postgraphile.url, token: '', concurrency: CONCURRENCY, durationMs: SECONDS * 1000 }), false));
       }
     } finally {
       postgraphile.stop();
     }
     say(`\n${formatTable([...results, ...reference])}`);
+    // Little's law: with CONCURRENCY requests always in flight, the mean latency is CONCURRENCY / throughput,
+    // and the throughput cannot pass what the machine's cores, or the server's one thread, can serve.
+    const cores = availableParallelism();
+    for (const r of results) {
+      if (!r.cpu) continue;
+      const cap = Math.min((cores * 1000) / r.cpu.machineBusyMs, 1000 / r.cpu.mainThreadMs);
+      say(
+        `${r.name}: at its CPU per request this ${cores}-core machine serves at most ${((cores * 1000) / r.cpu.machineBusyMs).toFixed(0)} req/s,` +
+          ` the server's thread ${(1000 / r.cpu.mainThreadMs).toFixed(0)}; with ${CONCURRENCY} clients, a mean latency of at least ${((CONCURRENCY * 1000) / cap).toFixed(1)} ms`,
+      );
+    }
     const ratio = (ours: LoadResult, theirs: LoadResult) => (ours.reqPerSec / theirs.reqPerSec).toFixed(2);
     say(`\nthroughput onair / PostGraphile: page 1 ${ratio(results[0], reference[0])}, page 51 ${ratio(results[2], reference[1])} (target: at least 1.00)`);
     for (const r of results) if (r.firstError) say(`${r.name}: first error: ${r.firstError}`);
