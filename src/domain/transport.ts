@@ -111,18 +111,28 @@ export function loadPlaylistBody(playlist: PlayablePlaylist): LoadPlaylist {
 
 /**
  * pause, resume, skip, stopPlayback: OPERATOR, RUNNING; the engine's refusals
- * are CONFLICT. On the operator's hot path, so the channel is one plain
- * statement (what access and the sidecar need, nothing more).
+ * are CONFLICT. On the operator's hot path, so the channel's route comes from
+ * memory when it can (services/channel-routes.ts): no statement per command.
  */
 export async function transport(ctx: Context, rawChannelId: string, command: TransportCommand): Promise<EngineState> {
   const p = requirePrincipal(ctx.principal);
   const id = parseId('channelId', rawChannelId);
-  const [row] = await ctx.services.sql.query<{ id: string; projectId: string | null; status: string; sidecarUrl: string | null; sidecarSecret: string | null }>(
-    `SELECT id, project_id AS "projectId", status::text AS status, sidecar_url AS "sidecarUrl", sidecar_secret AS "sidecarSecret"
-       FROM channels WHERE id = $1::uuid AND deleted_at IS NULL`,
-    [id],
-  );
-  if (!row || !canSee(p, row.projectId)) throw notFound('channel');
-  assertAccess(p, row.projectId, 'OPERATOR', 'channel');
-  return engineState(row.id, await ctx.services.sidecars.transport(targetOf(ctx, row), command));
+  const routes = ctx.services.channelRoutes;
+  const fromMemory = routes.has(id);
+  const route = await routes.get(id);
+  if (!route || !canSee(p, route.projectId)) throw notFound('channel');
+  assertAccess(p, route.projectId, 'OPERATOR', 'channel');
+  try {
+    return engineState(route.id, await ctx.services.sidecars.transport(targetOf(ctx, route), command));
+  } catch (err) {
+    if (!fromMemory) throw err;
+    // The route may have changed a moment ago (the notification still on its way):
+    // answer as a fresh read would, CONFLICT for a channel no longer RUNNING.
+    routes.forget(id);
+    const fresh = await routes.get(id);
+    if (!fresh || !canSee(p, fresh.projectId)) throw notFound('channel');
+    assertAccess(p, fresh.projectId, 'OPERATOR', 'channel');
+    targetOf(ctx, fresh);
+    throw err;
+  }
 }

@@ -1,5 +1,6 @@
 import { PrincipalCache } from '../auth/principal-cache.ts';
 import type { Config } from '../config.ts';
+import { ChannelRoutes } from './channel-routes.ts';
 import { createDatabase, type Db, type Sql } from './db.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -27,6 +28,8 @@ export interface Services {
   metrics: Metrics;
   /** Recently authenticated principals (see PrincipalCache). */
   principals: PrincipalCache;
+  /** Each channel's sidecar route, kept while the database announces its changes (see ChannelRoutes). */
+  channelRoutes: ChannelRoutes;
   close(): Promise<void>;
 }
 
@@ -44,6 +47,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
   for (const client of [redis, subscriber]) client.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
   const queues = createQueues(redis, config.queuePrefix, config.staging);
   const orchestrator = createOrchestrator(config.orchestrator, log);
+  const channelRoutes = new ChannelRoutes({ databaseUrl: config.databaseUrl, sql: database.sql, log });
   return {
     config,
     log,
@@ -56,9 +60,10 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     pubsub: createEventBus(redis, subscriber, config.queuePrefix),
     metrics: createMetrics(),
     principals: new PrincipalCache(config.authCacheMs),
+    channelRoutes,
     async close() {
       // Each step runs even if another fails; the queue before the connection it uses.
-      const first = await Promise.allSettled([queues.close(), database.close(), orchestrator.close()]);
+      const first = await Promise.allSettled([queues.close(), database.close(), orchestrator.close(), channelRoutes.close()]);
       const second = await Promise.allSettled([redis.quit(), subscriber.quit()]);
       for (const r of [...first, ...second]) if (r.status === 'rejected') log.warn({ err: String(r.reason) }, 'close failed');
     },
