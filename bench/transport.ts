@@ -111,6 +111,26 @@ function measureServerOverhead(app: ReturnType<typeof buildApp>, services: Retur
   };
 }
 
+/**
+ * A bare relay on onair's thread: each request forwarded to the sidecar with
+ * onair's own sidecar client, its answer returned; no GraphQL, no access
+ * check, no route. The topology of a mutation through onair (one more hop,
+ * one more thread to wake) at the least cost: what is left of the operators'
+ * overhead beyond it is onair's work.
+ */
+async function bareRelay(services: ReturnType<typeof createServices>, target: { url: string; secret: string }) {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    services.sidecars.transport(target, 'skip').then(
+      (status) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data: { skip: { state: status.state } } })),
+      (err: unknown) => res.writeHead(502, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ message: String(err) }] })),
+    );
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/relay`, close: () => server.close() };
+}
+
 export async function runTransportBench(): Promise<void> {
   const url = new URL(env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/onair_bench');
   url.pathname = '/onair_bench_transport';
@@ -176,6 +196,8 @@ export async function runTransportBench(): Promise<void> {
       return result;
     };
     const straight = `${sidecar.url}/transport/skip`;
+    const relay = await bareRelay(services, { url: sidecar.url, secret });
+    const relayed = { name: 'skip through a bare relay (no GraphQL)', query: '', variables: { c: channel.id } };
     const results: LoadResult[] = [
       // Operators acting at a steady pace: the overhead an operator feels.
       await load(direct, straight, secret, INTERVAL_MS),
@@ -187,7 +209,9 @@ export async function runTransportBench(): Promise<void> {
     ];
     // The paced mutations once more, followed inside onair.
     const inside = await tracked.during(() => load({ ...mutation, name: `${mutation.name}, timed inside onair` }, api, token, INTERVAL_MS));
-    say(`\n${formatTable([...results, inside.result])}`);
+    const relayedPaced = await load(relayed, relay.url, '', INTERVAL_MS);
+    relay.close();
+    say(`\n${formatTable([...results, inside.result, relayedPaced])}`);
     const [own, onair] = results;
     const p50 = onair.p50 - own.p50;
     const p99 = onair.p99 - own.p99;
@@ -195,6 +219,10 @@ export async function runTransportBench(): Promise<void> {
     say(
       `\nAPI overhead at ${rate} actions/s, as the operators see it (through − straight): p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms;` +
         ` target p99 under ${TARGET_P99_MS} ms: ${p99 < TARGET_P99_MS ? 'met' : 'MISSED'}`,
+    );
+    say(
+      `API overhead at ${rate} actions/s beyond a bare relay's (through onair − through the relay): p50 ${(onair.p50 - relayedPaced.p50).toFixed(2)} ms,` +
+        ` p99 ${(onair.p99 - relayedPaced.p99).toFixed(2)} ms; the relay's own: p50 ${(relayedPaced.p50 - own.p50).toFixed(2)} ms, p99 ${(relayedPaced.p99 - own.p99).toFixed(2)} ms`,
     );
     say(
       `API overhead at ${rate} actions/s, inside onair (request in → answer out, minus the sidecar call; ${inside.count} mutations):` +
@@ -208,8 +236,8 @@ export async function runTransportBench(): Promise<void> {
     );
     const delay = (r: LoadResult) => (loopDelayP99.get(r.name) ?? NaN).toFixed(2);
     say(`event loop delay p99 of this process at 250 actions/s: straight ${delay(own)} ms, through onair ${delay(onair)} ms`);
-    for (const r of [...results, inside.result]) if (r.firstError) say(`${r.name}: first error: ${r.firstError}`);
-    if ([...results, inside.result].some((r) => r.errors > 0)) process.exitCode = 1;
+    for (const r of [...results, inside.result, relayedPaced]) if (r.firstError) say(`${r.name}: first error: ${r.firstError}`);
+    if ([...results, inside.result, relayedPaced].some((r) => r.errors > 0)) process.exitCode = 1;
   } finally {
     await sidecar.close();
     await app.close();
