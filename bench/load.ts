@@ -142,6 +142,13 @@ export async function runLoad(scenario: Scenario, o: LoadOptions): Promise<LoadR
   };
 }
 
+/** Rows of text cells as one aligned table: the first row is the header; the first column is left-aligned. */
+export function formatRows(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
+}
+
 /** The results as one aligned text table. */
 export function formatTable(results: LoadResult[]): string {
   const withCpu = results.some((r) => r.cpu);
@@ -158,9 +165,7 @@ export function formatTable(results: LoadResult[]): string {
     String(r.errors),
     ...(withCpu ? [cpu(r.cpu?.mainThreadMs), cpu(r.cpu?.machineBusyMs), cpu(r.cpu?.stealMs)] : []),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+  return formatRows([header, ...rows]);
 }
 
 /** The worker's side of runLoadInWorker. */

@@ -12,15 +12,15 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { generateToken, hashToken } from '../src/auth/tokens.ts';
 import { loadConfig } from '../src/config.ts';
 import { sealSidecarSecret } from '../src/domain/channel-lifecycle.ts';
 import type { EventsPage, SidecarEvent, SidecarEventInput, Status } from '../src/protocol/sidecar-api.ts';
 import { buildApp } from '../src/server/app.ts';
 import { createServices } from '../src/services/index.ts';
-import { ensureDatabase, migrate } from '../src/services/migrate.ts';
+import { benchDatabase, benchEnv } from './setup.ts';
 import { startWorkers } from '../src/worker/index.ts';
+import { formatRows } from './load.ts';
 import type { ConnectionSpec, RateClientsCommand, RateClientsReply } from './sidecar-rate-clients.ts';
 
 const env = process.env;
@@ -180,43 +180,17 @@ function verdict(perItemRatio: number): string {
   return 'met';
 }
 
-function formatRows(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
-}
-
-/** A database of this benchmark's own, dropped and made again at each run. */
-async function freshDatabase(): Promise<string> {
-  const url = new URL(env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/onair_bench');
-  url.pathname = '/onair_bench_sidecar_rate';
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  try {
-    await client.query('DROP DATABASE IF EXISTS "onair_bench_sidecar_rate" WITH (FORCE)');
-  } finally {
-    await client.end();
-  }
-  await ensureDatabase(url.toString());
-  await migrate(url.toString());
-  return url.toString();
-}
-
 export async function runSidecarRateBench(): Promise<void> {
-  const databaseUrl = await freshDatabase();
+  // Made afresh at each run.
+  const databaseUrl = await benchDatabase('onair_bench_sidecar_rate', { fresh: true });
   const dataDir = await mkdtemp(path.join(tmpdir(), 'onair-bench-rate-'));
   const config = loadConfig({
     ...env,
-    NODE_ENV: 'production',
-    ONAIR_SECRET_KEY: env.ONAIR_SECRET_KEY ?? randomBytes(32).toString('hex'),
-    LOG_LEVEL: 'silent',
-    DATABASE_URL: databaseUrl,
-    WORKER_IN_PROCESS: 'false',
-    MEDIA_VOLUME_DIR: path.join(dataDir, 'media'),
-    MEDIA_STORE_DIR: path.join(dataDir, 'store'),
-    QUEUE_PREFIX: `onair-bench-${randomBytes(4).toString('hex')}`,
+    ...benchEnv(databaseUrl, {
+      WORKER_IN_PROCESS: 'false',
+      MEDIA_VOLUME_DIR: path.join(dataDir, 'media'),
+      MEDIA_STORE_DIR: path.join(dataDir, 'store'),
+    }),
   });
   const services = createServices(config);
   const app = buildApp(services);

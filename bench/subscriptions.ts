@@ -17,7 +17,8 @@ import { loadConfig } from '../src/config.ts';
 import { EngineSnapshots, engineState, toWire, type EngineState } from '../src/domain/engine-status.ts';
 import { buildApp } from '../src/server/app.ts';
 import { createServices } from '../src/services/index.ts';
-import { ensureDatabase, migrate } from '../src/services/migrate.ts';
+import { benchDatabase, benchEnv } from './setup.ts';
+import { formatRows } from './load.ts';
 import { profiled } from './profile.ts';
 import type { ClientsCommand, ClientsReply } from './subscriptions-clients.ts';
 import { recordHandOffs } from './socket-hand-off.ts';
@@ -130,28 +131,10 @@ function countingSidecar(): Promise<{ url: string; requests(): number; close(): 
   );
 }
 
-function formatRows(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
-}
-
 export async function runSubscriptionsBench(): Promise<void> {
-  const url = new URL(env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/onair_bench');
-  url.pathname = '/onair_bench_subscriptions';
-  const databaseUrl = url.toString();
-  await ensureDatabase(databaseUrl);
-  await migrate(databaseUrl);
+  const databaseUrl = await benchDatabase('onair_bench_subscriptions');
   // The replicas of the last phase get the same configuration.
-  const replicaConfigEnv = {
-    NODE_ENV: 'production',
-    ONAIR_SECRET_KEY: env.ONAIR_SECRET_KEY ?? randomBytes(32).toString('hex'),
-    LOG_LEVEL: 'silent',
-    DATABASE_URL: databaseUrl,
-    WORKER_IN_PROCESS: 'false',
-    MIGRATE_ON_START: 'false',
-    QUEUE_PREFIX: `onair-bench-${randomBytes(4).toString('hex')}`,
-  };
+  const replicaConfigEnv = benchEnv(databaseUrl, { WORKER_IN_PROCESS: 'false', MIGRATE_ON_START: 'false' });
   const config = loadConfig({ ...env, ...replicaConfigEnv });
   const services = createServices(config);
   const app = buildApp(services);

@@ -14,7 +14,7 @@ import { sealSidecarSecret } from '../src/domain/channel-lifecycle.ts';
 import type { Status } from '../src/protocol/sidecar-api.ts';
 import { buildApp } from '../src/server/app.ts';
 import { createServices } from '../src/services/index.ts';
-import { ensureDatabase, migrate } from '../src/services/migrate.ts';
+import { benchDatabase, benchEnv } from './setup.ts';
 import { formatTable, runLoadInWorker, type LoadResult } from './load.ts';
 import { profiled } from './profile.ts';
 
@@ -132,19 +132,8 @@ async function bareRelay(services: ReturnType<typeof createServices>, target: { 
 }
 
 export async function runTransportBench(): Promise<void> {
-  const url = new URL(env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/onair_bench');
-  url.pathname = '/onair_bench_transport';
-  const databaseUrl = url.toString();
-  await ensureDatabase(databaseUrl);
-  await migrate(databaseUrl);
-  const config = loadConfig({
-    ...env,
-    NODE_ENV: 'production',
-    ONAIR_SECRET_KEY: env.ONAIR_SECRET_KEY ?? randomBytes(32).toString('hex'),
-    LOG_LEVEL: 'silent',
-    DATABASE_URL: databaseUrl,
-    QUEUE_PREFIX: `onair-bench-${randomBytes(4).toString('hex')}`,
-  });
+  const databaseUrl = await benchDatabase('onair_bench_transport');
+  const config = loadConfig({ ...env, ...benchEnv(databaseUrl) });
   const services = createServices(config);
   const app = buildApp(services);
   const tracked = measureServerOverhead(app, services);
