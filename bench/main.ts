@@ -4,6 +4,8 @@
 // costly multi-realm check in every instanceOf outside production), so it is
 // set before anything else loads: the benchmark measures a production server.
 process.env.NODE_ENV ??= 'production';
+// The servers measured here run with the API process's V8 settings (src/server/main.ts).
+(await import('../src/server/gc-settings.ts')).applyGcSettings();
 
 // `npm run bench` runs every benchmark; `npm run bench -- transport` (or asrun, subscriptions, sidecar-rate) one.
 const only = process.argv[2];

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { constants as perfConstants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { AddressInfo } from 'node:net';
 import { generateToken, hashToken } from '../src/auth/tokens.ts';
@@ -131,6 +131,31 @@ async function bareRelay(services: ReturnType<typeof createServices>, target: { 
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/relay`, close: () => server.close() };
 }
 
+/** Pauses of this thread's garbage collector from now until `stop()`, summarised by kind. */
+function gcPauses(): { stop(): string } {
+  const minor: number[] = [];
+  const major: number[] = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+      (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR ? minor : major).push(entry.duration);
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const describe = (name: string, pauses: number[]) => {
+    if (pauses.length === 0) return `no ${name}`;
+    const sorted = Float64Array.from(pauses).sort();
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+    return `${sorted.length} ${name} p50 ${at(0.5).toFixed(2)} ms, p99 ${at(0.99).toFixed(2)} ms, max ${sorted[sorted.length - 1].toFixed(2)} ms`;
+  };
+  return {
+    stop() {
+      observer.disconnect();
+      return `${describe('scavenges', minor)}, ${describe('other collections', major)}`;
+    },
+  };
+}
+
 export async function runTransportBench(): Promise<void> {
   const databaseUrl = await benchDatabase('onair_bench_transport');
   const config = loadConfig({ ...env, ...benchEnv(databaseUrl) });
@@ -170,15 +195,19 @@ export async function runTransportBench(): Promise<void> {
     // How late this process's event loop ran (onair and the stand-in share it): a delay here is
     // a delay of every request in flight, whatever its cause (garbage collection, or no CPU to be had).
     const loopDelayP99 = new Map<string, number>();
+    // Garbage collection on onair's thread (this one): each pause delays every request in flight.
+    const pauses = new Map<string, string>();
     const load = async (scenario: typeof mutation, target: string, key: string, intervalMs?: number) => {
       const cpu = process.cpuUsage();
       const loop = monitorEventLoopDelay({ resolution: 1 });
       loop.enable();
+      const gc = gcPauses();
       const result = await runLoadInWorker(
         { ...scenario, name: `${scenario.name}${intervalMs ? `, each every ${intervalMs} ms` : ', back to back'}` },
         { url: target, token: key, concurrency: CONCURRENCY, durationMs: SECONDS * 1000, intervalMs },
       );
       loop.disable();
+      pauses.set(result.name, gc.stop());
       const used = process.cpuUsage(cpu);
       cpuPerRequest.set(result.name, (used.user + used.system) / 1000 / Math.max(1, result.requests));
       loopDelayP99.set(result.name, loop.percentile(99) / 1e6);
@@ -225,6 +254,7 @@ export async function runTransportBench(): Promise<void> {
     );
     const delay = (r: LoadResult) => (loopDelayP99.get(r.name) ?? NaN).toFixed(2);
     say(`event loop delay p99 of this process at 250 actions/s: straight ${delay(own)} ms, through onair ${delay(onair)} ms`);
+    say(`garbage collection on onair's thread at 250 actions/s: straight ${pauses.get(own.name)}; through onair ${pauses.get(onair.name)}`);
     for (const r of [...results, inside.result, relayedPaced]) if (r.firstError) say(`${r.name}: first error: ${r.firstError}`);
     if ([...results, inside.result, relayedPaced].some((r) => r.errors > 0)) process.exitCode = 1;
   } finally {

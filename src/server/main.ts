@@ -4,9 +4,11 @@ import { createServices } from '../services/index.ts';
 import { ensureDatabase, migrate } from '../services/migrate.ts';
 import { startWorkers } from '../worker/index.ts';
 import { buildApp } from './app.ts';
+import { applyGcSettings } from './gc-settings.ts';
 
 /** `serve`: migrations, bootstrap admin, HTTP server (and workers); stops cleanly on SIGINT/SIGTERM. */
 async function main() {
+  applyGcSettings();
   const config = loadConfig();
   const services = createServices(config);
   const { log } = services;

@@ -6,6 +6,7 @@ import type { Metrics } from '../services/metrics.ts';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { ErrorCode } from '../errors.ts';
 import { buildContext, type Context, type ContextDeps } from '../graphql/context.ts';
+import { useReleaseRequestCaches } from '../graphql/request-caches.ts';
 import { useSharedSubscriptionExecution } from '../graphql/subscription-execution.ts';
 import { schema } from '../graphql/schema/index.ts';
 
@@ -120,6 +121,7 @@ export function createGraphqlHandler(deps: ContextDeps): Yoga {
     plugins: [
       EnvelopArmorPlugin(ARMOR),
       useErrorCodes(),
+      useReleaseRequestCaches(),
       useOperationMetrics(deps.services.metrics),
       useSharedSubscriptionExecution(),
       useGraphQlJit({}, { enableIf: (args) => compiledExecution(args.document, args.operationName) }),
