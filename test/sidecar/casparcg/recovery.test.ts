@@ -47,6 +47,8 @@ describe('a CasparCG Server that restarts mid-playlist', () => {
     const restartedAt = Date.now();
     await r.peer.start();
     const events = await r.waitFor((evs) => !!ended(evs, 'C'));
+    // C's end is logged as the engine clears the layer: the CLEAR may reach the server a moment later.
+    await until(() => r.peer.commands.some((c) => c.atMs >= restartedAt && c.line === 'CLEAR 1-10'), 'layer 1-10 cleared at the end of the list');
 
     const b = onAir(events, 'B')!;
     // Put back where the wall clock says B is: SEEK = ticks since B went on air, LENGTH = what is left of its 150.
