@@ -117,14 +117,19 @@ export function attachGraphqlWebSocket(server: Server, yoga: Yoga, deps: Context
   const { log, config } = services;
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxBodyBytes });
   const mask = errorMasker(log);
-  /** Authenticated connections and their credentials. */
-  const connections = new Map<WebSocket, string>();
+  /** Authenticated connections: their credentials, and graphql-ws's open operations of each. */
+  const connections = new Map<WebSocket, { authorization: string; operations: Record<string, unknown> }>();
+  services.metrics.countWebsocketOperations(() => {
+    let open = 0;
+    for (const { operations } of connections.values()) open += Object.keys(operations).length;
+    return open;
+  });
 
   // A revoked token ends its connections within this period on every replica.
   // All connections are checked at once: the tokens not in the principal
   // cache are looked up together, in one statement.
   const recheck = setInterval(() => {
-    const checks = [...connections].map(([socket, authorization]) =>
+    const checks = [...connections].map(([socket, { authorization }]) =>
       currentPrincipal(services, authorization).then((now) => {
         if (now === null && socket.readyState === socket.OPEN) {
           services.metrics.websocketClosedByRecheck.inc();
@@ -165,7 +170,7 @@ export function attachGraphqlWebSocket(server: Server, yoga: Yoga, deps: Context
         if (socket.readyState !== socket.OPEN) return false;
         deps.tokenUsage.touch(principal.tokenId);
         ctx.extra.authorization = authorization as string;
-        connections.set(socket, authorization as string);
+        connections.set(socket, { authorization: authorization as string, operations: ctx.subscriptions });
         services.metrics.websocketConnections.inc();
         return true;
       },

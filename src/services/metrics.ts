@@ -4,6 +4,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'onair_' });
+  /** Counted when scraped, from what the WebSocket server reports (countWebsocketOperations). */
+  let openWebsocketOperations = () => 0;
   return {
     registry,
     graphqlOperations: new Counter({
@@ -24,6 +26,18 @@ export function createMetrics() {
       help: 'Authenticated GraphQL WebSocket connections open on this process.',
       registers: [registry],
     }),
+    websocketOperations: new Gauge({
+      name: 'onair_websocket_operations',
+      help: "GraphQL operations open on this process's WebSocket connections: subscriptions, and queries or mutations in flight.",
+      registers: [registry],
+      collect() {
+        this.set(openWebsocketOperations());
+      },
+    }),
+    /** The WebSocket server tells how to count its open operations (server/websocket.ts). */
+    countWebsocketOperations(count: () => number): void {
+      openWebsocketOperations = count;
+    },
     websocketClosedByRecheck: new Counter({
       name: 'onair_websocket_revoked_total',
       help: 'WebSocket connections closed because their token no longer authenticates.',

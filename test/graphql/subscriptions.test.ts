@@ -8,6 +8,7 @@ import { setAssetMedia } from '../../src/domain/staging/media.ts';
 import type { AsRunMessage } from '../../src/services/pubsub.ts';
 import { insertChannel, uniq } from '../helpers/fixtures.ts';
 import { createActor, createCast, startTestServer, type Cast, type TestServer } from '../helpers/server.ts';
+import { until } from '../helpers/until.ts';
 import { connectWs, type Collected, type WsConnection } from '../helpers/ws.ts';
 
 // Subscriptions over WebSocket on one server; test/graphql/subscriptions-replicas.test.ts
@@ -86,6 +87,23 @@ describe('connection', () => {
     const sub = connect({ token: cast.viewer.token }).subscribe(ENGINE, { id: channel.id });
     const first = await sub.waitFor(() => true);
     expect(first.data?.engineStatus).toMatchObject({ channelId: channel.id, reachable: false });
+  });
+
+  it('counts its open operations on /metrics, and counts out one completed or of a closed connection', async () => {
+    const openOperations = async () =>
+      Number(/^onair_websocket_operations (\d+)$/m.exec(await (await fetch(new URL('/metrics', server.url))).text())?.[1]);
+    // The earlier tests' connections were disposed (afterEach): the server counts them out as it sees them close.
+    await until(async () => (await openOperations()) === 0, "the earlier tests' operations counted out");
+    const [one, two] = await Promise.all([insertChannel(server.services, cast.home.id), insertChannel(server.services, cast.home.id)]);
+    const connection = as(cast.viewer.token);
+    const first = connection.subscribe(ENGINE, { id: one.id });
+    const second = connection.subscribe(ENGINE, { id: two.id });
+    await Promise.all([first.waitFor(() => true), second.waitFor(() => true)]);
+    expect(await openOperations()).toBe(2);
+    first.stop();
+    await until(async () => (await openOperations()) === 1, 'the completed subscription counted out');
+    await connection.dispose();
+    await until(async () => (await openOperations()) === 0, "the closed connection's subscription counted out");
   });
 
   it('also serves subscriptions over server-sent events on POST /graphql (GraphiQL), with the Authorization header', async () => {
