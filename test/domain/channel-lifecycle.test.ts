@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startChannelSidecar, stopChannelSidecar, sidecarSecretOf, type LifecycleDeps } from '../../src/domain/channel-lifecycle.ts';
 import { DockerOrchestrator } from '../../src/services/orchestrator/docker.ts';
 import { LocalOrchestrator } from '../../src/services/orchestrator/local.ts';
-import { insertChannel } from '../helpers/fixtures.ts';
+import { insertChannel, sidecarPortBase } from '../helpers/fixtures.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 // A stand-in sidecar: answers /healthz on $HOST:$PORT and echoes what it was given.
@@ -32,7 +32,7 @@ function deps(script = SERVE, orchestrator?: LifecycleDeps['orchestrator']): Lif
       queuePrefix: server.services.config.queuePrefix,
       mediaVolumeDir: '/tmp',
       // A range of its own per run, so parallel test files never collide.
-      sidecar: { engine: 'ffmpeg', portBase: 20_000 + Math.floor(Math.random() * 20_000), portCount: 50, timeoutMs: 2000 },
+      sidecar: { engine: 'ffmpeg', portBase: sidecarPortBase(50), portCount: 50, timeoutMs: 2000 },
     },
   };
 }

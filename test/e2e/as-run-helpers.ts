@@ -11,6 +11,7 @@ import type { Cast, GqlResult } from '../helpers/server.ts';
 export { until } from '../helpers/until.ts';
 import { until } from '../helpers/until.ts';
 import { srtReceiver } from '../helpers/srt-receiver.ts';
+import { sidecarPortBase } from '../helpers/fixtures.ts';
 
 // What the as-run end-to-end tests share: clips in a local store, a volume,
 // an SRT receiver for the channel's output, and a channel with a playlist.
@@ -35,7 +36,7 @@ export async function setUpMedia(clips: Record<string, number>): Promise<Media &
     env: {
       MEDIA_STORE_DIR: store,
       MEDIA_VOLUME_DIR: volume,
-      SIDECAR_PORT_BASE: String(40_000 + Math.floor(Math.random() * 15_000)),
+      SIDECAR_PORT_BASE: String(sidecarPortBase(20)),
       SIDECAR_PORT_COUNT: '20',
       EVENTS_WAIT_MS: '3000',
       INGEST_DISCOVERY_MS: '300',

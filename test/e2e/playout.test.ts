@@ -7,6 +7,7 @@ import { makeMediaDir } from '../sidecar/helpers.ts';
 import { createCast, outcome, startTestServer, type Cast, type TestServer } from '../helpers/server.ts';
 import { until } from '../helpers/until.ts';
 import { srtReceiver } from '../helpers/srt-receiver.ts';
+import { sidecarPortBase } from '../helpers/fixtures.ts';
 
 // The whole path on one machine: clips staged from the local store, a channel
 // started through the API (the real sidecar, run by the local orchestrator),
@@ -30,7 +31,7 @@ beforeAll(async () => {
   server = await startTestServer({
     MEDIA_STORE_DIR: store,
     MEDIA_VOLUME_DIR: volume,
-    SIDECAR_PORT_BASE: String(40_000 + Math.floor(Math.random() * 15_000)),
+    SIDECAR_PORT_BASE: String(sidecarPortBase(20)),
     SIDECAR_PORT_COUNT: '20',
     // The last test kills a sidecar to see SIDECAR_UNAVAILABLE: no failover may replace it first.
     HEARTBEAT_TIMEOUT_MS: '600000',

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { insertChannel } from '../helpers/fixtures.ts';
+import { insertChannel, sidecarPortBase } from '../helpers/fixtures.ts';
 import { ACTORS, createCast, outcome, startTestServer, tokenOf, type Cast, type TestServer } from '../helpers/server.ts';
 
 // startChannel and stopChannel over HTTP, with the real sidecar program run by
@@ -19,7 +19,7 @@ beforeAll(async () => {
   server = await startTestServer({
     MEDIA_VOLUME_DIR: tmp,
     // A port range of this file's own.
-    SIDECAR_PORT_BASE: String(30_000 + Math.floor(Math.random() * 20_000)),
+    SIDECAR_PORT_BASE: String(sidecarPortBase(40)),
     SIDECAR_PORT_COUNT: '40',
   });
   cast = await createCast(server.services);

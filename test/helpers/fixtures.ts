@@ -17,3 +17,13 @@ export function insertChannel(
     data: { name: `ch-${uniq()}`, projectId, outputType: 'NDI', output: { name: 'x' }, videoFormat: '1080i5000', ...extra },
   });
 }
+
+/**
+ * A base for a test's sidecar ports (SIDECAR_PORT_BASE), with `count` ports after it: random, so
+ * that test files running side by side rarely share one, and below Linux's ephemeral range
+ * (32768–60999), where the machine's own connections (PostgreSQL, Redis, Docker) hold local ports
+ * that a sidecar could then not listen on.
+ */
+export function sidecarPortBase(count: number): number {
+  return 20_000 + Math.floor(Math.random() * (12_000 - count));
+}

@@ -6,7 +6,7 @@ import type { ChannelEventMessage } from '../../src/services/pubsub.ts';
 import { failOverSilentChannels } from '../../src/worker/heartbeat-timeouts.ts';
 import { checkNodes } from '../../src/worker/node-health.ts';
 import { ensureTestImage, localDocker } from '../helpers/docker-image.ts';
-import { insertChannel, uniq } from '../helpers/fixtures.ts';
+import { insertChannel, uniq, sidecarPortBase } from '../helpers/fixtures.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { until } from '../helpers/until.ts';
 
@@ -94,7 +94,7 @@ beforeAll(async () => {
     ORCHESTRATOR: 'docker',
     SIDECAR_IMAGE: await ensureTestImage(),
     SIDECAR_COMMAND: '',
-    SIDECAR_PORT_BASE: String(30_000 + Math.floor(Math.random() * 20_000)),
+    SIDECAR_PORT_BASE: String(sidecarPortBase(50)),
     SIDECAR_PORT_COUNT: '50',
     HEARTBEAT_TIMEOUT_MS: '2000',
     NODE_OFFLINE_AFTER_MS: '100',

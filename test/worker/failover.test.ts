@@ -8,6 +8,7 @@ import { makeMediaDir } from '../sidecar/helpers.ts';
 import { createCast, startTestServer, type Cast, type TestServer } from '../helpers/server.ts';
 import { until } from '../helpers/until.ts';
 import { srtReceiver } from '../helpers/srt-receiver.ts';
+import { sidecarPortBase } from '../helpers/fixtures.ts';
 
 // A killed sidecar on one machine: real sidecars (local orchestrator, ffmpeg
 // engine) playing to an SRT receiver, the worker's control loop and event
@@ -29,7 +30,7 @@ beforeAll(async () => {
   server = await startTestServer({
     MEDIA_VOLUME_DIR: volume,
     SIDECAR_ENGINE: 'ffmpeg',
-    SIDECAR_PORT_BASE: String(40_000 + Math.floor(Math.random() * 15_000)),
+    SIDECAR_PORT_BASE: String(sidecarPortBase(20)),
     SIDECAR_PORT_COUNT: '20',
     HEARTBEAT_TIMEOUT_MS: String(HEARTBEAT_TIMEOUT_MS),
     CONTROL_TICK_MS: String(CONTROL_TICK_MS),

@@ -9,7 +9,7 @@ import type { Orchestrator } from '../../src/services/orchestrator/orchestrator.
 import type { ChannelEventMessage } from '../../src/services/pubsub.ts';
 import { failOverSilentChannels } from '../../src/worker/heartbeat-timeouts.ts';
 import { reconcile } from '../../src/worker/reconcile.ts';
-import { insertChannel } from '../helpers/fixtures.ts';
+import { insertChannel, sidecarPortBase } from '../helpers/fixtures.ts';
 import { createCast, startTestServer, type Cast, type TestServer } from '../helpers/server.ts';
 import { until } from '../helpers/until.ts';
 
@@ -32,7 +32,7 @@ beforeAll(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), 'onair-lifecycle-'));
   server = await startTestServer({
     MEDIA_VOLUME_DIR: tmp,
-    SIDECAR_PORT_BASE: String(30_000 + Math.floor(Math.random() * 20_000)),
+    SIDECAR_PORT_BASE: String(sidecarPortBase(40)),
     SIDECAR_PORT_COUNT: '40',
     FAILOVER_MAX_RESTARTS: '2',
     FAILOVER_WINDOW_MS: String(10 * MINUTE),

@@ -2,12 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcile } from '../../src/worker/reconcile.ts';
 import { ensureTestImage, localDocker } from '../helpers/docker-image.ts';
-import { insertChannel } from '../helpers/fixtures.ts';
+import { insertChannel, sidecarPortBase } from '../helpers/fixtures.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 // Reconciliation against the real Docker engine (scripts/docker-engine.sh).
 let server: TestServer;
-const port = () => 30_000 + Math.floor(Math.random() * 20_000);
+const port = () => sidecarPortBase(20);
 
 beforeAll(async () => {
   server = await startTestServer({
