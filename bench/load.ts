@@ -78,7 +78,8 @@ export function post(agent: http.Agent, url: string, token: string, payload: str
   });
 }
 
-function percentile(sorted: Float64Array, p: number): number {
+/** The `p`th percentile (0–100) of ascending values; NaN when there are none. */
+export function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }

@@ -15,7 +15,7 @@ import type { Status } from '../src/protocol/sidecar-api.ts';
 import { buildApp } from '../src/server/app.ts';
 import { createServices } from '../src/services/index.ts';
 import { benchDatabase, benchEnv } from './setup.ts';
-import { formatTable, runLoadInWorker, type LoadResult } from './load.ts';
+import { formatTable, percentile, runLoadInWorker, type LoadResult } from './load.ts';
 import { profiled } from './profile.ts';
 
 const env = process.env;
@@ -101,8 +101,7 @@ function measureServerOverhead(app: ReturnType<typeof buildApp>, services: Retur
       try {
         const result = await run();
         const sorted = Float64Array.from(samples).sort();
-        const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
-        return { result, p50: at(0.5), p99: at(0.99), count: sorted.length };
+        return { result, p50: percentile(sorted, 50), p99: percentile(sorted, 99), count: sorted.length };
       } finally {
         recording = false;
         inRequest.disable();
@@ -145,8 +144,7 @@ function gcPauses(): { stop(): string } {
   const describe = (name: string, pauses: number[]) => {
     if (pauses.length === 0) return `no ${name}`;
     const sorted = Float64Array.from(pauses).sort();
-    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
-    return `${sorted.length} ${name} p50 ${at(0.5).toFixed(2)} ms, p99 ${at(0.99).toFixed(2)} ms, max ${sorted[sorted.length - 1].toFixed(2)} ms`;
+    return `${sorted.length} ${name} p50 ${percentile(sorted, 50).toFixed(2)} ms, p99 ${percentile(sorted, 99).toFixed(2)} ms, max ${sorted[sorted.length - 1].toFixed(2)} ms`;
   };
   return {
     stop() {
