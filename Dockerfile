@@ -2,33 +2,51 @@
 #   docker build -t onair .
 #   docker run -e DATABASE_URL=... -e REDIS_URL=... -e ONAIR_SECRET_KEY=... -p 4000:4000 onair serve
 
-# --- build: all dependencies, generated Prisma client, then production deps only
-FROM node:20-bookworm-slim AS build
+# The Node major (package.json engines); moving to another is this one line.
+ARG NODE_MAJOR=24
+
+# --- deps: all dependencies and the generated Prisma client, from the package files and the
+# Prisma schema only: a change of the sources rebuilds none of this.
+FROM node:${NODE_MAJOR}-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY scripts/prisma-generate.mjs scripts/
 COPY prisma/schema.prisma prisma/
 COPY prisma.config.ts ./
-RUN npm ci --no-audit --no-fund
-COPY . .
-RUN node scripts/prisma-generate.mjs && npm prune --omit=dev --no-audit --no-fund
+RUN npm ci --no-audit --no-fund && node scripts/prisma-generate.mjs
 
-# --- runtime: no compilers, no dev dependencies, not root
-FROM node:20-bookworm-slim AS runtime
+# --- build: the production JavaScript (npm run build: dist/, the Prisma client bundled in) and the
+# operator console (dist/console: Vite and Svelte, its operations checked against the printed schema)
+FROM deps AS build
+COPY tsconfig.json ./
+COPY scripts/build.mjs scripts/build-console.ts scripts/migrate.ts scripts/
+COPY schema/schema.graphql schema/
+COPY console ./console
+COPY src ./src
+RUN npm run build
+
+# --- prod-deps: production dependencies only
+FROM deps AS prod-deps
+RUN npm prune --omit=dev --no-audit --no-fund
+
+# --- runtime: JavaScript and the console's built files only (no TypeScript, compilers, dev dependencies or tests); runs as `node`, which owns
+# nothing here (the code is root's and read-only to it)
+FROM node:${NODE_MAJOR}-bookworm-slim AS runtime
 # ffmpeg: the sidecar's engine (and the tests' clips); nothing else of Debian's.
 RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production PORT=4000
 WORKDIR /app
-COPY --from=build --chown=node:node /app/node_modules ./node_modules
-COPY --from=build --chown=node:node /app/prisma/generated ./prisma/generated
-COPY --chown=node:node package.json prisma.config.ts ./
-COPY --chown=node:node prisma/migrations ./prisma/migrations
-COPY --chown=node:node prisma/schema.prisma ./prisma/
-COPY --chown=node:node src ./src
-COPY --chown=node:node scripts/migrate.ts ./scripts/
-COPY --chown=node:node docker-entrypoint.sh /usr/local/bin/onair
+COPY --from=prod-deps /app/node_modules ./node_modules
+# package.json: "type": "module" makes dist/*.js ES modules.
+COPY package.json ./
+COPY prisma/migrations ./prisma/migrations
+COPY --from=build /app/dist ./dist
+COPY docker-entrypoint.sh /usr/local/bin/onair
+# The one writable place: the defaults of MEDIA_VOLUME_DIR, MEDIA_STORE_DIR and SIDECAR_RUN_DIR (mount volumes there or elsewhere).
+RUN mkdir -p /app/data && chown node:node /app/data
 USER node
 EXPOSE 4000
-HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||4000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+# serve and sidecar: /healthz where they listen; worker and migrate: running (see docker-entrypoint.sh).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s CMD ["onair", "healthcheck"]
 ENTRYPOINT ["onair"]
 CMD ["serve"]

@@ -4,6 +4,8 @@ import pg from 'pg';
 export interface CapturedQuery {
   query: string;
   params: string;
+  /** Sent as a named statement on a connection that uses its generic plan (Sql.queryGenericArrays). */
+  generic?: boolean;
 }
 
 export interface PlanSummary {
@@ -44,7 +46,9 @@ export async function explain(url: string, q: CapturedQuery): Promise<PlanSummar
     const plan = res.rows[0]['QUERY PLAN'][0] as { Plan: PlanNode; 'Execution Time': number };
     const nodes = walk(plan.Plan);
     return {
-      shape: nodes.map((n) => (n['Index Name'] ? `${n['Node Type']} using ${n['Index Name']}` : n['Node Type'])).join(' > '),
+      shape: nodes
+        .map((n) => (n['Index Name'] ? `${n['Node Type']} using ${n['Index Name']}` : n['Node Type']))
+        .join(' > '),
       indexCond: nodes.flatMap((n) => (n['Index Cond'] ? [n['Index Cond']] : [])),
       filter: nodes.flatMap((n) => (n.Filter ? [n.Filter] : [])),
       rowsRemovedByFilter: nodes.reduce((s, n) => s + (n['Rows Removed by Filter'] ?? 0), 0),

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import pg from 'pg';
 import { authenticate } from '../src/auth/authenticate.ts';
-import { findAsRunPage } from '../src/domain/as-run.ts';
+import { findAsRunPage } from '../src/domain/as-run/as-run.ts';
 import type { Context } from '../src/graphql/context.ts';
 import type { Services } from '../src/services/index.ts';
 import { post } from './load.ts';
@@ -46,12 +46,18 @@ export async function measureLayers(
   const agent = new http.Agent({ keepAlive: true });
   const payload = JSON.stringify({ query, variables: { channelId, first: 100 } });
   // As Query.asRun runs it: the channel's visibility checked by the page statement, channel { id } and item { id } from the row's keys.
-  const scope = { kind: 'channel' as const, channelId, visibleTo: (await authenticate(services.sql, `Bearer ${token}`))! };
+  const scope = {
+    kind: 'channel' as const,
+    channelId,
+    visibleTo: (await authenticate(services.sql, `Bearer ${token}`))!,
+  };
   const orderBy = [{ startedAt: 'desc' as const }, { id: 'desc' as const }];
   try {
     return [
       await measure('SQL only (pg, page of 101 rows)', n, () =>
-        client.query('SELECT * FROM as_run WHERE channel_id = $1 ORDER BY started_at DESC, id DESC LIMIT 101', [channelId]),
+        client.query('SELECT * FROM as_run WHERE channel_id = $1 ORDER BY started_at DESC, id DESC LIMIT 101', [
+          channelId,
+        ]),
       ),
       await measure('auth statement (pg)', n, () => authenticate(services.sql, `Bearer ${token}`)),
       await measure('page with access check (pg), as served', n, () =>
@@ -71,6 +77,9 @@ export async function measureLayers(
 export function formatLayers(timings: LayerTiming[]): string {
   const width = Math.max(...timings.map((t) => t.layer.length));
   return timings
-    .map((t) => `  ${t.layer.padEnd(width)}  wall ${t.wallMs.toFixed(2).padStart(6)} ms  cpu ${t.cpuMs.toFixed(2).padStart(6)} ms`)
+    .map(
+      (t) =>
+        `  ${t.layer.padEnd(width)}  wall ${t.wallMs.toFixed(2).padStart(6)} ms  cpu ${t.cpuMs.toFixed(2).padStart(6)} ms`,
+    )
     .join('\n');
 }

@@ -146,7 +146,8 @@ export async function runLoad(scenario: Scenario, o: LoadOptions): Promise<LoadR
 /** Rows of text cells as one aligned table: the first row is the header; the first column is left-aligned. */
 export function formatRows(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
@@ -184,10 +185,13 @@ export function runLoadInWorker(scenario: Scenario, options: LoadOptions): Promi
     // Workers start without tsx's loader; register it there before loading this TypeScript module.
     const self = JSON.stringify(import.meta.url);
     const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-    const worker = new Worker(`import(${tsx}).then((api) => { api.register(); return import(${self}); }).then((m) => m.workerMain())`, {
-      eval: true,
-      workerData: { scenario, options },
-    });
+    const worker = new Worker(
+      `import(${tsx}).then((api) => { api.register(); return import(${self}); }).then((m) => m.workerMain())`,
+      {
+        eval: true,
+        workerData: { scenario, options },
+      },
+    );
     worker.once('message', (result: LoadResult) => resolve(result));
     worker.once('error', reject);
     worker.once('exit', (code) => {

@@ -7,16 +7,23 @@ process.env.NODE_ENV ??= 'production';
 // The servers measured here run with the API process's V8 settings (src/server/main.ts).
 (await import('../src/server/gc-settings.ts')).applyGcSettings();
 
-// `npm run bench` runs every benchmark; `npm run bench -- transport` (or asrun, subscriptions, sidecar-rate) one.
+// `npm run bench` runs every benchmark; `npm run bench -- transport` (or asrun, subscriptions, sidecar-rate, sidecar-start, schedule) one.
 const only = process.argv[2];
 const { loadavg } = await import('node:os');
 // Other work on the machine moves every figure: its load average goes with them.
-const load = (when: string) => process.stdout.write(`\nload average ${when}: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (1, 5, 15 min)\n`);
+const load = (when: string) =>
+  process.stdout.write(
+    `\nload average ${when}: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} (1, 5, 15 min)\n`,
+  );
 const benches: [string, () => Promise<void>][] = [
   ['asrun', async () => (await import('./run.ts')).runAsRunBench()],
   ['transport', async () => (await import('./transport.ts')).runTransportBench()],
   ['subscriptions', async () => (await import('./subscriptions.ts')).runSubscriptionsBench()],
   ['sidecar-rate', async () => (await import('./sidecar-rate.ts')).runSidecarRateBench()],
+  ['sidecar-start', async () => (await import('./sidecar-start.ts')).runSidecarStartBench()],
+  ['schedule', async () => (await import('./schedule-plan.ts')).runSchedulePlanBench()],
 ];
 try {
   for (const [name, run] of benches) {

@@ -46,7 +46,9 @@ function top(map: Map<string, number>, n: number, totalMs: number): string[] {
   return [...map]
     .sort((a, b) => b[1] - a[1])
     .slice(0, n)
-    .map(([name, ms]) => `  ${((100 * ms) / totalMs).toFixed(1).padStart(5)} %  ${ms.toFixed(0).padStart(6)} ms  ${name}`);
+    .map(
+      ([name, ms]) => `  ${((100 * ms) / totalMs).toFixed(1).padStart(5)} %  ${ms.toFixed(0).padStart(6)} ms  ${name}`,
+    );
 }
 
 /** Self time by function and by package; inclusive time by package (each sample counted once per package on its stack). */
@@ -81,7 +83,9 @@ export function summarize(profile: CpuProfile, requests?: number): string {
       inclusiveByOwner.set(o, (inclusiveByOwner.get(o) ?? 0) + ms);
     }
   }
-  const perRequest = requests ? `, ${((busyMs / requests) * 1000).toFixed(0)} µs busy per request over ${requests} requests` : '';
+  const perRequest = requests
+    ? `, ${((busyMs / requests) * 1000).toFixed(0)} µs busy per request over ${requests} requests`
+    : '';
   return [
     `profile: ${totalMs.toFixed(0)} ms sampled, ${busyMs.toFixed(0)} ms busy (not idle)${perRequest}`,
     'self time by function (share of busy):',

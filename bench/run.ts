@@ -2,18 +2,19 @@
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { availableParallelism } from 'node:os';
 import { generateToken, hashToken } from '../src/auth/tokens.ts';
 import { loadConfig } from '../src/config.ts';
 import { buildApp, type App } from '../src/server/app.ts';
 import { createServices, type Services } from '../src/services/index.ts';
 import { explain, formatPlan, type CapturedQuery } from './explain.ts';
 import { formatLayers, measureLayers } from './layers.ts';
-import { cpuPerRequest, cpuTimes } from './cpu.ts';
-import { formatTable, post, runLoadInWorker, type LoadResult, type Scenario } from './load.ts';
-import { postGraphileScenarios, startPostGraphile } from './postgraphile.ts';
+import { formatRows, post, type Scenario } from './load.ts';
+import { runPgbench, type PgbenchResult } from './pgbench.ts';
+import { POSTGRAPHILE_VERSION, postGraphileScenarios, startPostGraphile } from './postgraphile.ts';
 import { profiled } from './profile.ts';
+import { startApiProcesses } from './api-processes.ts';
 import { seedBenchDatabase } from './seed.ts';
+import { ensureWrk, runWrk, type WrkResult } from './wrk.ts';
 
 const env = process.env;
 const SECONDS = Number(env.BENCH_SECONDS ?? 10);
@@ -21,6 +22,7 @@ const CONCURRENCY = Number(env.BENCH_CONCURRENCY ?? 10);
 const ROWS = Number(env.BENCH_ROWS ?? 5_000_000);
 const TARGET_P99_MS = 10;
 const POSTGRAPHILE_PORT = Number(env.BENCH_POSTGRAPHILE_PORT ?? 5599);
+const API_PROCESSES_PORT = Number(env.BENCH_API_PROCESSES_PORT ?? 5598);
 const DATABASE_URL = env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/onair_bench';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -50,7 +52,10 @@ async function prepare(services: Services, url: string) {
       memberships: { create: [{ projectId: channel.projectId as string, role: 'VIEWER' }] },
     },
   });
-  const newest = await db.asRunEntry.findFirstOrThrow({ where: { channelId: channel.id }, orderBy: { startedAt: 'desc' } });
+  const newest = await db.asRunEntry.findFirstOrThrow({
+    where: { channelId: channel.id },
+    orderBy: { startedAt: 'desc' },
+  });
   // A whole UTC day a month before the newest entry.
   const from = new Date(newest.startedAt);
   from.setUTCHours(0, 0, 0, 0);
@@ -61,7 +66,12 @@ async function prepare(services: Services, url: string) {
   const agent = new http.Agent({ keepAlive: true });
   let after: string | null = null;
   for (let page = 1; page <= 50; page++) {
-    const res = await post(agent, url, token, JSON.stringify({ query: PAGE_QUERY, variables: { channelId: channel.id, first: 100, after } }));
+    const res = await post(
+      agent,
+      url,
+      token,
+      JSON.stringify({ query: PAGE_QUERY, variables: { channelId: channel.id, first: 100, after } }),
+    );
     if (res.body.errors?.length) throw new Error(`walking page ${page}: ${res.body.errors[0].message}`);
     after = res.body.data.asRun.pageInfo.endCursor;
   }
@@ -76,25 +86,40 @@ async function prepare(services: Services, url: string) {
     },
     { name: 'page 51 (50 deep)', query: PAGE_QUERY, variables: { channelId: channel.id, first: 100, after } },
   ];
-  return { token, userId: viewer.id, channelId: channel.id, scenarios };
+  return {
+    token,
+    userId: viewer.id,
+    channelId: channel.id,
+    scenarios,
+    window: { from: from.toISOString(), to: to.toISOString() },
+  };
 }
 
 /** One request per scenario on a server that records its SQL (Prisma's and the plain statements); EXPLAIN of each as_run statement. */
-async function probe(config: ReturnType<typeof loadConfig>, token: string, userId: string, scenarios: Scenario[]): Promise<string[]> {
+async function probe(
+  config: ReturnType<typeof loadConfig>,
+  token: string,
+  userId: string,
+  scenarios: Scenario[],
+): Promise<{ lines: string[]; pages: CapturedQuery[] }> {
   let captured: CapturedQuery[] = [];
   const services = createServices(config, { onQuery: () => {} });
   services.db.$on('query' as never, (e: CapturedQuery) => captured.push({ query: e.query, params: e.params }));
   // The plain statements (authentication, as-run pages) with their parameters.
   const { sql } = services;
-  const capture = <T>(run: (text: string, params?: unknown[]) => Promise<T>) => (text: string, params: unknown[] = []) => {
-    captured.push({ query: text, params: JSON.stringify(params) });
-    return run(text, params);
-  };
+  const capture =
+    <T>(run: (text: string, params?: unknown[]) => Promise<T>, generic = false) =>
+    (text: string, params: unknown[] = []) => {
+      captured.push({ query: text, params: JSON.stringify(params), generic });
+      return run(text, params);
+    };
   sql.query = capture(sql.query.bind(sql)) as typeof sql.query;
   sql.queryArrays = capture(sql.queryArrays.bind(sql));
+  sql.queryGenericArrays = capture(sql.queryGenericArrays.bind(sql), true);
   const { app, url } = await startServer(services);
   const agent = new http.Agent({ keepAlive: true });
   const lines: string[] = [];
+  const pages: CapturedQuery[] = [];
   try {
     for (const s of scenarios) {
       // What a request costs when its token is not in the principal cache.
@@ -103,24 +128,37 @@ async function probe(config: ReturnType<typeof loadConfig>, token: string, userI
       const res = await post(agent, url, token, JSON.stringify({ query: s.query, variables: s.variables }));
       if (res.body.errors?.length) throw new Error(`${s.name}: ${res.body.errors[0].message}`);
       const statements = captured.filter((q) => !/^\s*(BEGIN|COMMIT)/i.test(q.query));
-      const tables = statements.map((q) => [...q.query.matchAll(/(?<!epoch )FROM\s+"?(?:public"?\."?)?"?(\w+)"?/gi)].map((m) => m[1]).join('+'));
+      const tables = statements.map((q) =>
+        [...q.query.matchAll(/(?<!epoch )FROM\s+"?(?:public"?\."?)?"?(\w+)"?/gi)].map((m) => m[1]).join('+'),
+      );
       const edges = res.body.data.asRun.edges.length;
-      lines.push(`${s.name}: ${edges} edges, ${statements.length} SQL statements (${tables.join(', ')}; a token's repeat requests within AUTH_CACHE_MS skip the first)`);
+      lines.push(
+        `${s.name}: ${edges} edges, ${statements.length} SQL statements (${tables.join(', ')}; a token's repeat requests within AUTH_CACHE_MS skip the first)`,
+      );
       const page = statements.find((q) => /FROM\s+"?(public"?\."?)?as_run"?/i.test(q.query));
-      if (page) lines.push(formatPlan('  page query', await explain(config.databaseUrl, page)));
+      if (!page) throw new Error(`${s.name}: no as_run statement captured`);
+      pages.push(page);
+      lines.push(formatPlan('  page query', await explain(config.databaseUrl, page)));
     }
   } finally {
     agent.destroy();
     await app.close();
     await services.close();
   }
-  return lines;
+  return { lines, pages };
 }
 
 /** The as-run benchmark: 5 M rows, three scenarios, PostGraphile side by side. */
 export async function runAsRunBench(): Promise<void> {
   const t0 = performance.now();
-  await seedBenchDatabase({ url: DATABASE_URL, projects: 5, channelsPerProject: 10, rows: ROWS, days: 365, progress: say });
+  await seedBenchDatabase({
+    url: DATABASE_URL,
+    projects: 5,
+    channelsPerProject: 10,
+    rows: ROWS,
+    days: 365,
+    progress: say,
+  });
 
   const config = loadConfig({
     ...env,
@@ -137,62 +175,155 @@ export async function runAsRunBench(): Promise<void> {
     const prepared = await prepare(services, url);
     userId = prepared.userId;
     say('\nplans (EXPLAIN ANALYZE of the page statement as sent, with its parameters):');
-    for (const line of await probe(config, prepared.token, prepared.userId, prepared.scenarios)) say(line);
+    const probed = await probe(config, prepared.token, prepared.userId, prepared.scenarios);
+    for (const line of probed.lines) say(line);
 
     say('\nservice time by layer, page 1, one call at a time (mean):');
     say(formatLayers(await measureLayers(services, url, prepared.token, prepared.channelId, PAGE_QUERY)));
 
-    say(`\nload: ${CONCURRENCY} concurrent clients on a worker thread, ${SECONDS} s per scenario, keep-alive; server on the main thread, NODE_ENV=${env.NODE_ENV}`);
-    // Warm-up: JIT, connection pool, buffer cache.
-    await runLoadInWorker(prepared.scenarios[0], { url, token: prepared.token, concurrency: CONCURRENCY, durationMs: 2000 });
-    const results: LoadResult[] = [];
-    /** A scenario's load, with where the CPU went per request. */
-    const measured = async (run: () => Promise<LoadResult>, serverInThisProcess: boolean): Promise<LoadResult> => {
-      const before = cpuTimes();
-      const result = await run();
-      const cpu = cpuPerRequest(before, cpuTimes(), result.requests);
-      // PostGraphile's server is another process: only the machine's figures are its.
-      return { ...result, cpu: cpu && (serverInThisProcess ? cpu : { ...cpu, mainThreadMs: Number.NaN }) };
-    };
+    ensureWrk(say);
+    say(
+      `\nload: wrk, 1 thread, ${CONCURRENCY} keep-alive connections, ${SECONDS} s per scenario; onair in this process (NODE_ENV=${env.NODE_ENV}), PostGraphile ${POSTGRAPHILE_VERSION} in its own (Node 24); pgbench -M prepared -c ${CONCURRENCY} -j 2 on onair's page statement`,
+    );
+    // The backends of the bench database but this one (each server's pool: only one server runs at a time).
+    const databasePids = async () =>
+      (
+        await services.sql.query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+        )
+      ).map((r) => r.pid);
+    const wrk = (s: Scenario, target: string, token: string, pid: number | (() => number[]), seconds = SECONDS) =>
+      runWrk(s, {
+        url: target,
+        token,
+        connections: CONCURRENCY,
+        durationMs: seconds * 1000,
+        serverPid: pid,
+        databasePids,
+      });
+    // Warm-up: JIT, connection pool, buffer cache, and the prepared statements' generic plans.
+    await wrk(prepared.scenarios[0], url, prepared.token, process.pid, 2);
+    const ours: WrkResult[] = [];
     for (const s of prepared.scenarios) {
-      const load = () => measured(() => runLoadInWorker(s, { url, token: prepared.token, concurrency: CONCURRENCY, durationMs: SECONDS * 1000 }), true);
+      const load = () => wrk(s, url, prepared.token, process.pid);
       // BENCH_PROFILE=<dir>: the server's CPU profile of the first scenario (bench/profile.ts).
-      results.push(s === prepared.scenarios[0] ? await profiled('asrun-page1', load, say) : await load());
+      ours.push(s === prepared.scenarios[0] ? await profiled('asrun-page1', load, say) : await load());
     }
-    // The same two scenarios on PostGraphile, then the ratios, in this one run.
+    // The same three scenarios on PostGraphile, in this one run.
     const postgraphile = await startPostGraphile(DATABASE_URL, POSTGRAPHILE_PORT, say);
-    const reference: LoadResult[] = [];
+    const theirs: WrkResult[] = [];
     try {
-      const pgl = await postGraphileScenarios(postgraphile.url, prepared.channelId);
-      await runLoadInWorker(pgl[0], { url: postgraphile.url, token: '', concurrency: CONCURRENCY, durationMs: 2000 });
-      for (const s of pgl) {
-        reference.push(await measured(() => runLoadInWorker(s, { url: postgraphile.url, token: '', concurrency: CONCURRENCY, durationMs: SECONDS * 1000 }), false));
-      }
+      const pgl = await postGraphileScenarios(postgraphile.url, prepared.channelId, prepared.window);
+      await wrk(pgl[0], postgraphile.url, '', postgraphile.pid, 2);
+      for (const s of pgl) theirs.push(await wrk(s, postgraphile.url, '', postgraphile.pid));
     } finally {
       postgraphile.stop();
     }
-    say(`\n${formatTable([...results, ...reference])}`);
-    // Little's law: with CONCURRENCY requests always in flight, the mean latency is CONCURRENCY / throughput,
-    // and the throughput cannot pass what the machine's cores, or the server's one thread, can serve.
-    const cores = availableParallelism();
-    for (const r of results) {
-      if (!r.cpu) continue;
-      const cap = Math.min((cores * 1000) / r.cpu.machineBusyMs, 1000 / r.cpu.mainThreadMs);
-      say(
-        `${r.name}: at its CPU per request this ${cores}-core machine serves at most ${((cores * 1000) / r.cpu.machineBusyMs).toFixed(0)} req/s,` +
-          ` the server's thread ${(1000 / r.cpu.mainThreadMs).toFixed(0)}; with ${CONCURRENCY} clients, a mean latency of at least ${((CONCURRENCY * 1000) / cap).toFixed(1)} ms`,
-      );
+    // onair's `serve` with API_PROCESSES=2 (src/server/cluster.ts): the same scenarios, CPU of both API processes.
+    const cluster = await startApiProcesses(2, DATABASE_URL, API_PROCESSES_PORT);
+    const ours2: WrkResult[] = [];
+    try {
+      await wrk(prepared.scenarios[0], cluster.url, prepared.token, cluster.pids, 2);
+      for (const s of prepared.scenarios) ours2.push(await wrk(s, cluster.url, prepared.token, cluster.pids));
+    } finally {
+      await cluster.stop();
     }
-    const ratio = (ours: LoadResult, theirs: LoadResult) => (ours.reqPerSec / theirs.reqPerSec).toFixed(2);
-    say(`\nthroughput onair / PostGraphile: page 1 ${ratio(results[0], reference[0])}, page 51 ${ratio(results[2], reference[1])} (target: at least 1.00)`);
-    for (const r of results) if (r.firstError) say(`${r.name}: first error: ${r.firstError}`);
-    const worst = Math.max(...results.map((r) => r.p99));
-    say(`\np99 target ${TARGET_P99_MS} ms: ${worst <= TARGET_P99_MS ? 'met' : 'MISSED'} (worst p99 ${worst.toFixed(2)} ms); total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-    process.exitCode = [...results, ...reference].some((r) => r.errors > 0) ? 1 : 0;
+    // The database's own rate for each page statement onair sent.
+    const ceiling: PgbenchResult[] = [];
+    for (const page of probed.pages) ceiling.push(await runPgbench(DATABASE_URL, page, CONCURRENCY, SECONDS));
+
+    const f = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+    const pct = (n: number) => `${(n * 100).toFixed(0)} %`;
+    const rows = [
+      [
+        'scenario',
+        'server',
+        'req/s',
+        'p50 ms',
+        'p99 ms',
+        'server CPU ms/req',
+        'PostgreSQL CPU ms/req',
+        'machine CPU ms/req',
+        'machine busy',
+        'onair / PostGraphile',
+        'of pgbench',
+        'errors',
+      ],
+    ];
+    prepared.scenarios.forEach((s, i) => {
+      const [o, g, c] = [ours[i], theirs[i], ceiling[i]];
+      rows.push([
+        s.name,
+        'onair',
+        f(o.reqPerSec, 0),
+        f(o.p50),
+        f(o.p99),
+        f(o.serverCpuMs),
+        f(o.databaseCpuMs),
+        f(o.machineCpuMs),
+        pct(o.machineBusy),
+        `${f(o.reqPerSec / g.reqPerSec)} (p99 ${f(o.p99 / g.p99)})`,
+        pct(o.reqPerSec / c.tps),
+        String(o.errors),
+      ]);
+      const o2 = ours2[i];
+      rows.push([
+        '',
+        'onair, 2 processes',
+        f(o2.reqPerSec, 0),
+        f(o2.p50),
+        f(o2.p99),
+        f(o2.serverCpuMs),
+        f(o2.databaseCpuMs),
+        f(o2.machineCpuMs),
+        pct(o2.machineBusy),
+        `${f(o2.reqPerSec / g.reqPerSec)} (p99 ${f(o2.p99 / g.p99)})`,
+        pct(o2.reqPerSec / c.tps),
+        String(o2.errors),
+      ]);
+      rows.push([
+        '',
+        `PostGraphile ${POSTGRAPHILE_VERSION}`,
+        f(g.reqPerSec, 0),
+        f(g.p50),
+        f(g.p99),
+        f(g.serverCpuMs),
+        f(g.databaseCpuMs),
+        f(g.machineCpuMs),
+        pct(g.machineBusy),
+        '',
+        pct(g.reqPerSec / c.tps),
+        String(g.errors),
+      ]);
+      rows.push([
+        '',
+        'pgbench (page statement)',
+        f(c.tps, 0),
+        '-',
+        `mean ${f(c.latencyMs)}`,
+        '-',
+        '-',
+        f(c.machineCpuMs),
+        pct(c.machineBusy),
+        '',
+        '100 %',
+        String(c.failed),
+      ]);
+    });
+    say(`\n${formatRows(rows)}`);
+    say(
+      "(server CPU: utime + stime of the server's process, every thread; PostgreSQL: its backends connected to the bench database; machine: every core, clients and PostgreSQL included; ratio: throughput, and p99 onair / PostGraphile)",
+    );
+    for (const r of [...ours, ...ours2, ...theirs]) if (r.firstError) say(`${r.name}: first error: ${r.firstError}`);
+    const worst = Math.max(...ours.map((r) => r.p99));
+    say(
+      `\np99 target ${TARGET_P99_MS} ms: ${worst <= TARGET_P99_MS ? 'met' : 'MISSED'} (worst p99 ${worst.toFixed(2)} ms); total ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+    );
+    process.exitCode =
+      [...ours, ...ours2, ...theirs].some((r) => r.errors > 0) || ceiling.some((c) => c.failed > 0) ? 1 : 0;
   } finally {
     if (userId) await services.db.user.delete({ where: { id: userId } }).catch(() => {});
     await app.close();
     await services.close();
   }
 }
-

@@ -16,7 +16,8 @@ export interface SeedOptions {
 }
 
 // Written last: a database without it (or with another row count) is rebuilt.
-const MARKER_DDL = 'CREATE TABLE IF NOT EXISTS bench_meta (rows bigint NOT NULL, filled_at timestamptz NOT NULL DEFAULT now())';
+const MARKER_DDL =
+  'CREATE TABLE IF NOT EXISTS bench_meta (rows bigint NOT NULL, filled_at timestamptz NOT NULL DEFAULT now())';
 
 async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
@@ -41,7 +42,9 @@ async function dropDatabase(url: string): Promise<void> {
   const admin = new URL(url);
   const name = decodeURIComponent(admin.pathname.slice(1));
   admin.pathname = '/postgres';
-  await withClient(admin.toString(), (c) => c.query(`DROP DATABASE IF EXISTS "${name.replaceAll('"', '""')}" WITH (FORCE)`));
+  await withClient(admin.toString(), (c) =>
+    c.query(`DROP DATABASE IF EXISTS "${name.replaceAll('"', '""')}" WITH (FORCE)`),
+  );
 }
 
 const seconds = (since: bigint) => (Number(process.hrtime.bigint() - since) / 1e9).toFixed(1);
@@ -76,11 +79,10 @@ export async function seedBenchDatabase(o: SeedOptions): Promise<{ reused: boole
     end.setUTCHours(0, 0, 0, 0);
     // Bulk-load settings for this session only. Skipping FK triggers is safe:
     // every generated row references rows created just above.
-    await c.query(`SET synchronous_commit = off; SET maintenance_work_mem = '512MB'; SET session_replication_role = replica`);
     await c.query(
-      `INSERT INTO projects (name) SELECT 'bench-p' || p FROM generate_series(1, $1::int) p`,
-      [o.projects],
+      `SET synchronous_commit = off; SET maintenance_work_mem = '512MB'; SET session_replication_role = replica`,
     );
+    await c.query(`INSERT INTO projects (name) SELECT 'bench-p' || p FROM generate_series(1, $1::int) p`, [o.projects]);
     await c.query(
       `INSERT INTO channels (name, project_id, output_type, output, video_format)
        SELECT 'bench-c' || lpad(n::text, 3, '0'), p.id, 'NDI', '{"name":"bench"}', '1080i5000'

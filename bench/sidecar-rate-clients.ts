@@ -38,13 +38,16 @@ function open(url: string, spec: ConnectionSpec): Promise<void> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws');
     sockets.push(socket);
-    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${spec.token}` } })));
+    socket.on('open', () =>
+      socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${spec.token}` } })),
+    );
     socket.on('message', (raw) => {
       const message = JSON.parse(String(raw));
       if (message.type === 'connection_ack') {
-        spec.subscriptions.forEach((s, i) =>
-          socket.send(JSON.stringify({ id: String(i), type: 'subscribe', payload: { query: s.query, variables: s.variables } })),
-        );
+        spec.subscriptions.forEach((s, i) => {
+          const payload = { query: s.query, variables: s.variables };
+          socket.send(JSON.stringify({ id: String(i), type: 'subscribe', payload }));
+        });
         resolve();
       } else if (message.type === 'next') {
         const kind = spec.subscriptions[Number(message.id)]?.kind ?? 'unknown';
@@ -65,13 +68,16 @@ function open(url: string, spec: ConnectionSpec): Promise<void> {
 async function openAll(url: string, connections: ConnectionSpec[]): Promise<RateClientsReply> {
   const started = performance.now();
   // In batches, as clients arrive in real life, not all in one instant.
-  for (let i = 0; i < connections.length; i += 100) await Promise.all(connections.slice(i, i + 100).map((c) => open(url, c)));
+  for (let i = 0; i < connections.length; i += 100)
+    await Promise.all(connections.slice(i, i + 100).map((c) => open(url, c)));
   return { kind: 'opened', connections: connections.length, ms: performance.now() - started };
 }
 
 process.on('message', (command: RateClientsCommand) => {
   const reply: Promise<RateClientsReply> =
-    command.kind === 'open' ? openAll(command.url, command.connections) : Promise.resolve({ kind: 'count', messages: { ...messages }, errors: [...errors] });
+    command.kind === 'open'
+      ? openAll(command.url, command.connections)
+      : Promise.resolve({ kind: 'count', messages: { ...messages }, errors: [...errors] });
   reply.then(
     (answer) => process.send?.(answer),
     (err: unknown) => process.send?.({ kind: 'failed', error: String(err) } satisfies RateClientsReply),

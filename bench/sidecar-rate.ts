@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generateToken, hashToken } from '../src/auth/tokens.ts';
 import { loadConfig } from '../src/config.ts';
-import { sealSidecarSecret } from '../src/domain/channel-lifecycle.ts';
+import { sealSidecarSecret } from '../src/domain/channels/channel-lifecycle.ts';
 import type { EventsPage, SidecarEvent, SidecarEventInput, Status } from '../src/protocol/sidecar-api.ts';
 import { buildApp } from '../src/server/app.ts';
 import { createServices } from '../src/services/index.ts';
@@ -40,10 +40,13 @@ const TOLERANCE = 0.05;
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const ENGINE_STATUS = 'subscription ($id: ID!) { engineStatus(channelId: $id) { channelId reachable state current { clipName positionMs } updatedAt } }';
-const AS_RUN = 'subscription ($id: ID) { asRun(channelId: $id) { id clipName status startedAt endedAt channel { id name status } item { id } } }';
+const ENGINE_STATUS =
+  'subscription ($id: ID!) { engineStatus(channelId: $id) { channelId reachable state current { clipName positionMs } updatedAt } }';
+const AS_RUN =
+  'subscription ($id: ID) { asRun(channelId: $id) { id clipName status startedAt endedAt channel { id name status } item { id } } }';
 const CHANNEL_EVENTS = 'subscription { channelEvents { kind channelId at message channel { id status } } }';
-const AS_RUN_WITH_ENGINE = 'subscription ($id: ID) { asRun(channelId: $id) { id clipName status channel { id status engine { state current { clipName } } } } }';
+const AS_RUN_WITH_ENGINE =
+  'subscription ($id: ID) { asRun(channelId: $id) { id clipName status channel { id status engine { state current { clipName } } } } }';
 
 interface PlaylistEntry {
   itemId: string;
@@ -76,8 +79,16 @@ function standInSidecar(channelId: string, secret: string, playlist: PlaylistEnt
   let index = -1;
   let onAirSince = '';
   const status: Status = {
-    channelId, engine: 'stand-in', state: 'PLAYING', playlistId: playlist[0].playlistId, loop: true,
-    current: null, next: null, epoch, lastSeq: 0, errors: [],
+    channelId,
+    engine: 'stand-in',
+    state: 'PLAYING',
+    playlistId: playlist[0].playlistId,
+    loop: true,
+    current: null,
+    next: null,
+    epoch,
+    lastSeq: 0,
+    errors: [],
   };
   const push = (event: SidecarEventInput) => {
     log.push({ ...event, seq: ++lastSeq, at: new Date().toISOString() } as SidecarEvent);
@@ -85,7 +96,12 @@ function standInSidecar(channelId: string, secret: string, playlist: PlaylistEnt
   };
   const json = (res: http.ServerResponse, code: number, body: unknown) =>
     res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-  const page = (after: number): EventsPage => ({ epoch, events: log.filter((e) => e.seq > after), lastSeq, status: { ...status, lastSeq } });
+  const page = (after: number): EventsPage => ({
+    epoch,
+    events: log.filter((e) => e.seq > after),
+    lastSeq,
+    status: { ...status, lastSeq },
+  });
 
   const requests = new Map<string, number>();
   const standIn: Partial<StandIn> = { requests, emitted: 0 };
@@ -93,7 +109,8 @@ function standInSidecar(channelId: string, secret: string, playlist: PlaylistEnt
     req.resume();
     const url = new URL(req.url ?? '/', 'http://sidecar');
     requests.set(url.pathname, (requests.get(url.pathname) ?? 0) + 1);
-    if (req.headers.authorization !== `Bearer ${secret}`) return json(res, 401, { error: { code: 'UNAUTHENTICATED', message: 'bad secret' } });
+    if (req.headers.authorization !== `Bearer ${secret}`)
+      return json(res, 401, { error: { code: 'UNAUTHENTICATED', message: 'bad secret' } });
     if (req.method === 'GET' && url.pathname === '/status') return json(res, 200, { ...status, lastSeq });
     if (req.method === 'GET' && url.pathname === '/events') {
       const after = Number(url.searchParams.get('after') ?? 0);
@@ -124,15 +141,35 @@ function standInSidecar(channelId: string, secret: string, playlist: PlaylistEnt
     const now = new Date();
     if (index >= 0) {
       const ended = playlist[index % playlist.length];
-      push({ kind: 'ITEM_ENDED', ...ended, startedAt: onAirSince, endedAt: now.toISOString(), durationMs: EVENT_MS, how: 'PLAYED' });
+      push({
+        kind: 'ITEM_ENDED',
+        ...ended,
+        startedAt: onAirSince,
+        endedAt: now.toISOString(),
+        durationMs: EVENT_MS,
+        how: 'PLAYED',
+      });
     }
     index += 1;
     const item = playlist[index % playlist.length];
     const next = playlist[(index + 1) % playlist.length];
     onAirSince = now.toISOString();
     push({ kind: 'ITEM_ON_AIR', ...item, startedAt: onAirSince });
-    status.current = { itemId: item.itemId, assetId: item.assetId, clipName: item.clipName, index: index % playlist.length, startedAt: onAirSince, positionMs: 0, durationMs: EVENT_MS };
-    status.next = { itemId: next.itemId, assetId: next.assetId, clipName: next.clipName, index: (index + 1) % playlist.length };
+    status.current = {
+      itemId: item.itemId,
+      assetId: item.assetId,
+      clipName: item.clipName,
+      index: index % playlist.length,
+      startedAt: onAirSince,
+      positionMs: 0,
+      durationMs: EVENT_MS,
+    };
+    status.next = {
+      itemId: next.itemId,
+      assetId: next.assetId,
+      clipName: next.clipName,
+      index: (index + 1) % playlist.length,
+    };
     (standIn as StandIn).emitted += 1;
     for (const waiter of [...waiting]) waiter.answer();
   };
@@ -162,7 +199,9 @@ function startClients() {
   });
   const ask = (command: RateClientsCommand) =>
     new Promise<RateClientsReply>((resolve, reject) => {
-      child.once('message', (reply: RateClientsReply) => (reply.kind === 'failed' ? reject(new Error(reply.error)) : resolve(reply)));
+      child.once('message', (reply: RateClientsReply) =>
+        reply.kind === 'failed' ? reject(new Error(reply.error)) : resolve(reply),
+      );
       child.send(command);
     });
   const count = async () => {
@@ -176,7 +215,8 @@ function startClients() {
 /** Subscribers must add no request to the sidecars; fewer means the readers took several items per answer while the server was busy. */
 function verdict(perItemRatio: number): string {
   if (perItemRatio > 1 + TOLERANCE) return 'MISSED (the subscribers added sidecar requests)';
-  if (perItemRatio < 1 - TOLERANCE) return 'met, none added (fewer: answers carried several items while the server was busy)';
+  if (perItemRatio < 1 - TOLERANCE)
+    return 'met, none added (fewer: answers carried several items while the server was busy)';
   return 'met';
 }
 
@@ -204,8 +244,12 @@ export async function runSidecarRateBench(): Promise<void> {
   const tokens = Array.from({ length: connectionCount }, () => generateToken());
   const userIds = tokens.map(() => randomUUID());
   await db.user.createMany({ data: userIds.map((id, i) => ({ id, name: `bench-viewer-${i}` })) });
-  await db.apiToken.createMany({ data: tokens.map((t, i) => ({ userId: userIds[i], name: 'bench', tokenHash: hashToken(t) })) });
-  await db.membership.createMany({ data: userIds.map((userId) => ({ userId, projectId: project.id, role: 'VIEWER' as const })) });
+  await db.apiToken.createMany({
+    data: tokens.map((t, i) => ({ userId: userIds[i], name: 'bench', tokenHash: hashToken(t) })),
+  });
+  await db.membership.createMany({
+    data: userIds.map((userId) => ({ userId, projectId: project.id, role: 'VIEWER' as const })),
+  });
 
   // RUNNING channels, each with a playlist of three clips and its stand-in sidecar. The sidecar
   // "process" is this one: alive, so reconciliation (local orchestrator) leaves them on air.
@@ -213,19 +257,37 @@ export async function runSidecarRateBench(): Promise<void> {
   const channelIds: string[] = [];
   for (let c = 0; c < CHANNELS; c++) {
     const channel = await db.channel.create({
-      data: { name: `bench-rate-${c}`, projectId: project.id, outputType: 'NDI', output: { name: `bench-${c}` }, videoFormat: '1080i5000' },
+      data: {
+        name: `bench-rate-${c}`,
+        projectId: project.id,
+        outputType: 'NDI',
+        output: { name: `bench-${c}` },
+        videoFormat: '1080i5000',
+      },
     });
     const playlist = await db.playlist.create({ data: { channelId: channel.id, name: 'loop', loop: true } });
     const entries: PlaylistEntry[] = [];
     for (let i = 0; i < 3; i++) {
       const asset = await db.asset.create({
-        data: { projectId: project.id, filename: `clip-${i}.mp4`, storageKey: `clip-${i}.mp4`, durationMs: EVENT_MS, mediaStatus: 'READY', mediaPath: `clips/clip-${i}.mp4` },
+        data: {
+          projectId: project.id,
+          filename: `clip-${i}.mp4`,
+          storageKey: `clip-${i}.mp4`,
+          durationMs: EVENT_MS,
+          mediaStatus: 'READY',
+          mediaPath: `clips/clip-${i}.mp4`,
+        },
       });
       const item = await db.item.create({ data: { playlistId: playlist.id, assetId: asset.id, position: i } });
       entries.push({ itemId: item.id, assetId: asset.id, playlistId: playlist.id, clipName: `clip-${i}` });
     }
     const secret = randomBytes(32).toString('base64url');
-    const sidecar = await standInSidecar(channel.id, secret, entries, `${Date.now().toString(16).padStart(12, '0')}-bench-${c}`);
+    const sidecar = await standInSidecar(
+      channel.id,
+      secret,
+      entries,
+      `${Date.now().toString(16).padStart(12, '0')}-bench-${c}`,
+    );
     await db.channel.update({
       where: { id: channel.id },
       data: {
@@ -276,16 +338,29 @@ export async function runSidecarRateBench(): Promise<void> {
       return reply;
     };
 
-    const total = (path?: string) => sidecars.reduce((sum, s) => sum + (path ? (s.requests.get(path) ?? 0) : [...s.requests.values()].reduce((a, b) => a + b, 0)), 0);
+    const total = (path?: string) =>
+      sidecars.reduce(
+        (sum, s) => sum + (path ? (s.requests.get(path) ?? 0) : [...s.requests.values()].reduce((a, b) => a + b, 0)),
+        0,
+      );
     const emitted = () => sidecars.reduce((sum, s) => sum + s.emitted, 0);
     const window = async (name: string, subscriptions: number) => {
-      const before = { all: total(), events: total('/events'), status: total('/status'), emitted: emitted(), received: await clients.count(), cpu: process.cpuUsage() };
+      const before = {
+        all: total(),
+        events: total('/events'),
+        status: total('/status'),
+        emitted: emitted(),
+        received: await clients.count(),
+        cpu: process.cpuUsage(),
+      };
       const t0 = performance.now();
       await sleep(SECONDS * 1000);
       const seconds = (performance.now() - t0) / 1000;
       const received = await clients.count();
       const cpu = process.cpuUsage(before.cpu);
-      const delivered = Object.fromEntries(Object.entries(received.messages).map(([kind, n]) => [kind, n - (before.received.messages[kind] ?? 0)]));
+      const delivered = Object.fromEntries(
+        Object.entries(received.messages).map(([kind, n]) => [kind, n - (before.received.messages[kind] ?? 0)]),
+      );
       return {
         name,
         subscriptions,
@@ -306,19 +381,36 @@ export async function runSidecarRateBench(): Promise<void> {
     const many = await window(`${SUBSCRIBERS} subscribers (engineStatus, asRun, channelEvents)`, SUBSCRIBERS);
     const engineReaders = Array.from({ length: ENGINE_READERS }, (_, i) => ({
       token: tokens[SUBSCRIBERS + i],
-      subscriptions: [{ kind: 'asRun with Channel.engine', query: AS_RUN_WITH_ENGINE, variables: { id: channelIds[i % CHANNELS] } }],
+      subscriptions: [
+        { kind: 'asRun with Channel.engine', query: AS_RUN_WITH_ENGINE, variables: { id: channelIds[i % CHANNELS] } },
+      ],
     }));
     const results = [one, many];
     if (ENGINE_READERS > 0) {
       await open(engineReaders);
-      results.push(await window(`${SUBSCRIBERS} + ${ENGINE_READERS} asRun selecting Channel.engine`, SUBSCRIBERS + ENGINE_READERS));
+      results.push(
+        await window(`${SUBSCRIBERS} + ${ENGINE_READERS} asRun selecting Channel.engine`, SUBSCRIBERS + ENGINE_READERS),
+      );
     }
 
     const perSecond = (n: number, s: number) => (n / s).toFixed(1);
     const kinds = ['engineStatus', 'asRun', 'channelEvents', 'asRun with Channel.engine'];
     say(
       `\n${formatRows([
-        ['window', 'sidecar req/s', '/events', '/status', 'items on air/s', 'req per item', 'delivered/s', 'engineStatus', 'asRun', 'channelEvents', 'asRun+engine', 'server CPU'],
+        [
+          'window',
+          'sidecar req/s',
+          '/events',
+          '/status',
+          'items on air/s',
+          'req per item',
+          'delivered/s',
+          'engineStatus',
+          'asRun',
+          'channelEvents',
+          'asRun+engine',
+          'server CPU',
+        ],
         ...results.map((r) => [
           r.name,
           perSecond(r.requests, r.seconds),
@@ -326,7 +418,10 @@ export async function runSidecarRateBench(): Promise<void> {
           String(r.status),
           perSecond(r.emitted, r.seconds),
           (r.requests / Math.max(1, r.emitted)).toFixed(2),
-          perSecond(Object.values(r.delivered).reduce((a, b) => a + b, 0), r.seconds),
+          perSecond(
+            Object.values(r.delivered).reduce((a, b) => a + b, 0),
+            r.seconds,
+          ),
           ...kinds.map((k) => String(r.delivered[k] ?? 0)),
           `${r.cpuPercent.toFixed(0)}%`,
         ]),

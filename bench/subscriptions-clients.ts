@@ -5,6 +5,7 @@
 // records, for every message, now − the publish time the bench wrote into the
 // payload (current.clipName = "bench@<epoch ms>").
 import WebSocket from 'ws';
+import { percentile } from './load.ts';
 
 export interface ClientsOptions {
   url: string;
@@ -18,15 +19,24 @@ export interface ClientsOptions {
 }
 
 /** Parent → clients. A report covers the messages since the previous one. */
-export type ClientsCommand = { kind: 'start'; options: ClientsOptions } | { kind: 'report'; expected: number; timeoutMs: number };
+export type ClientsCommand =
+  | { kind: 'start'; options: ClientsOptions }
+  | { kind: 'report'; expected: number; timeoutMs: number };
 
 /** Clients → parent. */
 export type ClientsReply =
   | { kind: 'ready'; subscriptions: number; connectMs: number }
-  | { kind: 'report'; received: number; latencies: { p50: number; p99: number; max: number }; errors: string[]; cpuMicros: number }
+  | {
+      kind: 'report';
+      received: number;
+      latencies: { p50: number; p99: number; max: number };
+      errors: string[];
+      cpuMicros: number;
+    }
   | { kind: 'failed'; error: string };
 
-const QUERY = 'subscription ($id: ID!) { engineStatus(channelId: $id) { channelId reachable state current { clipName positionMs } updatedAt } }';
+const QUERY =
+  'subscription ($id: ID!) { engineStatus(channelId: $id) { channelId reachable state current { clipName positionMs } updatedAt } }';
 const now = () => performance.timeOrigin + performance.now();
 
 const latencies: number[] = [];
@@ -35,10 +45,6 @@ let cpuMark = process.cpuUsage();
 const errors: string[] = [];
 const sockets: WebSocket[] = [];
 
-function percentile(sorted: number[], p: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN;
-}
-
 /** One connection: resolves once each of its subscriptions has had its first message (the current state). */
 function open(options: ClientsOptions, token: string, url: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -46,12 +52,20 @@ function open(options: ClientsOptions, token: string, url: string): Promise<void
     sockets.push(socket);
     let waiting = options.subscriptionsPerConnection;
     const started = new Set<string>();
-    socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })));
+    socket.on('open', () =>
+      socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })),
+    );
     socket.on('message', (raw) => {
       const message = JSON.parse(String(raw));
       if (message.type === 'connection_ack') {
         for (let i = 0; i < options.subscriptionsPerConnection; i++) {
-          socket.send(JSON.stringify({ id: String(i), type: 'subscribe', payload: { query: QUERY, variables: { id: options.channelId } } }));
+          socket.send(
+            JSON.stringify({
+              id: String(i),
+              type: 'subscribe',
+              payload: { query: QUERY, variables: { id: options.channelId } },
+            }),
+          );
         }
       } else if (message.type === 'next') {
         const clip: string | undefined = message.payload?.data?.engineStatus?.current?.clipName;
@@ -82,13 +96,17 @@ async function start(options: ClientsOptions): Promise<ClientsReply> {
     await Promise.all(batch);
   }
   cpuMark = process.cpuUsage();
-  return { kind: 'ready', subscriptions: options.connections * options.subscriptionsPerConnection, connectMs: performance.now() - t0 };
+  return {
+    kind: 'ready',
+    subscriptions: options.connections * options.subscriptionsPerConnection,
+    connectMs: performance.now() - t0,
+  };
 }
 
 async function report(expected: number, timeoutMs: number): Promise<ClientsReply> {
   const deadline = Date.now() + timeoutMs;
   while (latencies.length < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  const list = Array.from(Float64Array.from(latencies).sort());
+  const list = Float64Array.from(latencies).sort();
   const received = latencies.length;
   // Each report covers what came since the one before.
   latencies.length = 0;

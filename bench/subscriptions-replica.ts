@@ -45,5 +45,8 @@ process.on('disconnect', () => {
 });
 
 app.server.listen(0, '127.0.0.1', () => {
-  process.send?.({ kind: 'listening', url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/graphql` } satisfies ReplicaReply);
+  process.send?.({
+    kind: 'listening',
+    url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/graphql`,
+  } satisfies ReplicaReply);
 });

@@ -14,7 +14,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { generateToken, hashToken } from '../src/auth/tokens.ts';
 import { loadConfig } from '../src/config.ts';
-import { EngineSnapshots, engineState, toWire, type EngineState } from '../src/domain/engine-status.ts';
+import { EngineSnapshots, engineState, toWire, type EngineState } from '../src/domain/channels/engine-status.ts';
 import { buildApp } from '../src/server/app.ts';
 import { createServices } from '../src/services/index.ts';
 import { benchDatabase, benchEnv } from './setup.ts';
@@ -70,7 +70,9 @@ async function warmUp(api: string, token: string, channelId: string): Promise<vo
             const message = JSON.parse(String(raw));
             if (message.type === 'connection_ack') {
               const query = 'subscription ($id: ID!) { engineStatus(channelId: $id) { channelId state } }';
-              socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query, variables: { id: channelId } } }));
+              socket.send(
+                JSON.stringify({ id: '1', type: 'subscribe', payload: { query, variables: { id: channelId } } }),
+              );
             } else if (message.type === 'next') {
               resolve();
             }
@@ -89,18 +91,27 @@ function startClients(): { child: ChildProcess; ask(command: ClientsCommand): Pr
   });
   const ask = (command: ClientsCommand) =>
     new Promise<ClientsReply>((resolve, reject) => {
-      child.once('message', (reply: ClientsReply) => (reply.kind === 'failed' ? reject(new Error(reply.error)) : resolve(reply)));
+      child.once('message', (reply: ClientsReply) =>
+        reply.kind === 'failed' ? reject(new Error(reply.error)) : resolve(reply),
+      );
       child.send(command);
     });
   return { child, ask };
 }
 
 /** Another API replica in a process of its own, on the same database, Redis and installation. */
-async function startReplica(replicaEnv: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess; ask(command: ReplicaCommand): Promise<ReplicaReply> }> {
-  const child = fork(new URL('./subscriptions-replica.ts', import.meta.url).pathname, [], { execArgv: ['--import', 'tsx'], env: replicaEnv });
+async function startReplica(
+  replicaEnv: NodeJS.ProcessEnv,
+): Promise<{ url: string; child: ChildProcess; ask(command: ReplicaCommand): Promise<ReplicaReply> }> {
+  const child = fork(new URL('./subscriptions-replica.ts', import.meta.url).pathname, [], {
+    execArgv: ['--import', 'tsx'],
+    env: replicaEnv,
+  });
   const next = () =>
     new Promise<ReplicaReply>((resolve, reject) => {
-      child.once('message', (reply: ReplicaReply) => (reply.kind === 'failed' ? reject(new Error(reply.error)) : resolve(reply)));
+      child.once('message', (reply: ReplicaReply) =>
+        reply.kind === 'failed' ? reject(new Error(reply.error)) : resolve(reply),
+      );
       child.once('exit', (code) => reject(new Error(`replica exited with ${code}`)));
     });
   const listening = await next();
@@ -126,7 +137,11 @@ function countingSidecar(): Promise<{ url: string; requests(): number; close(): 
   });
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () =>
-      resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests: () => requests, close: () => server.close() }),
+      resolve({
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        requests: () => requests,
+        close: () => server.close(),
+      }),
     ),
   );
 }
@@ -147,8 +162,12 @@ export async function runSubscriptionsBench(): Promise<void> {
   const tokens = Array.from({ length: DISTINCT_TOKENS ? CONNECTIONS : 1 }, () => generateToken());
   const userIds = tokens.map(() => crypto.randomUUID());
   await services.db.user.createMany({ data: userIds.map((id, i) => ({ id, name: `bench-viewer-${i}` })) });
-  await services.db.apiToken.createMany({ data: tokens.map((t, i) => ({ userId: userIds[i], name: 'bench', tokenHash: hashToken(t) })) });
-  await services.db.membership.createMany({ data: userIds.map((userId) => ({ userId, projectId: project.id, role: 'VIEWER' as const })) });
+  await services.db.apiToken.createMany({
+    data: tokens.map((t, i) => ({ userId: userIds[i], name: 'bench', tokenHash: hashToken(t) })),
+  });
+  await services.db.membership.createMany({
+    data: userIds.map((userId) => ({ userId, projectId: project.id, role: 'VIEWER' as const })),
+  });
   const token = tokens[0];
   const channel = await services.db.channel.create({
     data: {
@@ -182,7 +201,13 @@ export async function runSubscriptionsBench(): Promise<void> {
     const before = await settledMemory();
     const ready = await clients.ask({
       kind: 'start',
-      options: { url: api, tokens, channelId: channel.id, connections: CONNECTIONS, subscriptionsPerConnection: PER_CONNECTION },
+      options: {
+        url: api,
+        tokens,
+        channelId: channel.id,
+        connections: CONNECTIONS,
+        subscriptionsPerConnection: PER_CONNECTION,
+      },
     });
     if (ready.kind !== 'ready') throw new Error('the clients did not start');
     await sleep(1000);
@@ -195,7 +220,10 @@ export async function runSubscriptionsBench(): Promise<void> {
 
     // Warm-up (not measured): the first changes run cold code.
     for (let i = 0; i < 20; i++) {
-      services.pubsub.publish('engineStatus', channel.id, { projectId: project.id, status: toWire(state('warm-up', 0)) });
+      services.pubsub.publish('engineStatus', channel.id, {
+        projectId: project.id,
+        status: toWire(state('warm-up', 0)),
+      });
       await sleep(INTERVAL_MS);
     }
     await sleep(500);
@@ -232,16 +260,25 @@ export async function runSubscriptionsBench(): Promise<void> {
       }
       const server = handedOff.sort((x, y) => x - y);
       const at = (q: number) => server[Math.min(server.length - 1, Math.floor(q * server.length))] ?? NaN;
-      return { name, report, server: { p50: at(0.5), p99: at(0.99), max: server.at(-1) ?? NaN }, cpuUs: cpuMicros / Math.max(1, report.received) };
+      return {
+        name,
+        report,
+        server: { p50: at(0.5), p99: at(0.99), max: server.at(-1) ?? NaN },
+        cpuUs: cpuMicros / Math.max(1, report.received),
+      };
     };
 
     const results = [
       // As the worker publishes: on the event bus, through Redis, to every subscription of every replica.
       // BENCH_PROFILE=<dir>: the server's CPU profile of this phase (bench/profile.ts).
-      await profiled('subscriptions-onair', () =>
-        phase('onair: event bus → engineStatus subscriptions', (status) =>
-          services.pubsub.publish('engineStatus', channel.id, { projectId: project.id, status: toWire(status) }),
-        ), say),
+      await profiled(
+        'subscriptions-onair',
+        () =>
+          phase('onair: event bus → engineStatus subscriptions', (status) =>
+            services.pubsub.publish('engineStatus', channel.id, { projectId: project.id, status: toWire(status) }),
+          ),
+        say,
+      ),
       // The floor on this machine: one message serialized once and written to the same sockets.
       await phase('reference: the same sockets, one pre-serialized message', (status) => {
         const text = JSON.stringify({ id: '0', type: 'next', payload: { data: { engineStatus: toWire(status) } } });
@@ -253,16 +290,29 @@ export async function runSubscriptionsBench(): Promise<void> {
     if (REPLICAS > 1) {
       clients.child.disconnect();
       while (app.websocket.server.clients.size > 0) await sleep(50);
-      const replicaEnv = { ...env, ...Object.fromEntries(Object.entries(replicaConfigEnv).map(([k, v]) => [k, String(v)])) };
+      const replicaEnv = {
+        ...env,
+        ...Object.fromEntries(Object.entries(replicaConfigEnv).map(([k, v]) => [k, String(v)])),
+      };
       for (let i = 1; i < REPLICAS; i++) replicas.push(await startReplica(replicaEnv));
       clients = startClients();
       const spread = await clients.ask({
         kind: 'start',
-        options: { url: api, urls: [api, ...replicas.map((r) => r.url)], tokens, channelId: channel.id, connections: CONNECTIONS, subscriptionsPerConnection: PER_CONNECTION },
+        options: {
+          url: api,
+          urls: [api, ...replicas.map((r) => r.url)],
+          tokens,
+          channelId: channel.id,
+          connections: CONNECTIONS,
+          subscriptionsPerConnection: PER_CONNECTION,
+        },
       });
       if (spread.kind !== 'ready') throw new Error('the clients did not start');
       for (let i = 0; i < 20; i++) {
-        services.pubsub.publish('engineStatus', channel.id, { projectId: project.id, status: toWire(state('warm-up', 0)) });
+        services.pubsub.publish('engineStatus', channel.id, {
+          projectId: project.id,
+          status: toWire(state('warm-up', 0)),
+        });
         await sleep(INTERVAL_MS);
       }
       await sleep(500);

@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import type { AddressInfo } from 'node:net';
 import { generateToken, hashToken } from '../src/auth/tokens.ts';
 import { loadConfig } from '../src/config.ts';
-import { sealSidecarSecret } from '../src/domain/channel-lifecycle.ts';
+import { sealSidecarSecret } from '../src/domain/channels/channel-lifecycle.ts';
 import type { Status } from '../src/protocol/sidecar-api.ts';
 import { buildApp } from '../src/server/app.ts';
 import { createServices } from '../src/services/index.ts';
@@ -48,13 +48,23 @@ server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port
 
 function standInSidecar(channelId: string, secret: string): Promise<{ url: string; close(): Promise<number> }> {
   const status: Status = {
-    channelId, engine: 'stand-in', state: 'PLAYING', playlistId: null, loop: false,
-    current: null, next: null, epoch: 'bench', lastSeq: 0, errors: [],
+    channelId,
+    engine: 'stand-in',
+    state: 'PLAYING',
+    playlistId: null,
+    loop: false,
+    current: null,
+    next: null,
+    epoch: 'bench',
+    lastSeq: 0,
+    errors: [],
   };
   const worker = new Worker(STAND_IN, { eval: true, workerData: { secret, body: JSON.stringify(status) } });
   return new Promise((resolve, reject) => {
     worker.once('error', reject);
-    worker.once('message', (port: number) => resolve({ url: `http://127.0.0.1:${port}`, close: () => worker.terminate() }));
+    worker.once('message', (port: number) =>
+      resolve({ url: `http://127.0.0.1:${port}`, close: () => worker.terminate() }),
+    );
   });
 }
 
@@ -82,7 +92,10 @@ function measureServerOverhead(app: ReturnType<typeof buildApp>, services: Retur
       store.sidecarMs += performance.now() - t0;
     }
   };
-  const listeners = app.server.listeners('request') as ((req: http.IncomingMessage, res: http.ServerResponse) => void)[];
+  const listeners = app.server.listeners('request') as ((
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+  ) => void)[];
   const serve = (req: http.IncomingMessage, res: http.ServerResponse) => {
     for (const listener of listeners) listener(req, res);
   };
@@ -95,7 +108,9 @@ function measureServerOverhead(app: ReturnType<typeof buildApp>, services: Retur
     inRequest.run(store, serve, req, res);
   });
   return {
-    async during(run: () => Promise<LoadResult>): Promise<{ result: LoadResult; p50: number; p99: number; count: number }> {
+    async during(
+      run: () => Promise<LoadResult>,
+    ): Promise<{ result: LoadResult; p50: number; p99: number; count: number }> {
       samples.length = 0;
       recording = true;
       try {
@@ -121,8 +136,14 @@ async function bareRelay(services: ReturnType<typeof createServices>, target: { 
   const server = http.createServer((req, res) => {
     req.resume();
     services.sidecars.transport(target, 'skip').then(
-      (status) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data: { skip: { state: status.state } } })),
-      (err: unknown) => res.writeHead(502, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ message: String(err) }] })),
+      (status) =>
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ data: { skip: { state: status.state } } })),
+      (err: unknown) =>
+        res
+          .writeHead(502, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ errors: [{ message: String(err) }] })),
     );
   });
   server.keepAliveTimeout = 65_000;
@@ -173,17 +194,31 @@ export async function runTransportBench(): Promise<void> {
     },
   });
   const channel = await services.db.channel.create({
-    data: { name: 'bench', projectId: project.id, outputType: 'NDI', output: { name: 'bench' }, videoFormat: '1080i5000' },
+    data: {
+      name: 'bench',
+      projectId: project.id,
+      outputType: 'NDI',
+      output: { name: 'bench' },
+      videoFormat: '1080i5000',
+    },
   });
   const secret = randomBytes(32).toString('base64url');
   const sidecar = await standInSidecar(channel.id, secret);
   await services.db.channel.update({
     where: { id: channel.id },
-    data: { status: 'RUNNING', sidecarUrl: sidecar.url, sidecarSecret: sealSidecarSecret(config.secretKey, channel.id, secret) },
+    data: {
+      status: 'RUNNING',
+      sidecarUrl: sidecar.url,
+      sidecarSecret: sealSidecarSecret(config.secretKey, channel.id, secret),
+    },
   });
 
   try {
-    const mutation = { name: 'skip through onair (GraphQL)', query: `mutation($c: ID!) { skip(channelId: $c) { state } }`, variables: { c: channel.id } };
+    const mutation = {
+      name: 'skip through onair (GraphQL)',
+      query: `mutation($c: ID!) { skip(channelId: $c) { state } }`,
+      variables: { c: channel.id },
+    };
     const direct = { name: 'skip straight to the sidecar', query: '', variables: { c: channel.id } };
     say(`\ntransport: ${CONCURRENCY} operators, ${SECONDS} s per scenario, keep-alive`);
     await runLoadInWorker(mutation, { url: api, token, concurrency: CONCURRENCY, durationMs: 2000 });
@@ -224,7 +259,9 @@ export async function runTransportBench(): Promise<void> {
       await profiled('transport-skip', () => load(mutation, api, token), say),
     ];
     // The paced mutations once more, followed inside onair.
-    const inside = await tracked.during(() => load({ ...mutation, name: `${mutation.name}, timed inside onair` }, api, token, INTERVAL_MS));
+    const inside = await tracked.during(() =>
+      load({ ...mutation, name: `${mutation.name}, timed inside onair` }, api, token, INTERVAL_MS),
+    );
     const relayedPaced = await load(relayed, relay.url, '', INTERVAL_MS);
     relay.close();
     say(`\n${formatTable([...results, inside.result, relayedPaced])}`);
@@ -244,16 +281,23 @@ export async function runTransportBench(): Promise<void> {
       `API overhead at ${rate} actions/s, inside onair (request in → answer out, minus the sidecar call; ${inside.count} mutations):` +
         ` p50 ${inside.p50.toFixed(2)} ms, p99 ${inside.p99.toFixed(2)} ms; target p99 under ${TARGET_P99_MS} ms: ${inside.p99 < TARGET_P99_MS ? 'met' : 'MISSED'}`,
     );
-    say(`saturation: ${results[3].reqPerSec.toFixed(0)} mutations/s through onair, ${results[2].reqPerSec.toFixed(0)} calls/s straight to the sidecar`);
+    say(
+      `saturation: ${results[3].reqPerSec.toFixed(0)} mutations/s through onair, ${results[2].reqPerSec.toFixed(0)} calls/s straight to the sidecar`,
+    );
     const cpu = (r: LoadResult) => cpuPerRequest.get(r.name) ?? NaN;
     say(
       `CPU per action at 250 actions/s (this process: clients, stand-in sidecar, onair): straight ${cpu(own).toFixed(2)} ms, through onair ${cpu(onair).toFixed(2)} ms;` +
         ` onair's own ${(cpu(onair) - cpu(own)).toFixed(2)} ms`,
     );
     const delay = (r: LoadResult) => (loopDelayP99.get(r.name) ?? NaN).toFixed(2);
-    say(`event loop delay p99 of this process at 250 actions/s: straight ${delay(own)} ms, through onair ${delay(onair)} ms`);
-    say(`garbage collection on onair's thread at 250 actions/s: straight ${pauses.get(own.name)}; through onair ${pauses.get(onair.name)}`);
-    for (const r of [...results, inside.result, relayedPaced]) if (r.firstError) say(`${r.name}: first error: ${r.firstError}`);
+    say(
+      `event loop delay p99 of this process at 250 actions/s: straight ${delay(own)} ms, through onair ${delay(onair)} ms`,
+    );
+    say(
+      `garbage collection on onair's thread at 250 actions/s: straight ${pauses.get(own.name)}; through onair ${pauses.get(onair.name)}`,
+    );
+    for (const r of [...results, inside.result, relayedPaced])
+      if (r.firstError) say(`${r.name}: first error: ${r.firstError}`);
     if ([...results, inside.result, relayedPaced].some((r) => r.errors > 0)) process.exitCode = 1;
   } finally {
     await sidecar.close();

@@ -59,7 +59,8 @@ export function compareWithContract(contract: DocumentNode, actual: DocumentNode
         problems.push(`${key}: missing`);
         continue;
       }
-      if (print(hf.type) !== print(wf.type)) problems.push(`${key}: type ${print(hf.type)}, the contract says ${print(wf.type)}`);
+      if (print(hf.type) !== print(wf.type))
+        problems.push(`${key}: type ${print(hf.type)}, the contract says ${print(wf.type)}`);
       if (printed(hf.defaultValue) !== printed(wf.defaultValue)) {
         problems.push(`${key}: default ${printed(hf.defaultValue)}, the contract says ${printed(wf.defaultValue)}`);
       }
@@ -69,32 +70,39 @@ export function compareWithContract(contract: DocumentNode, actual: DocumentNode
         const akey = `${key}(${wa.name.value})`;
         if (!ha) problems.push(`${akey}: missing`);
         else {
-          if (print(ha.type) !== print(wa.type)) problems.push(`${akey}: type ${print(ha.type)}, the contract says ${print(wa.type)}`);
+          if (print(ha.type) !== print(wa.type))
+            problems.push(`${akey}: type ${print(ha.type)}, the contract says ${print(wa.type)}`);
           if (printed(ha.defaultValue) !== printed(wa.defaultValue)) {
-            problems.push(`${akey}: default ${printed(ha.defaultValue)}, the contract says ${printed(wa.defaultValue)}`);
+            problems.push(
+              `${akey}: default ${printed(ha.defaultValue)}, the contract says ${printed(wa.defaultValue)}`,
+            );
           }
         }
       }
       const wantArgs = new Set((wf.arguments ?? []).map((a) => a.name.value));
       for (const ha of hf.arguments ?? []) {
-        if (!wantArgs.has(ha.name.value) && !isOptional(ha)) problems.push(`${key}(${ha.name.value}): added as required`);
+        if (!wantArgs.has(ha.name.value) && !isOptional(ha))
+          problems.push(`${key}(${ha.name.value}): added as required`);
       }
     }
     if (want.kind === Kind.INPUT_OBJECT_TYPE_DEFINITION) {
       const wantFields = new Set(fieldsOf(want).map((f) => f.name.value));
       for (const hf of fieldsOf(have)) {
-        if (!wantFields.has(hf.name.value) && !isOptional(hf)) problems.push(`${name}.${hf.name.value}: added as required`);
+        if (!wantFields.has(hf.name.value) && !isOptional(hf))
+          problems.push(`${name}.${hf.name.value}: added as required`);
       }
     }
     if (want.kind === Kind.ENUM_TYPE_DEFINITION && have.kind === Kind.ENUM_TYPE_DEFINITION) {
       const values = new Set(have.values?.map((v) => v.name.value));
-      for (const v of want.values ?? []) if (!values.has(v.name.value)) problems.push(`${name}.${v.name.value}: enum value missing`);
+      for (const v of want.values ?? [])
+        if (!values.has(v.name.value)) problems.push(`${name}.${v.name.value}: enum value missing`);
     }
     if (want.kind === Kind.UNION_TYPE_DEFINITION && have.kind === Kind.UNION_TYPE_DEFINITION) {
       const members = new Set(have.types?.map((t) => t.name.value));
-      for (const t of want.types ?? []) if (!members.has(t.name.value)) problems.push(`${name}: union member ${t.name.value} missing`);
+      for (const t of want.types ?? [])
+        if (!members.has(t.name.value)) problems.push(`${name}: union member ${t.name.value} missing`);
     }
-    const directives = (d: Named) => new Set(('directives' in d ? d.directives ?? [] : []).map((x) => x.name.value));
+    const directives = (d: Named) => new Set(('directives' in d ? (d.directives ?? []) : []).map((x) => x.name.value));
     for (const d of directives(want)) if (!directives(have).has(d)) problems.push(`${name}: directive @${d} missing`);
   }
   return problems;
@@ -105,7 +113,11 @@ export function staleEntries(contract: DocumentNode, actual: DocumentNode, pendi
   const stale: string[] = [];
   for (const entry of pending) {
     const problems = compareWithContract(contract, actual, new Set([...pending].filter((e) => e !== entry)));
-    if (!problems.some((p) => p === entry || p.startsWith(`${entry}:`) || p.startsWith(`${entry}.`) || p.startsWith(`${entry}(`))) {
+    if (
+      !problems.some(
+        (p) => p === entry || p.startsWith(`${entry}:`) || p.startsWith(`${entry}.`) || p.startsWith(`${entry}(`),
+      )
+    ) {
       stale.push(entry);
     }
   }
@@ -136,7 +148,8 @@ async function main() {
   const actual = parse(output.content);
   const pending = readPending(PENDING);
   for (const p of compareWithContract(contract, actual, pending)) failures.push(`contract: ${p}`);
-  for (const s of staleEntries(contract, actual, pending)) failures.push(`contract-pending.txt: ${s} is served now; remove it`);
+  for (const s of staleEntries(contract, actual, pending))
+    failures.push(`contract-pending.txt: ${s} is served now; remove it`);
   if (failures.length) {
     console.error(failures.join('\n'));
     process.exit(1);

@@ -13,14 +13,16 @@ interface TokenRow {
   roles: [string, Role][];
 }
 
-const PRINCIPAL_SQL = `
+const principalSql = (where: string) => `
     SELECT t.token_hash, t.id AS token_id, u.id AS user_id, u.is_admin, t.revoked_at IS NOT NULL AS revoked,
            COALESCE(json_agg(json_build_array(m.project_id, m.role)) FILTER (WHERE m.project_id IS NOT NULL), '[]') AS roles
       FROM api_tokens t
       JOIN users u ON u.id = t.user_id
       LEFT JOIN memberships m ON m.user_id = u.id
-     WHERE t.token_hash = ANY($1::text[])
+     WHERE ${where}
      GROUP BY t.id, u.id`;
+const PRINCIPAL_SQL = principalSql('t.token_hash = ANY($1::text[])');
+const PRINCIPAL_BY_ID_SQL = principalSql('t.id = $1::uuid');
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
@@ -34,7 +36,11 @@ function toPrincipal(row: TokenRow): Principal {
  * malformed, unknown or revoked token: UNAUTHENTICATED. With a cache, a token
  * seen a moment ago costs no statement (see PrincipalCache).
  */
-export async function authenticate(sql: Sql, header: string | null | undefined, cache?: PrincipalCache): Promise<Principal | null> {
+export async function authenticate(
+  sql: Sql,
+  header: string | null | undefined,
+  cache?: PrincipalCache,
+): Promise<Principal | null> {
   if (!header) return null;
   const cached = cache?.get(header);
   if (cached) return cached;
@@ -53,7 +59,11 @@ export async function authenticate(sql: Sql, header: string | null | undefined, 
  * their subscribers together): each header's principal, or null where it does
  * not authenticate. Cached principals are reused and fresh ones cached.
  */
-export async function authenticateMany(sql: Sql, headers: readonly string[], cache?: PrincipalCache): Promise<Map<string, Principal | null>> {
+export async function authenticateMany(
+  sql: Sql,
+  headers: readonly string[],
+  cache?: PrincipalCache,
+): Promise<Map<string, Principal | null>> {
   const result = new Map<string, Principal | null>();
   const byHash = new Map<string, string[]>();
   for (const header of headers) {
@@ -78,4 +88,23 @@ export async function authenticateMany(sql: Sql, headers: readonly string[], cac
     }
   }
   return result;
+}
+
+/**
+ * The principal of the API token with this id, as it is now: null when the
+ * token was revoked or its user is gone. Signed preview URLs name the token
+ * they were made for and are checked with this on every request, so that a
+ * revocation or a removed membership closes them too. Cached like
+ * authenticate() (under its own key; PrincipalCache.forgetToken and forgetUser reach it).
+ */
+export async function principalOfToken(sql: Sql, tokenId: string, cache?: PrincipalCache): Promise<Principal | null> {
+  const key = `token-id ${tokenId}`;
+  const cached = cache?.get(key);
+  if (cached) return cached;
+  const rows = await sql.query<TokenRow>(PRINCIPAL_BY_ID_SQL, [tokenId]);
+  const row = rows[0];
+  if (!row || row.revoked) return null;
+  const principal = toPrincipal(row);
+  cache?.set(key, principal);
+  return principal;
 }

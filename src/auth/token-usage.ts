@@ -10,6 +10,8 @@ export class TokenUsageRecorder {
   private pending = new Set<string>();
   private lastWritten = new Map<string, number>();
   private timer: NodeJS.Timeout;
+  /** The write under way, so a flush that finds nothing pending still waits for it. */
+  private writing: Promise<void> = Promise.resolve();
 
   /** @param intervalMs how often pending uses are written. @defaultValue 30000 */
   constructor(
@@ -27,12 +29,18 @@ export class TokenUsageRecorder {
     this.pending.add(tokenId);
   }
 
-  async flush(): Promise<void> {
-    if (this.pending.size === 0) return;
+  /** Writes what is pending; resolves once every use touched before the call is in the database. */
+  flush(): Promise<void> {
+    if (this.pending.size === 0) return this.writing;
     const ids = [...this.pending];
     this.pending.clear();
     const now = Date.now();
     for (const id of ids) this.lastWritten.set(id, now);
+    this.writing = this.writing.then(() => this.write(ids));
+    return this.writing;
+  }
+
+  private async write(ids: string[]): Promise<void> {
     try {
       await this.db.$executeRaw`UPDATE api_tokens SET last_used_at = now() WHERE id = ANY(${ids}::uuid[])`;
     } catch (err) {

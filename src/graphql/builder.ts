@@ -53,9 +53,7 @@ export const builder = new SchemaBuilder<{
   validation: {
     validationError: (result) => {
       const issue = result.issues[0];
-      const field = (issue?.path ?? [])
-        .map((p) => (typeof p === 'object' ? String(p.key) : String(p)))
-        .join('.');
+      const field = (issue?.path ?? []).map((p) => (typeof p === 'object' ? String(p.key) : String(p))).join('.');
       return new OnairError(ErrorCode.BAD_USER_INPUT, field ? `${field}: ${issue?.message}` : String(issue?.message), {
         field: field || undefined,
       });

@@ -1,8 +1,8 @@
 import { useEngine, type Plugin } from '@envelop/core';
 import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import type { Principal } from '../auth/principal.ts';
-import { isPushable, PUSH, type Pushable } from '../domain/subscription-delivery.ts';
-import type { Context } from './context.ts';
+import { isPushable, PUSH, type Pushable } from './subscription-delivery.ts';
+import type { Context, ResultSink } from './context.ts';
 
 // One status change of a channel goes to every operator watching it: a
 // thousand subscribers of the same document would execute the same selection
@@ -10,7 +10,7 @@ import type { Context } from './context.ts';
 // the subscribers that would get the same answer: same document, operation
 // and variables, and the same rights (admin, roles per project). Each
 // subscriber's stream still decides on its own, with its own rights of the
-// moment, which events it gets (domain/subscription-delivery.ts).
+// moment, which events it gets (graphql/subscription-delivery.ts).
 //
 // This holds because resolvers under Subscription answer by rights, never by
 // identity: none reads the caller's user or token id.
@@ -34,7 +34,12 @@ export function rightsKey(principal: Principal | null): string {
   if (!principal) return '-';
   let key = rightsKeys.get(principal);
   if (key === undefined) {
-    key = principal.isAdmin ? 'admin' : [...principal.roles].map(([project, role]) => `${project}:${role}`).sort().join(',');
+    key = principal.isAdmin
+      ? 'admin'
+      : [...principal.roles]
+          .map(([project, role]) => `${project}:${role}`)
+          .sort()
+          .join(',');
     rightsKeys.set(principal, key);
   }
   return key;
@@ -71,24 +76,17 @@ function eventExecutor(args: ExecutionArgs, operationKey: string): (payload: unk
 const isAsyncIterable = (value: unknown): value is AsyncIterable<unknown> =>
   typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
 
-/**
- * Where a transport that writes each message at once takes a subscription's
- * results (the WebSocket server: server/websocket.ts), bypassing the chain of
- * async iterators between the event and the socket. Results come in order.
- */
-export interface ResultSink {
-  next(result: ExecutionResult): void;
-  /** The subscription ended: nothing more is written. */
-  close(): void;
-}
-
 const isPromise = <V>(value: Maybe<V>): value is Promise<V> => typeof (value as Promise<V>)?.then === 'function';
 
 /**
  * Events executed and handed to the sink as they arrive; what is returned
  * only tells the stream's end (after the last result is written) or its error.
  */
-function pushTo(sink: ResultSink, stream: Pushable<unknown>, executeEvent: (payload: unknown) => Maybe<ExecutionResult>): AsyncIterableIterator<ExecutionResult> {
+function pushTo(
+  sink: ResultSink,
+  stream: Pushable<unknown>,
+  executeEvent: (payload: unknown) => Maybe<ExecutionResult>,
+): AsyncIterableIterator<ExecutionResult> {
   // Only an execution that waits on something (a nested load) makes the ones behind it wait.
   let pending: Promise<void> | null = null;
   let failed: unknown = null;
@@ -115,10 +113,17 @@ function pushTo(sink: ResultSink, stream: Pushable<unknown>, executeEvent: (payl
     return outcome;
   };
   const iterator: AsyncIterableIterator<ExecutionResult> = {
-    next: () => stream.next().then(settled as (r: IteratorResult<unknown>) => Promise<IteratorResult<ExecutionResult>>, (err: unknown) => settled(null).then(() => Promise.reject(err))),
+    next: () =>
+      stream
+        .next()
+        .then(settled as (r: IteratorResult<unknown>) => Promise<IteratorResult<ExecutionResult>>, (err: unknown) =>
+          settled(null).then(() => Promise.reject(err)),
+        ),
     return: () => {
       sink.close();
-      return stream.return ? (stream.return() as Promise<IteratorResult<ExecutionResult>>) : Promise.resolve({ value: undefined, done: true });
+      return stream.return
+        ? (stream.return() as Promise<IteratorResult<ExecutionResult>>)
+        : Promise.resolve({ value: undefined, done: true });
     },
     throw: (error: unknown) => {
       sink.close();
@@ -130,7 +135,9 @@ function pushTo(sink: ResultSink, stream: Pushable<unknown>, executeEvent: (payl
 }
 
 /** graphql's subscribe, with each event's execution shared as above. */
-export async function subscribeShared(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+export async function subscribeShared(
+  args: ExecutionArgs,
+): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
   const stream = await createSourceEventStream(args);
   if (!isAsyncIterable(stream)) return stream as ExecutionResult;
   const operationKey = `${documentId(args.document)}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? null)}`;
@@ -143,8 +150,12 @@ export async function subscribeShared(args: ExecutionArgs): Promise<AsyncIterabl
       const event = await events.next();
       return event.done ? { value: undefined, done: true } : { value: await executeEvent(event.value), done: false };
     },
-    return: () => (events.return ? events.return() : Promise.resolve({ value: undefined, done: true })) as Promise<IteratorResult<ExecutionResult>>,
-    throw: (error: unknown) => (events.throw ? events.throw(error) : Promise.reject(error)) as Promise<IteratorResult<ExecutionResult>>,
+    return: () =>
+      (events.return ? events.return() : Promise.resolve({ value: undefined, done: true })) as Promise<
+        IteratorResult<ExecutionResult>
+      >,
+    throw: (error: unknown) =>
+      (events.throw ? events.throw(error) : Promise.reject(error)) as Promise<IteratorResult<ExecutionResult>>,
     [Symbol.asyncIterator]: () => mapped,
   };
   return mapped;

@@ -18,7 +18,14 @@ export interface VideoFormat {
   duration: number;
 }
 
-const mode = (name: string, width: number, height: number, interlaced: boolean, timeScale: number, duration: number): VideoFormat => ({
+const mode = (
+  name: string,
+  width: number,
+  height: number,
+  interlaced: boolean,
+  timeScale: number,
+  duration: number,
+): VideoFormat => ({
   name,
   width,
   height,
@@ -80,11 +87,15 @@ export const DEFAULT_VIDEO_FORMAT = '1080p5994';
 
 /**
  * Exact names only: CasparCG itself matches case-insensitively, but one spelling
- * per mode keeps stored values comparable.
+ * per mode keeps stored values comparable. (Pure: a bundle that does not use it,
+ * such as the operator console's, leaves zod out.)
  */
-export const videoFormatSchema = z
+export const videoFormatSchema = /* @__PURE__ */ z
   .string()
-  .refine((name) => VIDEO_FORMATS.has(name), 'must be a CasparCG video mode, e.g. 1080i5000, 1080p5994, 720p5000 or 2160p5000');
+  .refine(
+    (name) => VIDEO_FORMATS.has(name),
+    'must be a CasparCG video mode, e.g. 1080i5000, 1080p5994, 720p5000 or 2160p5000',
+  );
 
 export function videoFormat(name: string): VideoFormat {
   const format = VIDEO_FORMATS.get(name);
@@ -108,4 +119,12 @@ export function msToFrames(ms: number, name: string): number {
 export function framesToMs(frames: number, name: string): number {
   const f = videoFormat(name);
   return Math.floor((frames * 1000 * f.duration) / f.timeScale);
+}
+
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
+/** A rate of `num`/`den` per second as a reduced fraction (30000/1000 → 30/1; 30000/1001 stays). */
+export function reducedRate(num: number, den: number): { num: number; den: number } {
+  const g = gcd(num, den);
+  return { num: num / g, den: den / g };
 }

@@ -4,6 +4,7 @@ import { createServices } from '../services/index.ts';
 import { ensureDatabase, migrate } from '../services/migrate.ts';
 import { startWorkers } from '../worker/index.ts';
 import { buildApp } from './app.ts';
+import { isForkedApiProcess, runApiProcesses } from './cluster.ts';
 import { applyGcSettings } from './gc-settings.ts';
 
 /** `serve`: migrations, bootstrap admin, HTTP server (and workers); stops cleanly on SIGINT/SIGTERM. */
@@ -12,16 +13,30 @@ async function main() {
   const config = loadConfig();
   const services = createServices(config);
   const { log } = services;
-  if (config.migrateOnStart) {
+  // API_PROCESSES > 1: the forked processes skip what their primary did once (src/server/cluster.ts).
+  const forked = isForkedApiProcess();
+  if (config.migrateOnStart && !forked) {
     if (config.env !== 'production') await ensureDatabase(config.databaseUrl);
     await migrate(config.databaseUrl, log);
   }
-  if (config.adminToken) await ensureAdminToken(services.db, config.adminToken);
+  if (config.adminToken && !forked) await ensureAdminToken(services.db, config.adminToken, log);
+  if (config.apiProcesses > 1 && !forked) {
+    await services.close();
+    return runApiProcesses(config.apiProcesses, log);
+  }
   const app = buildApp(services);
   // One machine: the workers run in this process (WORKER_IN_PROCESS=false for a separate `worker`).
   const workers = config.workerInProcess ? await startWorkers(services) : null;
   await new Promise<void>((resolve) => app.server.listen(config.port, config.host, resolve));
-  log.info({ port: config.port, graphiql: config.graphiql }, `onair serving on http://${config.host}:${config.port}/graphql`);
+  log.info(
+    { port: config.port, graphiql: config.graphiql },
+    `onair serving on http://${config.host}:${config.port}/graphql`,
+  );
+  if (app.metricsServer && config.metrics.port !== null) {
+    const { host, port } = config.metrics;
+    await new Promise<void>((resolve) => app.metricsServer!.listen(port, host, resolve));
+    log.info({ host, port }, `metrics on http://${host}:${port}/metrics`);
+  }
 
   let stopping = false;
   const stop = async (signal: string) => {

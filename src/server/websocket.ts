@@ -3,10 +3,11 @@ import type { Duplex } from 'node:stream';
 import { GraphQLError, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { currentPrincipal } from '../domain/subscription-delivery.ts';
+import { currentPrincipal } from '../graphql/subscription-delivery.ts';
+import { ErrorCode } from '../errors.ts';
 import type { Context, ContextDeps } from '../graphql/context.ts';
-import type { ResultSink } from '../graphql/subscription-execution.ts';
-import { errorMasker, type Yoga } from './yoga.ts';
+import type { ResultSink } from '../graphql/context.ts';
+import { errorMasker, tooLargeResult, type Yoga } from './yoga.ts';
 
 /** Close codes of a connection onair ends itself (graphql-ws's own otherwise). */
 export const WsCloseCode = {
@@ -18,6 +19,8 @@ export const WsCloseCode = {
   GOING_AWAY: 1001,
   /** The client stopped reading: more than WS_MAX_BUFFERED_BYTES waited for it. */
   TRY_AGAIN_LATER: 1013,
+  /** The token already holds WS_MAX_CONNECTIONS_PER_TOKEN connections on this replica. */
+  TOO_MANY_CONNECTIONS: 4429,
 } as const;
 
 export interface GraphqlWebSocket {
@@ -57,11 +60,13 @@ type Masker = ReturnType<typeof errorMasker>;
  */
 const payloads = new WeakMap<ExecutionResult, string>();
 
-function payloadOf(result: ExecutionResult, mask: Masker): string {
+function payloadOf(result: ExecutionResult, mask: Masker, maxBytes: number): string {
   let json = payloads.get(result);
   if (json === undefined) {
     const visible = result.errors?.length ? { ...result, errors: result.errors.map((error) => mask(error)) } : result;
     json = JSON.stringify(visible);
+    const bytes = json.length > maxBytes / 3 ? Buffer.byteLength(json) : json.length;
+    if (bytes > maxBytes) json = JSON.stringify(tooLargeResult(bytes, maxBytes));
     payloads.set(result, json);
   }
   return json;
@@ -80,6 +85,7 @@ function socketSink(
   id: string,
   mask: Masker,
   maxBufferedBytes: number,
+  maxResponseBytes: number,
   onBehind: () => void,
 ): ResultSink {
   const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
@@ -87,7 +93,7 @@ function socketSink(
   return {
     next(result) {
       if (!open || !(id in subscriptions) || socket.readyState !== socket.OPEN) return;
-      socket.send(`${head}${payloadOf(result, mask)}}`);
+      socket.send(`${head}${payloadOf(result, mask, maxResponseBytes)}}`);
       if (socket.bufferedAmount > maxBufferedBytes) {
         open = false;
         onBehind();
@@ -110,7 +116,7 @@ function withCode(errors: readonly GraphQLError[], code: string): GraphQLError[]
  * server, through yoga's envelope: the same schema, plugins, limits, error
  * masking and context factory as HTTP. A connection authenticates once with
  * its connectionParams and is re-checked every SUBSCRIPTION_AUTH_CHECK_MS;
- * each event is checked again when it is delivered (domain/subscription-delivery.ts).
+ * each event is checked again when it is delivered (graphql/subscription-delivery.ts).
  */
 export function attachGraphqlWebSocket(server: Server, yoga: Yoga, deps: ContextDeps): GraphqlWebSocket {
   const { services } = deps;
@@ -118,7 +124,12 @@ export function attachGraphqlWebSocket(server: Server, yoga: Yoga, deps: Context
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxBodyBytes });
   const mask = errorMasker(log);
   /** Authenticated connections: their credentials, and graphql-ws's open operations of each. */
-  const connections = new Map<WebSocket, { authorization: string; operations: Record<string, unknown> }>();
+  const connections = new Map<
+    WebSocket,
+    { authorization: string; tokenId: string; operations: Record<string, unknown> }
+  >();
+  /** Open connections per API token (WS_MAX_CONNECTIONS_PER_TOKEN). */
+  const perToken = new Map<string, number>();
   services.metrics.countWebsocketOperations(() => {
     let open = 0;
     for (const { operations } of connections.values()) open += Object.keys(operations).length;
@@ -168,18 +179,58 @@ export function attachGraphqlWebSocket(server: Server, yoga: Yoga, deps: Context
           return false;
         }
         if (socket.readyState !== socket.OPEN) return false;
+        // Counted and taken in one step (no await in between), so racing connections cannot all pass.
+        const open = perToken.get(principal.tokenId) ?? 0;
+        if (open >= config.wsMaxConnectionsPerToken) {
+          socket.close(
+            WsCloseCode.TOO_MANY_CONNECTIONS,
+            `Too many connections for this token (at most ${config.wsMaxConnectionsPerToken})`,
+          );
+          return false;
+        }
+        perToken.set(principal.tokenId, open + 1);
         deps.tokenUsage.touch(principal.tokenId);
         ctx.extra.authorization = authorization as string;
-        connections.set(socket, { authorization: authorization as string, operations: ctx.subscriptions });
+        connections.set(socket, {
+          authorization: authorization as string,
+          tokenId: principal.tokenId,
+          operations: ctx.subscriptions,
+        });
         services.metrics.websocketConnections.inc();
         return true;
       },
 
+      // A query's or mutation's result (subscriptions write through socketSink): measured as
+      // graphql-ws will send it, and replaced when it is above MAX_RESPONSE_BYTES.
+      onNext: (_ctx, _id, _payload, _args, result) => {
+        const length = JSON.stringify(result).length;
+        if (length <= config.maxResponseBytes / 3) return undefined;
+        const bytes = Buffer.byteLength(JSON.stringify(result));
+        return bytes > config.maxResponseBytes ? tooLargeResult(bytes, config.maxResponseBytes) : undefined;
+      },
+
       onClose: (ctx) => {
-        if (connections.delete(ctx.extra.socket)) services.metrics.websocketConnections.dec();
+        const connection = connections.get(ctx.extra.socket);
+        if (!connection) return;
+        connections.delete(ctx.extra.socket);
+        const open = (perToken.get(connection.tokenId) ?? 1) - 1;
+        if (open > 0) perToken.set(connection.tokenId, open);
+        else perToken.delete(connection.tokenId);
+        services.metrics.websocketConnections.dec();
       },
 
       onSubscribe: async (ctx, id, params) => {
+        // graphql-ws has already counted this operation among the connection's.
+        if (Object.keys(ctx.subscriptions).length > config.wsMaxOperationsPerConnection) {
+          return [
+            new GraphQLError(
+              `too many operations open on this connection (at most ${config.wsMaxOperationsPerConnection}): complete some first`,
+              {
+                extensions: { code: ErrorCode.BAD_USER_INPUT, maxOperations: config.wsMaxOperationsPerConnection },
+              },
+            ),
+          ];
+        }
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           req: ctx.extra.request,
           socket: ctx.extra.socket,
@@ -187,14 +238,21 @@ export function attachGraphqlWebSocket(server: Server, yoga: Yoga, deps: Context
           // Read by the context factory (yoga.ts) in place of the HTTP header.
           authorization: ctx.extra.authorization,
         } as unknown as Parameters<Yoga['getEnveloped']>[0]);
-        let document;
+        let document: ReturnType<typeof parse>;
         try {
           document = parse(params.query);
         } catch (err) {
           if (err instanceof GraphQLError) return withCode([err], 'GRAPHQL_PARSE_FAILED');
           throw err;
         }
-        const errors = validate(schema, document);
+        let errors: readonly GraphQLError[];
+        try {
+          errors = validate(schema, document);
+        } catch (err) {
+          // armor's limits throw their rejection: it is this operation's error, not the connection's.
+          if (err instanceof GraphQLError) return withCode([err], 'GRAPHQL_VALIDATION_FAILED');
+          throw err;
+        }
         if (errors.length) return withCode(errors, 'GRAPHQL_VALIDATION_FAILED');
         let contextValue: Context;
         try {
@@ -204,8 +262,14 @@ export function attachGraphqlWebSocket(server: Server, yoga: Yoga, deps: Context
           if (err instanceof GraphQLError) return [err];
           throw err;
         }
-        contextValue.resultSink = socketSink(ctx.extra.socket, ctx.subscriptions, id, mask, config.wsMaxBufferedBytes, () =>
-          services.metrics.websocketClosedBehind.inc(),
+        contextValue.resultSink = socketSink(
+          ctx.extra.socket,
+          ctx.subscriptions,
+          id,
+          mask,
+          config.wsMaxBufferedBytes,
+          config.maxResponseBytes,
+          () => services.metrics.websocketClosedBehind.inc(),
         );
         return {
           schema,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Sql } from './db.ts';
 import type { Logger } from './logger.ts';
@@ -8,12 +9,14 @@ export interface ChannelRoute {
   projectId: string | null;
   status: string;
   sidecarUrl: string | null;
-  /** Sealed (domain/secrets.ts). */
+  /** Sealed (domain/channels/secrets.ts). */
   sidecarSecret: string | null;
 }
 
 /** The channel on which the database announces a changed route (prisma/migrations/…_channel_route_notify). */
 export const ROUTE_CHANNEL = 'onair_channel_route';
+/** Payloads that name no channel: a replica's marker (see ChannelRoutes.caughtUp). */
+const MARKER_PREFIX = 'marker:';
 
 const SELECT_ROUTE = `SELECT id, project_id AS "projectId", status::text AS status, sidecar_url AS "sidecarUrl", sidecar_secret AS "sidecarSecret"
   FROM channels WHERE id = $1::uuid AND deleted_at IS NULL`;
@@ -57,6 +60,8 @@ export class ChannelRoutes {
   private starting: Promise<void> | null = null;
   private retry: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Markers this replica sent and awaits (see caughtUp). */
+  private readonly markers = new Map<string, () => void>();
 
   constructor(private readonly options: ChannelRoutesOptions) {}
 
@@ -90,12 +95,45 @@ export class ChannelRoutes {
     this.generation++;
   }
 
+  /**
+   * Resolves once every route change committed before the call has reached
+   * this replica: a marker notification sent now arrives after them (the
+   * database delivers notifications in commit order). A change that reaches a
+   * replica after it read the changed route only makes it forget that route
+   * (a read more, never a wrong route); this lets one that must know for sure
+   * what it keeps wait for them. At once when not listening (nothing is kept).
+   */
+  async caughtUp(timeoutMs = 10_000): Promise<void> {
+    if (!this.listening) return;
+    const marker = `${MARKER_PREFIX}${randomUUID()}`;
+    const arrived = new Promise<void>((resolve) => this.markers.set(marker, resolve));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await this.options.sql.query('SELECT pg_notify($1, $2)', [ROUTE_CHANNEL, marker]);
+      await Promise.race([
+        arrived,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`channel routes: no marker notification within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      this.markers.delete(marker);
+    }
+  }
+
   /** Starts listening, once; a failure leaves the cache off until the next attempt. */
   private listen(): void {
     if (this.starting || this.closed || this.retry) return;
     this.starting = this.connect()
       .catch((err: unknown) => {
-        this.options.log.warn({ err: (err as Error).message }, 'channel routes: cannot listen; routes are read each time');
+        this.options.log.warn(
+          { err: (err as Error).message },
+          'channel routes: cannot listen; routes are read each time',
+        );
         this.stopListening();
       })
       .finally(() => {
@@ -108,6 +146,11 @@ export class ChannelRoutes {
     this.client = client;
     client.on('notification', (message) => {
       if (message.channel !== ROUTE_CHANNEL) return;
+      if (message.payload?.startsWith(MARKER_PREFIX)) {
+        // No route changed: a replica's marker (this one's, or another's to ignore).
+        this.markers.get(message.payload)?.();
+        return;
+      }
       this.generation++;
       if (message.payload) this.routes.delete(message.payload);
     });
@@ -129,6 +172,8 @@ export class ChannelRoutes {
     this.listening = false;
     this.routes.clear();
     this.generation++;
+    // Nothing is kept any more: whoever awaits a marker has nothing left to wait for.
+    for (const arrived of this.markers.values()) arrived();
     client?.removeAllListeners('end');
     client?.end().catch(() => {});
     if (this.closed || this.retry) return;
@@ -148,6 +193,7 @@ export class ChannelRoutes {
     this.client = null;
     this.listening = false;
     this.routes.clear();
+    for (const arrived of this.markers.values()) arrived();
     if (client) {
       client.removeAllListeners('end');
       await client.end().catch(() => {});

@@ -93,7 +93,10 @@ export class JsonHttpClient {
         });
       });
       const onAbort = () => req.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-      const timer = setTimeout(() => req.destroy(new RequestTimeoutError(`no answer within ${options.timeoutMs} ms`)), options.timeoutMs);
+      const timer = setTimeout(
+        () => req.destroy(new RequestTimeoutError(`no answer within ${options.timeoutMs} ms`)),
+        options.timeoutMs,
+      );
       signal?.addEventListener('abort', onAbort, { once: true });
       req.on('error', (err) => finish(Object.assign(err, { reusedSocket: req.reusedSocket })));
       req.end(payload);

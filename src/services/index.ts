@@ -1,4 +1,5 @@
 import { PrincipalCache } from '../auth/principal-cache.ts';
+import { EngineReadCache } from './engine-reads.ts';
 import type { Config } from '../config.ts';
 import { ChannelRoutes } from './channel-routes.ts';
 import { createDatabase, type Db, type Sql } from './db.ts';
@@ -28,6 +29,8 @@ export interface Services {
   metrics: Metrics;
   /** Recently authenticated principals (see PrincipalCache). */
   principals: PrincipalCache;
+  /** Channel.engine as queries read it: one sidecar request per channel per ENGINE_CACHE_MS (see EngineReadCache). */
+  engineReads: EngineReadCache;
   /** Each channel's sidecar route, kept while the database announces its changes (see ChannelRoutes). */
   channelRoutes: ChannelRoutes;
   close(): Promise<void>;
@@ -60,12 +63,19 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     pubsub: createEventBus(redis, subscriber, config.queuePrefix),
     metrics: createMetrics(),
     principals: new PrincipalCache(config.authCacheMs),
+    engineReads: new EngineReadCache(config.engineCacheMs),
     channelRoutes,
     async close() {
       // Each step runs even if another fails; the queue before the connection it uses.
-      const first = await Promise.allSettled([queues.close(), database.close(), orchestrator.close(), channelRoutes.close()]);
+      const first = await Promise.allSettled([
+        queues.close(),
+        database.close(),
+        orchestrator.close(),
+        channelRoutes.close(),
+      ]);
       const second = await Promise.allSettled([redis.quit(), subscriber.quit()]);
-      for (const r of [...first, ...second]) if (r.status === 'rejected') log.warn({ err: String(r.reason) }, 'close failed');
+      for (const r of [...first, ...second])
+        if (r.status === 'rejected') log.warn({ err: String(r.reason) }, 'close failed');
     },
   };
 }

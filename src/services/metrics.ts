@@ -43,6 +43,24 @@ export function createMetrics() {
       help: 'WebSocket connections closed because their token no longer authenticates.',
       registers: [registry],
     }),
+    channelAlarmsRaised: new Counter({
+      name: 'onair_channel_alarms_raised_total',
+      help: 'Channel alarms raised (not up before), by channel and alarm kind.',
+      labelNames: ['channel', 'kind'] as const,
+      registers: [registry],
+    }),
+    channelOutputReconnects: new Counter({
+      name: 'onair_channel_output_reconnects_total',
+      help: "Reconnections of a channel's output (SRT/RTMP receiver lost), as its sidecars count them.",
+      labelNames: ['channel'] as const,
+      registers: [registry],
+    }),
+    channelFramesDropped: new Counter({
+      name: 'onair_channel_frames_dropped_total',
+      help: "Frames a channel's engine dropped to catch up with real time, as its sidecars count them.",
+      labelNames: ['channel'] as const,
+      registers: [registry],
+    }),
     websocketClosedBehind: new Counter({
       name: 'onair_websocket_behind_total',
       help: 'WebSocket connections closed because their client stopped reading (WS_MAX_BUFFERED_BYTES).',

@@ -2,9 +2,10 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
+import { projectRoot } from '../paths.ts';
 import type { Logger } from './logger.ts';
 
-const MIGRATIONS_DIR = path.resolve(import.meta.dirname, '../../prisma/migrations');
+const MIGRATIONS_DIR = path.join(projectRoot, 'prisma/migrations');
 // Any constant works; all replicas must agree on it.
 const MIGRATION_LOCK_KEY = 727_001;
 

@@ -2,7 +2,8 @@ import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub } from 'graphql-yoga';
 import type { Redis } from 'ioredis';
 import type { AsRunStatus, MediaStatus } from '../../prisma/generated/client/enums.ts';
-import type { EngineStateWire } from '../domain/engine-status.ts';
+import type { EngineStateWire } from '../domain/channels/engine-status.ts';
+import type { AlarmKind } from '../protocol/sidecar-api.ts';
 
 /** A change of an asset's staging: every item of the asset shows it. */
 export interface AssetMediaEvent {
@@ -20,7 +21,16 @@ export interface EngineStatusEvent {
   status: EngineStateWire;
 }
 
-export const CHANNEL_EVENT_KINDS = ['CREATED', 'UPDATED', 'DELETED', 'STATUS_CHANGED', 'HEARTBEAT_LOST', 'FAILOVER'] as const;
+export const CHANNEL_EVENT_KINDS = [
+  'CREATED',
+  'UPDATED',
+  'DELETED',
+  'STATUS_CHANGED',
+  'HEARTBEAT_LOST',
+  'FAILOVER',
+  'ALARM_RAISED',
+  'ALARM_CLEARED',
+] as const;
 export type ChannelEventKind = (typeof CHANNEL_EVENT_KINDS)[number];
 
 /** A lifecycle event of a channel (ChannelEvent). */
@@ -36,6 +46,8 @@ export interface ChannelEventMessage {
   /** ISO time. */
   at: string;
   message: string | null;
+  /** The alarm an ALARM_RAISED or ALARM_CLEARED event is about. */
+  alarm?: AlarmKind | null;
 }
 
 /** An as-run row as recorded (on air: endedAt null) or completed. Dates as ISO strings. */
@@ -52,7 +64,42 @@ export interface AsRunMessage {
     endedAt: string | null;
     durationMs: number | null;
     status: AsRunStatus;
+    /** Why a FAILED or TRUNCATED entry ended (absent from publishers that predate it). */
+    reason?: string | null;
+    /** What a schedule aired it for (absent from publishers that predate it; null for manual play). */
+    scheduleEventId?: string | null;
+    scheduleVersion?: number | null;
+    plannedStartAt?: string | null;
+    plannedEndAt?: string | null;
+    fills?: 'GAP' | 'MISSING' | 'MANUAL' | null;
   };
+}
+
+export const SCHEDULE_CHANGE_KINDS = [
+  'EVENT_ADDED',
+  'EVENT_UPDATED',
+  'EVENT_MOVED',
+  'EVENT_REMOVED',
+  'EVENTS_REPLACED',
+  'SETTINGS_CHANGED',
+  'FILLER_CHANGED',
+  /** A playlist a block airs was edited (its items). */
+  'BLOCK_CHANGED',
+  /** Media of a clip the schedule airs was staged (its media path). */
+  'MEDIA_CHANGED',
+] as const;
+export type ScheduleChangeKind = (typeof SCHEDULE_CHANGE_KINDS)[number];
+
+/** A committed change of a channel's schedule, with the version it made. */
+export interface ScheduleChangeMessage {
+  channelId: string;
+  projectId: string | null;
+  version: number;
+  kind: ScheduleChangeKind;
+  /** The events the change added, changed, moved or removed (none for settings and filler). */
+  eventIds: string[];
+  /** ISO time of the commit. */
+  at: string;
 }
 
 /**
@@ -67,6 +114,8 @@ export type Topics = {
   engineStatus: [channelId: string, event: EngineStatusEvent];
   channelEvents: [event: ChannelEventMessage];
   asRun: [event: AsRunMessage];
+  /** Keyed by channel id. */
+  scheduleChanged: [channelId: string, event: ScheduleChangeMessage];
 };
 
 export type PubSub = ReturnType<typeof createPubSub<Topics>>;

@@ -1,5 +1,16 @@
 import type { z } from 'zod';
-import { ErrorBodySchema, EventsPageSchema, StatusSchema, type EventsPage, type LoadPlaylist, type Status } from '../protocol/sidecar-api.ts';
+import {
+  ErrorBodySchema,
+  EventsPageSchema,
+  ScheduleAckSchema,
+  StatusSchema,
+  type ScheduleAck,
+  type EventsPage,
+  type LoadPlaylist,
+  type Status,
+  type UpdatePlaylist,
+} from '../protocol/sidecar-api.ts';
+import type { Schedule } from '../schedule/model.ts';
 import { ErrorCode, OnairError } from '../errors.ts';
 import { JsonHttpClient, RequestTimeoutError, type JsonResponse } from './http-json.ts';
 
@@ -24,12 +35,72 @@ export class SidecarClient {
   /** @param timeoutMs longest wait for an answer. @defaultValue 2000 */
   constructor(private readonly timeoutMs = 2000) {}
 
+  /**
+   * GET /healthz, bounded by `timeoutMs`: whether the sidecar's process
+   * answers at all (a hung one, SIGSTOPped or wedged, does not), however long
+   * a poll of its event log may wait.
+   */
+  async ping(target: SidecarTarget, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    try {
+      const res = await this.http.request(`${target.url}/healthz`, {
+        method: 'GET',
+        headers: { authorization: `Bearer ${target.secret}` },
+        timeoutMs,
+        signal,
+      });
+      return res.status === 200;
+    } catch {
+      return false;
+    }
+  }
+
   status(target: SidecarTarget): Promise<Status> {
     return this.call(target, 'GET', '/status', undefined, StatusSchema);
   }
 
   load(target: SidecarTarget, playlist: LoadPlaylist): Promise<Status> {
     return this.call(target, 'POST', '/playlist', playlist, StatusSchema);
+  }
+
+  /**
+   * PUT /playlist: an edit of the playlist on air. Resolves 'stale' when the
+   * sidecar already has a newer version of the playlist (nothing to do).
+   */
+  async update(target: SidecarTarget, edit: UpdatePlaylist): Promise<Status | 'stale'> {
+    try {
+      return await this.call(target, 'PUT', '/playlist', edit, StatusSchema);
+    } catch (err) {
+      if (err instanceof StaleEdit) return 'stale';
+      throw err;
+    }
+  }
+
+  /**
+   * PUT /schedule: the channel's schedule. Resolves the version the sidecar
+   * now runs, or 'stale' when it already runs a newer one (nothing to do).
+   */
+  async putSchedule(target: SidecarTarget, schedule: Schedule): Promise<ScheduleAck | 'stale'> {
+    try {
+      return await this.call(target, 'PUT', '/schedule', schedule, ScheduleAckSchema);
+    } catch (err) {
+      if (err instanceof StaleEdit) return 'stale';
+      throw err;
+    }
+  }
+
+  /** DELETE /schedule: the channel goes back to manual operation. */
+  deleteSchedule(target: SidecarTarget): Promise<Status> {
+    return this.call(target, 'DELETE', '/schedule', undefined, StatusSchema);
+  }
+
+  /** POST /schedule/take: a MANUAL event that holds goes to air now (409 → CONFLICT otherwise). */
+  takeScheduleEvent(target: SidecarTarget, eventId: string): Promise<Status> {
+    return this.call(target, 'POST', '/schedule/take', { eventId }, StatusSchema);
+  }
+
+  /** POST /schedule/resume: the schedule takes the channel back from manual play. */
+  resumeSchedule(target: SidecarTarget): Promise<Status> {
+    return this.call(target, 'POST', '/schedule/resume', undefined, StatusSchema);
   }
 
   transport(target: SidecarTarget, command: TransportCommand): Promise<Status> {
@@ -42,7 +113,10 @@ export class SidecarClient {
    * `signal` abandons it (a reader that stops).
    */
   events(target: SidecarTarget, after: number, waitMs: number, signal?: AbortSignal): Promise<EventsPage> {
-    return this.call(target, 'GET', `/events?after=${after}&waitMs=${waitMs}`, undefined, EventsPageSchema, { timeoutMs: waitMs + this.timeoutMs, signal });
+    return this.call(target, 'GET', `/events?after=${after}&waitMs=${waitMs}`, undefined, EventsPageSchema, {
+      timeoutMs: waitMs + this.timeoutMs,
+      signal,
+    });
   }
 
   private async call<T>(
@@ -67,7 +141,9 @@ export class SidecarClient {
       const timedOut = err instanceof RequestTimeoutError;
       throw new OnairError(
         ErrorCode.SIDECAR_UNAVAILABLE,
-        timedOut ? `the channel's playout engine did not answer within ${timeoutMs} ms` : "the channel's playout engine cannot be reached",
+        timedOut
+          ? `the channel's playout engine did not answer within ${timeoutMs} ms`
+          : "the channel's playout engine cannot be reached",
       );
     }
     const json = res.body;
@@ -75,11 +151,23 @@ export class SidecarClient {
     if (ok) {
       const parsed = schema.safeParse(json);
       if (parsed.success) return parsed.data;
-      throw new OnairError(ErrorCode.SIDECAR_UNAVAILABLE, "the channel's playout engine answered something this version does not understand");
+      throw new OnairError(
+        ErrorCode.SIDECAR_UNAVAILABLE,
+        "the channel's playout engine answered something this version does not understand",
+      );
     }
     const error = ErrorBodySchema.safeParse(json);
     const message = error.success ? error.data.error.message : `HTTP ${res.status}`;
-    if (res.status === 409) throw new OnairError(ErrorCode.CONFLICT, message, error.success && error.data.error.items ? { items: error.data.error.items } : {});
+    if (res.status === 409 && error.success && error.data.error.code === 'STALE') throw new StaleEdit(message);
+    if (res.status === 409)
+      throw new OnairError(
+        ErrorCode.CONFLICT,
+        message,
+        error.success && error.data.error.items ? { items: error.data.error.items } : {},
+      );
     throw new OnairError(ErrorCode.SIDECAR_UNAVAILABLE, `the channel's playout engine refused: ${message}`);
   }
 }
+
+/** A sidecar's 409 STALE: it has a newer version of the playlist than the one sent. */
+class StaleEdit extends Error {}

@@ -1,17 +1,32 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, relative, isAbsolute } from 'node:path';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { EventsQuerySchema, LoadPlaylistSchema, MAX_EVENTS_WAIT_MS, type ErrorBody, type EventsPage, type LoadPlaylist } from '../protocol/sidecar-api.ts';
+import {
+  EventsQuerySchema,
+  LoadPlaylistSchema,
+  MAX_EVENTS_WAIT_MS,
+  TakeScheduleEventSchema,
+  UpdatePlaylistSchema,
+  type ErrorBody,
+  type EventsPage,
+  type PlaylistItem,
+} from '../protocol/sidecar-api.ts';
+import { Alarms } from './alarms.ts';
+import { HEALTH_PROOF_ALGORITHM, HealthNonceSchema, healthProofMessage } from '../protocol/sidecar-env.ts';
 import { describeOutput, type SidecarConfig } from './config.ts';
 import { createEngine } from './engines/create-engine.ts';
-import type { Engine } from './engines/engine.ts';
+import type { Engine, EngineReporter } from './engines/engine.ts';
 import { EventLog } from './event-log.ts';
 import { liveDir } from './hls.ts';
 import { Sequencer, StateConflictError } from './sequencer.ts';
+import { ScheduleSchema } from '../schedule/model.ts';
+import type { RunnerClock } from './schedule/clock.ts';
+import { ScheduleRunner } from './schedule/runner.ts';
+import { ScheduleStore } from './schedule/store.ts';
 
 export interface SidecarAppOptions {
   /** Replaces the engine ENGINE names (tests). */
@@ -19,12 +34,17 @@ export interface SidecarAppOptions {
   logger?: Logger;
   /** @defaultValue true — also append events to MEDIA_DIR/live/<channel>/events.jsonl */
   eventsFile?: boolean;
+  /** The schedule runner's clock and timers (tests). @defaultValue the system clock */
+  clock?: RunnerClock;
+  /** @defaultValue true — keep the schedule in MEDIA_DIR/live/<channel>/schedule.json: a restart joins it in progress */
+  scheduleFile?: boolean;
 }
 
 export interface SidecarApp {
   server: Server;
   log: EventLog;
   sequencer: Sequencer;
+  schedule: ScheduleRunner;
   /** Starts the engine, then listens; resolves with the bound port. */
   start(): Promise<number>;
   /** Stops playout (current item TRUNCATED), the engine and the server, each even if another fails. */
@@ -33,6 +53,8 @@ export interface SidecarApp {
 
 /** @defaultValue largest accepted request body (a 10,000-item playlist fits) */
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** @defaultValue largest accepted schedule (ScheduleSchema allows 50,000 events, about 13 MB as JSON) */
+const MAX_SCHEDULE_BYTES = 32 * 1024 * 1024;
 
 class HttpError extends Error {
   constructor(
@@ -57,15 +79,44 @@ export function buildSidecarApp(config: SidecarConfig, options: SidecarAppOption
   });
   // What the engine reports outside a clip's life (a lost server, a refused command): event log and /status.
   const engineErrors: { at: string; message: string }[] = [];
-  const report = {
+  const alarms = new Alarms(log);
+  const report: EngineReporter = {
     error(message: string) {
       engineErrors.push({ at: new Date().toISOString(), message });
       if (engineErrors.length > 20) engineErrors.shift();
       log.append({ kind: 'ERROR', message });
     },
+    raise: (kind, message) => alarms.raise(kind, message),
+    clear: (kind) => alarms.clear(kind),
+    count: (name, n) => alarms.count(name, n),
   };
   const engine = options.engine ?? createEngine(config, { report, logger: options.logger });
-  const sequencer = new Sequencer({ engine, log, mediaDir: config.mediaDir, channelId: config.channelId });
+  const sequencer: Sequencer = new Sequencer({
+    engine,
+    log,
+    mediaDir: config.mediaDir,
+    channelId: config.channelId,
+    alarms,
+    // A suspended schedule comes back when the manual playlist ends, rather than leave black.
+    onListEnd: () => void runner.manualEnded(),
+  });
+  const scheduleStore = new ScheduleStore(
+    options.scheduleFile === false ? null : join(liveDir(config.mediaDir, config.channelId), 'schedule.json'),
+  );
+  const runner: ScheduleRunner = new ScheduleRunner({
+    persist: (kept) => scheduleStore.save(kept),
+    engine,
+    log,
+    alarms,
+    mediaDir: config.mediaDir,
+    videoFormat: config.videoMode.name,
+    clock: options.clock,
+    manual: {
+      active: () => sequencer.playoutState === 'PLAYING' || sequencer.playoutState === 'PAUSED',
+      handBack: (atMs) => sequencer.handBack(atMs),
+      handedBack: (atMs) => sequencer.handedBack(atMs),
+    },
+  });
   const secretDigest = digest(config.secret);
   const logger = options.logger;
 
@@ -79,15 +130,34 @@ export function buildSidecarApp(config: SidecarConfig, options: SidecarAppOption
   const status = () => {
     const s = sequencer.status();
     const errors = [...s.errors, ...engineErrors].sort((a, b) => a.at.localeCompare(b.at)).slice(-20);
-    return { channelId: config.channelId, engine: engine.name, ...s, errors };
+    const scheduled = runner.status();
+    // While the schedule airs, what plays is the schedule's; while suspended, the manual playlist's.
+    const airing =
+      scheduled && runner.running
+        ? {
+            state: runner.playing ? ('PLAYING' as const) : s.state,
+            playlistId: scheduled.playlistId,
+            loop: false,
+            current: scheduled.current,
+            next: scheduled.next,
+          }
+        : {};
+    return {
+      channelId: config.channelId,
+      engine: engine.name,
+      ...s,
+      ...airing,
+      errors,
+      ...(scheduled ? { schedule: scheduled.schedule } : {}),
+    };
   };
 
-  async function readJson(req: IncomingMessage): Promise<unknown> {
+  async function readJson(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of req as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) throw new HttpError(413, { code: 'BAD_REQUEST', message: 'body: too large' });
+      if (size > maxBytes) throw new HttpError(413, { code: 'BAD_REQUEST', message: 'body: too large' });
       chunks.push(chunk);
     }
     try {
@@ -97,14 +167,19 @@ export function buildSidecarApp(config: SidecarConfig, options: SidecarAppOption
     }
   }
 
-  async function missingMedia(playlist: LoadPlaylist): Promise<string[]> {
+  async function missingMedia(playlist: { items: PlaylistItem[] }): Promise<string[]> {
     const missing: string[] = [];
     await Promise.all(
       playlist.items.map(async (item) => {
         const file = join(config.mediaDir, item.mediaPath);
         const rel = relative(config.mediaDir, file);
         const inside = rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
-        const ok = inside && (await stat(file).then((s) => s.isFile(), () => false));
+        const ok =
+          inside &&
+          (await stat(file).then(
+            (s) => s.isFile(),
+            () => false,
+          ));
         if (!ok) missing.push(item.itemId);
       }),
     );
@@ -116,18 +191,77 @@ export function buildSidecarApp(config: SidecarConfig, options: SidecarAppOption
     if (!parsed.success) throw zodError(parsed.error);
     const playlist = parsed.data;
     if (playlist.startAt && playlist.startAt.offsetMs >= playlist.items[playlist.startAt.index].durationMs) {
-      throw new HttpError(400, { code: 'BAD_REQUEST', field: 'startAt.offsetMs', message: "startAt.offsetMs: must be less than the item's durationMs" });
+      throw new HttpError(400, {
+        code: 'BAD_REQUEST',
+        field: 'startAt.offsetMs',
+        message: "startAt.offsetMs: must be less than the item's durationMs",
+      });
     }
     const missing = await missingMedia(playlist);
     if (missing.length > 0) {
-      throw new HttpError(409, { code: 'MEDIA_MISSING', items: missing, message: `media missing on the playout volume for items: ${missing.join(', ')}` });
+      throw new HttpError(409, {
+        code: 'MEDIA_MISSING',
+        items: missing,
+        message: `media missing on the playout volume for items: ${missing.join(', ')}`,
+      });
     }
+    // Manual play over a schedule suspends it (docs/schedule.md, precedence).
+    await runner.suspend();
     await sequencer.load(playlist);
-    logger?.info({ playlistId: playlist.playlistId, items: playlist.items.length, loop: playlist.loop }, 'playlist loaded');
+    logger?.info(
+      { playlistId: playlist.playlistId, items: playlist.items.length, loop: playlist.loop },
+      'playlist loaded',
+    );
     return status();
   }
 
-  async function events(req: IncomingMessage, url: URL, res: ServerResponse) {
+  /** PUT /playlist: an edit of the playlist on air, applied from the next item (Sequencer.update). */
+  async function updatePlaylist(req: IncomingMessage) {
+    const parsed = UpdatePlaylistSchema.safeParse(await readJson(req));
+    if (!parsed.success) throw zodError(parsed.error);
+    const edit = parsed.data;
+    const missing = await missingMedia(edit);
+    if (missing.length > 0) {
+      throw new HttpError(409, {
+        code: 'MEDIA_MISSING',
+        items: missing,
+        message: `media missing on the playout volume for items: ${missing.join(', ')}`,
+      });
+    }
+    await sequencer.update(edit);
+    logger?.info(
+      { playlistId: edit.playlistId, items: edit.items.length, version: edit.version },
+      'playlist on air edited',
+    );
+    return status();
+  }
+
+  /** PUT /schedule: the channel's schedule (a newer version applies from the next segment boundary). */
+  async function putSchedule(req: IncomingMessage) {
+    const parsed = ScheduleSchema.safeParse(await readJson(req, MAX_SCHEDULE_BYTES));
+    if (!parsed.success) throw zodError(parsed.error);
+    const schedule = parsed.data;
+    if (schedule.videoFormat !== config.videoMode.name) {
+      throw new HttpError(400, {
+        code: 'BAD_REQUEST',
+        field: 'videoFormat',
+        message: `videoFormat: must be the channel's (${config.videoMode.name})`,
+      });
+    }
+    const ack = await runner.apply(schedule);
+    logger?.info({ version: ack.version, events: schedule.events.length }, 'schedule applied');
+    return ack;
+  }
+
+  async function takeScheduleEvent(req: IncomingMessage) {
+    const parsed = TakeScheduleEventSchema.safeParse(await readJson(req));
+    if (!parsed.success) throw zodError(parsed.error);
+    await runner.take(parsed.data.eventId);
+    logger?.info({ eventId: parsed.data.eventId }, 'schedule event taken');
+    return status();
+  }
+
+  async function events(_req: IncomingMessage, url: URL, res: ServerResponse) {
     const q = EventsQuerySchema.safeParse(Object.fromEntries(url.searchParams));
     if (!q.success) throw zodError(q.error);
     const abort = new AbortController();
@@ -135,6 +269,22 @@ export function buildSidecarApp(config: SidecarConfig, options: SidecarAppOption
     const page = await log.wait(q.data.after, Math.min(q.data.waitMs, MAX_EVENTS_WAIT_MS), abort.signal);
     // Made when the poll returns, so the status is at least as new as the events.
     return { epoch: log.epoch, ...page, status: status() } satisfies EventsPage;
+  }
+
+  function health(url: URL) {
+    const nonce = url.searchParams.get('nonce');
+    if (nonce === null) return { ok: true, channelId: config.channelId };
+    const parsed = HealthNonceSchema.safeParse(nonce);
+    if (!parsed.success)
+      throw new HttpError(400, {
+        code: 'BAD_REQUEST',
+        field: 'nonce',
+        message: `nonce: ${parsed.error.issues[0].message}`,
+      });
+    const proof = createHmac(HEALTH_PROOF_ALGORITHM, config.secret)
+      .update(healthProofMessage(config.channelId, nonce))
+      .digest('hex');
+    return { ok: true, channelId: config.channelId, proof };
   }
 
   const transport = {
@@ -147,13 +297,20 @@ export function buildSidecarApp(config: SidecarConfig, options: SidecarAppOption
   async function route(req: IncomingMessage, res: ServerResponse): Promise<unknown> {
     const url = new URL(req.url ?? '/', 'http://sidecar');
     const path = url.pathname;
-    // The channel id lets a starter tell its own sidecar from another process on the port.
-    if (path === '/healthz' && req.method === 'GET') return { ok: true, channelId: config.channelId };
-    if (!authorized(req)) throw new HttpError(401, { code: 'UNAUTHENTICATED', message: 'missing or wrong bearer token' });
+    // The channel id, and with ?nonce= the proof of the spawn secret, let the control plane
+    // tell its own sidecar from another program on the port before it sends anything secret.
+    if (path === '/healthz' && req.method === 'GET') return health(url);
+    if (!authorized(req))
+      throw new HttpError(401, { code: 'UNAUTHENTICATED', message: 'missing or wrong bearer token' });
     const method = req.method ?? 'GET';
     if (path === '/status' && method === 'GET') return status();
     if (path === '/events' && method === 'GET') return events(req, url, res);
     if (path === '/playlist' && method === 'POST') return loadPlaylist(req);
+    if (path === '/playlist' && method === 'PUT') return updatePlaylist(req);
+    if (path === '/schedule' && method === 'PUT') return putSchedule(req);
+    if (path === '/schedule' && method === 'DELETE') return runner.detach().then(status);
+    if (path === '/schedule/take' && method === 'POST') return takeScheduleEvent(req);
+    if (path === '/schedule/resume' && method === 'POST') return runner.resume().then(status);
     const command = path.startsWith('/transport/') ? path.slice('/transport/'.length) : '';
     if (method === 'POST' && Object.hasOwn(transport, command)) {
       await transport[command as keyof typeof transport]();
@@ -168,7 +325,8 @@ export function buildSidecarApp(config: SidecarConfig, options: SidecarAppOption
       (body) => send(res, 200, body),
       (err: unknown) => {
         if (err instanceof HttpError) return send(res, err.status, { error: err.body });
-        if (err instanceof StateConflictError) return send(res, 409, { error: { code: 'CONFLICT', message: err.message } });
+        if (err instanceof StateConflictError)
+          return send(res, 409, { error: { code: err.code, message: err.message } });
         logger?.error({ err }, 'request failed');
         send(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
       },
@@ -182,18 +340,35 @@ export function buildSidecarApp(config: SidecarConfig, options: SidecarAppOption
     server,
     log,
     sequencer,
+    schedule: runner,
     async start() {
       await engine.start();
+      // A schedule kept by the previous run: join it where the clock is, before the control plane calls.
+      const kept = await scheduleStore.load();
+      if (kept?.schedule.videoFormat === config.videoMode.name) {
+        await runner.apply(kept.schedule, kept.taken);
+        logger?.info({ version: kept.schedule.version }, 'schedule resumed from the volume, joined in progress');
+      }
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.port, config.host, () => resolve());
       });
       const port = (server.address() as AddressInfo).port;
-      logger?.info({ channelId: config.channelId, engine: engine.name, videoFormat: config.videoMode.name, output: describeOutput(config.output), port }, 'sidecar listening');
+      logger?.info(
+        {
+          channelId: config.channelId,
+          engine: engine.name,
+          videoFormat: config.videoMode.name,
+          output: describeOutput(config.output),
+          port,
+        },
+        'sidecar listening',
+      );
       return port;
     },
     async stop() {
       const steps = [
+        () => runner.close(),
         () => sequencer.close(),
         () => engine.close(),
         () => log.close(),
@@ -217,6 +392,10 @@ export function buildSidecarApp(config: SidecarConfig, options: SidecarAppOption
 function send(res: ServerResponse, status: number, body: unknown): void {
   if (res.writableEnded || res.destroyed) return;
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }

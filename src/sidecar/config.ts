@@ -1,9 +1,16 @@
-import { isAbsolute, resolve } from 'node:path';
-import { z } from 'zod';
-import { MIN_SIDECAR_SECRET_LENGTH, SIDECAR_ENGINES, SidecarOutputSchema, type SidecarOutput } from '../protocol/sidecar-env.ts';
+import { resolve } from 'node:path';
+import {
+  LOG_LEVELS,
+  type SIDECAR_ENGINES,
+  SIDECAR_ENV,
+  SidecarEnvSchema,
+  SidecarOutputSchema,
+  type LogLevel,
+  type SidecarOutput,
+} from '../protocol/sidecar-env.ts';
 import { VIDEO_FORMATS } from '../protocol/video-formats.ts';
 import type { CasparcgSettings } from './engines/casparcg/index.ts';
-import { VIDEO_MODES, type VideoMode } from './video-modes.ts';
+import { VIDEO_MODES, type VideoMode, videoModeOf } from './video-modes.ts';
 
 /** The sidecar's settings, parsed once from the environment. */
 export interface SidecarConfig {
@@ -21,36 +28,26 @@ export interface SidecarConfig {
   casparcg: CasparcgSettings | null;
 }
 
-const flag = () => z.enum(['true', 'false'], 'must be true or false');
-
-const EnvSchema = z.object({
-  CHANNEL_ID: z.uuid('must be a UUID'),
-  PORT: z.coerce.number().int('must be an integer').min(0).max(65535, 'must be 0-65535'),
-  HOST: z.string().min(1).default('127.0.0.1'),
-  SIDECAR_SECRET: z.string().min(MIN_SIDECAR_SECRET_LENGTH, `must be at least ${MIN_SIDECAR_SECRET_LENGTH} characters`),
-  ENGINE: z.enum(SIDECAR_ENGINES, `must be one of ${SIDECAR_ENGINES.join(', ')}`),
-  VIDEO_FORMAT: z
-    .string()
-    .refine((v) => VIDEO_FORMATS.has(v), 'must be a supported video mode: a CasparCG mode name such as 1080i5000'),
-  MEDIA_DIR: z.string().refine((v) => isAbsolute(v), 'must be an absolute path'),
-  OUTPUT_JSON: z.string(),
-  /** ENGINE=casparcg: the CasparCG Server's AMCP endpoint and the channel and layer this channel plays on. */
-  CASPARCG_HOST: z.string().min(1).default('127.0.0.1'),
-  CASPARCG_PORT: z.coerce.number().int('must be an integer').min(1).max(65535, 'must be 1-65535').default(5250),
-  CASPARCG_CHANNEL: z.coerce.number().int('must be an integer').min(1, 'must be 1 or more').default(1),
-  CASPARCG_LAYER: z.coerce.number().int('must be an integer').min(0).max(9999).default(10),
-  /** Switch the server channel's video mode to VIDEO_FORMAT when it differs (else refuse to start). */
-  CASPARCG_SET_MODE: flag().default('false'),
-  /** The media volume as the server sees it (for the HLS preview's path); unset: asked with INFO PATHS. */
-  CASPARCG_MEDIA_DIR: z.string().refine((v) => isAbsolute(v), 'must be an absolute path').optional(),
-  /** Add the HLS preview consumer to the server's channel. */
-  CASPARCG_PREVIEW: flag().default('true'),
-});
-
-const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+const EnvSchema = SidecarEnvSchema;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+/**
+ * What the sidecar's logger needs before the rest of the environment is
+ * checked, so that a bad configuration is itself logged: LOG_LEVEL (info when
+ * unset or unknown; loadSidecarConfig then names it) and CHANNEL_ID as given.
+ */
+export function loadSidecarLogSettings(env: NodeJS.ProcessEnv = process.env): {
+  level: LogLevel;
+  channelId: string | undefined;
+} {
+  const level = env[SIDECAR_ENV.logLevel];
+  return {
+    level: (LOG_LEVELS as readonly string[]).includes(level ?? '') ? (level as LogLevel) : 'info',
+    channelId: env[SIDECAR_ENV.channelId],
+  };
 }
 
 /**
@@ -60,7 +57,9 @@ export class ConfigError extends Error {
 export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): SidecarConfig {
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) {
-    throw new ConfigError(`invalid sidecar environment: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new ConfigError(
+      `invalid sidecar environment: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   }
   const e = parsed.data;
   let json: unknown;
@@ -78,13 +77,11 @@ export function loadSidecarConfig(env: NodeJS.ProcessEnv = process.env): Sidecar
   // The ffmpeg engine encodes in software up to 1080 lines; CasparCG plays every mode it knows.
   let videoMode = VIDEO_MODES.get(e.VIDEO_FORMAT);
   if (!videoMode && e.ENGINE === 'ffmpeg') {
-    throw new ConfigError(`invalid sidecar environment: VIDEO_FORMAT: must be a supported video mode: ${[...VIDEO_MODES.keys()].join(', ')}`);
+    throw new ConfigError(
+      `invalid sidecar environment: VIDEO_FORMAT: must be a supported video mode: ${[...VIDEO_MODES.keys()].join(', ')}`,
+    );
   }
-  if (!videoMode) {
-    const f = VIDEO_FORMATS.get(e.VIDEO_FORMAT)!;
-    const g = gcd(f.timeScale, f.duration);
-    videoMode = { ...f, rateNum: f.timeScale / g, rateDen: f.duration / g };
-  }
+  videoMode ??= videoModeOf(VIDEO_FORMATS.get(e.VIDEO_FORMAT)!);
   return {
     channelId: e.CHANNEL_ID,
     port: e.PORT,
@@ -119,4 +116,16 @@ export function describeOutput(o: SidecarOutput): Record<string, unknown> {
     default:
       return { ...o };
   }
+}
+
+/**
+ * The whole environment a child process (ffmpeg, ffprobe) gets: what it needs
+ * to run and nothing else. SIDECAR_SECRET and OUTPUT_JSON stay in this
+ * process: a child's environment is readable in /proc/<pid>/environ.
+ */
+export function childEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { PATH: env.PATH ?? '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8' };
+  // Where a container or test puts fonts and libraries ffmpeg loads; never a secret.
+  for (const name of ['TZ', 'LD_LIBRARY_PATH', 'FONTCONFIG_PATH'] as const) if (env[name]) out[name] = env[name];
+  return out;
 }

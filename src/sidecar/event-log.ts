@@ -58,7 +58,10 @@ export class EventLog {
     this.events.push(event);
     if (this.events.length > this.capacity) this.events.splice(0, this.events.length - this.capacity);
     const file = this.options.file;
-    if (file) this.writes = this.writes.then(() => appendFile(file, `${JSON.stringify({ epoch: this.epoch, ...event })}\n`)).catch(() => undefined);
+    if (file)
+      this.writes = this.writes
+        .then(() => appendFile(file, `${JSON.stringify({ epoch: this.epoch, ...event })}\n`))
+        .catch(() => undefined);
     // Waiters answer once the current turn of the event loop is over: the
     // events a transport command appends together (item ended, state changed)
     // go out in one page, with the status as it stands after them, still

@@ -1,4 +1,4 @@
-import { VIDEO_FORMATS, type VideoFormat } from '../protocol/video-formats.ts';
+import { VIDEO_FORMATS, type VideoFormat, reducedRate } from '../protocol/video-formats.ts';
 
 /**
  * A CasparCG video mode (src/protocol/video-formats.ts, shared with the
@@ -13,21 +13,36 @@ export interface VideoMode extends VideoFormat {
   rateDen: number;
 }
 
-const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
-
 // What the ffmpeg engine plays: up to 1080 lines. Larger modes (1556, DCI,
 // 2160) are CasparCG's: software encoding them live needs far more CPU.
 const FFMPEG_MODES = [
-  'PAL', 'NTSC', '576p2500', '720p2500', '720p2997', '720p5000', '720p5994', '720p6000',
-  '1080i5000', '1080i5994', '1080i6000', '1080p2500', '1080p2997', '1080p3000', '1080p5000', '1080p5994', '1080p6000',
+  'PAL',
+  'NTSC',
+  '576p2500',
+  '720p2500',
+  '720p2997',
+  '720p5000',
+  '720p5994',
+  '720p6000',
+  '1080i5000',
+  '1080i5994',
+  '1080i6000',
+  '1080p2500',
+  '1080p2997',
+  '1080p3000',
+  '1080p5000',
+  '1080p5994',
+  '1080p6000',
 ];
 
+/** The format with its frame rate reduced (25000/1000 → 25/1). */
+export function videoModeOf(f: VideoFormat): VideoMode {
+  const rate = reducedRate(f.timeScale, f.duration);
+  return { ...f, rateNum: rate.num, rateDen: rate.den };
+}
+
 export const VIDEO_MODES: ReadonlyMap<string, VideoMode> = new Map(
-  FFMPEG_MODES.map((name) => {
-    const f = VIDEO_FORMATS.get(name) as VideoFormat;
-    const g = gcd(f.timeScale, f.duration);
-    return [name, { ...f, rateNum: f.timeScale / g, rateDen: f.duration / g }];
-  }),
+  FFMPEG_MODES.map((name) => [name, videoModeOf(VIDEO_FORMATS.get(name) as VideoFormat)]),
 );
 
 export function frameMs(m: VideoMode): number {

@@ -1,4 +1,4 @@
-import { failOver, type FailoverDeps, type FailoverOutcome } from '../domain/failover.ts';
+import { failOver, type FailoverDeps, type FailoverOutcome } from '../domain/channels/failover.ts';
 
 export interface HeartbeatTimeoutsResult {
   /** RUNNING channels found with a heartbeat older than HEARTBEAT_TIMEOUT_MS. */

@@ -1,8 +1,9 @@
 import { mkdir } from 'node:fs/promises';
-import { cleanupPartials } from '../domain/staging/copy.ts';
-import { assetsAwaitingStaging } from '../domain/staging/media.ts';
+import { cleanupPartials } from '../domain/media/staging/copy.ts';
+import { assetsAwaitingStaging } from '../domain/media/staging/media.ts';
 import type { Services } from '../services/index.ts';
-import { createMediaStore, type MediaStore } from '../services/storage/store.ts';
+import { createMediaStore } from '../services/storage/index.ts';
+import type { MediaStore } from '../services/storage/store.ts';
 import { startControlLoop } from './control.ts';
 import { startIngest } from './ingest/index.ts';
 import { startStagingWorker } from './staging.ts';

@@ -19,7 +19,9 @@ export interface NodeHealthResult {
  * With the local orchestrator every sidecar runs on this machine whatever node
  * its channel names: a node is a record, and its ping answers while onair runs.
  */
-export async function checkNodes(services: Pick<Services, 'db' | 'orchestrator' | 'config'>): Promise<NodeHealthResult> {
+export async function checkNodes(
+  services: Pick<Services, 'db' | 'orchestrator' | 'config'>,
+): Promise<NodeHealthResult> {
   const { db, orchestrator, config } = services;
   const nodes = await db.clusterNode.findMany({ select: { id: true, hostname: true, dockerHost: true } });
   const result: NodeHealthResult = { answered: 0, wentOffline: 0, cameOnline: 0 };

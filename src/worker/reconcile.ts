@@ -1,7 +1,7 @@
-import { closeOpenAsRun, type AsRunRecord } from '../domain/as-run-record.ts';
-import { publishChannelEvent } from '../domain/channel-events.ts';
-import { EngineSnapshots, engineState, toWire } from '../domain/engine-status.ts';
-import { describeDuration, failOver, removeLostSidecar, type FailoverDeps } from '../domain/failover.ts';
+import { closeOpenAsRun, type AsRunRecord } from '../domain/as-run/as-run-record.ts';
+import { publishChannelEvent } from '../domain/channels/channel-events.ts';
+import { EngineSnapshots, engineState, toWire } from '../domain/channels/engine-status.ts';
+import { describeDuration, failOver, removeLostSidecar, type FailoverDeps } from '../domain/channels/failover.ts';
 import type { SidecarNode } from '../services/orchestrator/orchestrator.ts';
 
 /** Channel states in which a sidecar should exist. */
@@ -30,9 +30,15 @@ export interface ReconcileResult {
  */
 export async function reconcile(services: FailoverDeps): Promise<ReconcileResult> {
   const { db, orchestrator, log } = services;
-  const result: ReconcileResult = { removed: 0, lost: 0, unreachable: 0, interrupted: await recoverInterrupted(services) };
+  const result: ReconcileResult = {
+    removed: 0,
+    lost: 0,
+    unreachable: 0,
+    interrupted: await recoverInterrupted(services),
+  };
   const nodes = await db.clusterNode.findMany({ select: { id: true, hostname: true, dockerHost: true } });
   if (services.config.orchestrator.kind === 'local') {
+    result.removed = await removeLocalOrphans(services);
     result.lost = await failOverDeadLocalSidecars(services);
     return result;
   }
@@ -62,7 +68,8 @@ export async function reconcile(services: FailoverDeps): Promise<ReconcileResult
           result.removed += 1;
           log.info({ channelId: sidecar.channelId, ref: sidecar.ref }, 'removed an orphan sidecar');
         },
-        (err: Error) => log.warn({ channelId: sidecar.channelId, err: err.message }, 'could not remove an orphan sidecar'),
+        (err: Error) =>
+          log.warn({ channelId: sidecar.channelId, err: err.message }, 'could not remove an orphan sidecar'),
       );
     }
     const alive = new Set(running.filter((s) => s.running).map((s) => s.ref));
@@ -77,10 +84,13 @@ export async function reconcile(services: FailoverDeps): Promise<ReconcileResult
 
 /** Fails the channels over side by side; counts those claimed (not taken meanwhile by another worker or a restart). */
 async function failOverAll(services: FailoverDeps, gone: { id: string; sidecarRef: string | null }[]): Promise<number> {
-  const outcomes = await Promise.allSettled(gone.map((c) => failOver(services, c.id, { kind: 'SIDECAR_GONE', sidecarRef: c.sidecarRef })));
+  const outcomes = await Promise.allSettled(
+    gone.map((c) => failOver(services, c.id, { kind: 'SIDECAR_GONE', sidecarRef: c.sidecarRef })),
+  );
   let lost = 0;
   outcomes.forEach((o, i) => {
-    if (o.status === 'rejected') services.log.error({ channelId: gone[i].id, err: String(o.reason) }, 'failover failed unexpectedly');
+    if (o.status === 'rejected')
+      services.log.error({ channelId: gone[i].id, err: String(o.reason) }, 'failover failed unexpectedly');
     else if (o.value.outcome !== 'SKIPPED') lost += 1;
   });
   return lost;
@@ -98,13 +108,48 @@ function alive(pid: number): boolean {
 }
 
 /**
- * Local sidecars are child processes, and die with the process that started
- * them (a restart of `serve`) or by themselves: a RUNNING channel whose
- * sidecar process is gone is failed over. Nothing is removed: no process
- * outlives its parent.
+ * Local sidecars run on this machine whatever their channel's node; those a
+ * killed control plane left are listed from the run dir. One that no channel
+ * claims (its channel stopped, failed over or gone to ERROR meanwhile) is
+ * stopped, by its verified pid. Sidecars of STARTING channels are left to the
+ * start in progress.
+ */
+async function removeLocalOrphans(services: FailoverDeps): Promise<number> {
+  const { db, orchestrator, log } = services;
+  const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+  const running = (await orchestrator.list(null).catch(() => [])).filter((s) => uuid.test(s.channelId));
+  if (running.length === 0) return 0;
+  const channels = await db.channel.findMany({
+    where: { id: { in: running.map((s) => s.channelId) } },
+    select: { id: true, status: true, sidecarRef: true },
+  });
+  const byId = new Map(channels.map((c) => [c.id, c]));
+  let removed = 0;
+  for (const sidecar of running) {
+    const channel = byId.get(sidecar.channelId);
+    if (channel?.status === 'STARTING') continue;
+    if (channel && channel.sidecarRef === sidecar.ref) continue;
+    await orchestrator.stop(sidecar.channelId, sidecar.ref, null).then(
+      () => {
+        removed += 1;
+        log.info({ channelId: sidecar.channelId, ref: sidecar.ref }, 'removed an orphan sidecar');
+      },
+      (err: Error) =>
+        log.warn({ channelId: sidecar.channelId, err: err.message }, 'could not remove an orphan sidecar'),
+    );
+  }
+  return removed;
+}
+
+/**
+ * A RUNNING channel whose local sidecar process is gone (it died by itself,
+ * or with a machine restart) is failed over.
  */
 async function failOverDeadLocalSidecars(services: FailoverDeps): Promise<number> {
-  const running = await services.db.channel.findMany({ where: { status: 'RUNNING', deletedAt: null }, select: { id: true, sidecarRef: true } });
+  const running = await services.db.channel.findMany({
+    where: { status: 'RUNNING', deletedAt: null },
+    select: { id: true, sidecarRef: true },
+  });
   const gone = running.filter((channel) => {
     const pid = Number(channel.sidecarRef);
     return !(Number.isInteger(pid) && pid > 0 && alive(pid));
@@ -141,7 +186,8 @@ async function recoverInterrupted(services: FailoverDeps): Promise<number> {
   const outcomes = await Promise.allSettled(stuck.map((channel) => recoverOne(services, channel)));
   let recovered = 0;
   outcomes.forEach((o, i) => {
-    if (o.status === 'rejected') services.log.error({ channelId: stuck[i].id, err: String(o.reason) }, 'interrupted lifecycle not recovered');
+    if (o.status === 'rejected')
+      services.log.error({ channelId: stuck[i].id, err: String(o.reason) }, 'interrupted lifecycle not recovered');
     else if (o.value) recovered += 1;
   });
   return recovered;
@@ -175,17 +221,28 @@ async function recoverOne(services: FailoverDeps, channel: StuckChannel): Promis
       RETURNING project_id`;
     if (!row) return null;
     // No ITEM_ENDED will come for what was on air: it ends at the last heartbeat, as in a failover.
-    const closed: AsRunRecord[] = await closeOpenAsRun(tx, channel.id, at, 'TRUNCATED');
+    const closed: AsRunRecord[] = await closeOpenAsRun(tx, channel.id, at, 'TRUNCATED', `${verb} interrupted`);
     return { projectId: row.project_id, closed };
   });
   if (!moved) return false;
-  log.warn({ channelId: channel.id, status: channel.status, since: channel.status_changed_at, removed }, 'interrupted start or stop: channel moved to ERROR');
+  log.warn(
+    { channelId: channel.id, status: channel.status, since: channel.status_changed_at, removed },
+    'interrupted start or stop: channel moved to ERROR',
+  );
   for (const entry of moved.closed) services.pubsub.publish('asRun', { projectId: moved.projectId, entry });
   // Its engine status said what the lost sidecar last played: subscribers now see no engine.
   new EngineSnapshots(services.redis, config.queuePrefix)
     .remove(channel.id)
     .catch((err: Error) => log.warn({ channelId: channel.id, err: err.message }, 'engine snapshot not removed'));
-  services.pubsub.publish('engineStatus', channel.id, { projectId: moved.projectId, status: toWire(engineState(channel.id, null)) });
-  publishChannelEvent(services, { kind: 'STATUS_CHANGED', channelId: channel.id, projectId: moved.projectId, message: reason });
+  services.pubsub.publish('engineStatus', channel.id, {
+    projectId: moved.projectId,
+    status: toWire(engineState(channel.id, null)),
+  });
+  publishChannelEvent(services, {
+    kind: 'STATUS_CHANGED',
+    channelId: channel.id,
+    projectId: moved.projectId,
+    message: reason,
+  });
   return true;
 }

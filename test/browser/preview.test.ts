@@ -7,16 +7,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { previewUrlFor } from '../../src/domain/preview.ts';
+import { previewUrlFor } from '../../src/domain/channels/preview.ts';
 import { handlePreview } from '../../src/server/routes/preview.ts';
 import { insertChannel } from '../helpers/fixtures.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { createActor, startTestServer, type TestServer } from '../helpers/server.ts';
+import { until as waitUntil } from '../helpers/until.ts';
 
 // Needs ffmpeg and Debian's chromium (scripts/browser.sh installs it).
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
 ];
 const previewKey = Buffer.alloc(32, 'preview-browser-key');
 const require = createRequire(import.meta.url);
@@ -28,19 +35,16 @@ let media: string;
 let channelId: string;
 let ffmpeg: ChildProcess;
 let browser: Browser | undefined;
+let holder: string;
 
-async function until<T>(what: string, probe: () => Promise<T | null | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    // A probe's own failure means "not yet", unless it says it is fatal.
-    const value = await probe().catch((err) => {
+/** The shared until, for probes whose own failure means "not yet" unless it says it is fatal. */
+function until<T>(what: string, probe: () => Promise<T | null | undefined>, timeoutMs = 15_000): Promise<T> {
+  const tolerant = () =>
+    probe().catch((err) => {
       if ((err as { fatal?: boolean }).fatal) throw err;
       return null;
     });
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+  return waitUntil(tolerant, what, timeoutMs, 200);
 }
 
 const mediaSequence = (playlist: string) => Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(playlist)?.[1] ?? -1);
@@ -48,17 +52,50 @@ const mediaSequence = (playlist: string) => Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/
 beforeAll(async () => {
   server = await startTestServer();
   channelId = (await insertChannel(server.services, null, { status: 'RUNNING' })).id;
+  // An admin's API token: the signed URL acts for it.
+  holder = (await createActor(server.services, { isAdmin: true })).tokenId;
   media = await mkdtemp(join(tmpdir(), 'onair-preview-browser-'));
   const dir = join(media, 'live', channelId);
   await mkdir(dir, { recursive: true });
 
   // A live preview as the sidecar makes one: 1 s segments, a 6-segment window.
-  ffmpeg = spawn('ffmpeg', [
-    '-hide_banner', '-loglevel', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc=size=320x180:rate=25', '-t', '25',
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p', '-g', '25',
-    '-f', 'hls', '-hls_time', '1', '-hls_list_size', '6', '-hls_flags', 'delete_segments+temp_file',
-    '-hls_segment_filename', join(dir, 'seg-%d.ts'), join(dir, 'index.m3u8'),
-  ], { stdio: ['ignore', 'ignore', 'inherit'] });
+  ffmpeg = spawn(
+    'ffmpeg',
+    [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-re',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc=size=320x180:rate=25',
+      '-t',
+      '25',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-tune',
+      'zerolatency',
+      '-pix_fmt',
+      'yuv420p',
+      '-g',
+      '25',
+      '-f',
+      'hls',
+      '-hls_time',
+      '1',
+      '-hls_list_size',
+      '6',
+      '-hls_flags',
+      'delete_segments+temp_file',
+      '-hls_segment_filename',
+      join(dir, 'seg-%d.ts'),
+      join(dir, 'index.m3u8'),
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
 
   const page = await readFile(new URL('./page.html', import.meta.url));
   const hlsJs = await readFile(require.resolve('hls.js/dist/hls.min.js'));
@@ -72,7 +109,10 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
-  await until('two segments', async () => ((await readFile(join(dir, 'index.m3u8'), 'utf8')).match(/\.ts$/gm)?.length ?? 0) >= 2);
+  await until(
+    'two segments',
+    async () => ((await readFile(join(dir, 'index.m3u8'), 'utf8')).match(/\.ts$/gm)?.length ?? 0) >= 2,
+  );
 });
 
 afterAll(async () => {
@@ -85,7 +125,7 @@ afterAll(async () => {
 
 describe('live preview of an ffmpeg HLS stream', () => {
   it('serves the live edge fresh as it moves', async () => {
-    const url = `${base}${previewUrlFor(previewKey, channelId, new Date())}`;
+    const url = `${base}${previewUrlFor(previewKey, channelId, holder, new Date())}`;
     const first = await (await fetch(url)).text();
     const later = await until('the live edge to move', async () => {
       const text = await (await fetch(url)).text();
@@ -101,7 +141,7 @@ describe('live preview of an ffmpeg HLS stream', () => {
   it('plays in a browser through hls.js with the signed preview URL', async () => {
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     const page = await browser.newPage();
-    const src = `${base}${previewUrlFor(previewKey, channelId, new Date())}`;
+    const src = `${base}${previewUrlFor(previewKey, channelId, holder, new Date())}`;
     await page.goto(`${base}/page.html?src=${encodeURIComponent(src)}`);
     const errors = () => page.evaluate(() => (window as unknown as { previewErrors: string[] }).previewErrors);
     const currentTime = () => page.evaluate(() => document.querySelector('video')!.currentTime);

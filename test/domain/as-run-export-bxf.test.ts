@@ -1,6 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { bxfDuration, bxfStartDateTime, frameClock, smpteTimeCode, xmlAttr, xmlText } from '../../src/domain/as-run-export/bxf.ts';
-import { csvField, neutralizeFormula } from '../../src/domain/as-run-export/csv.ts';
+import {
+  bxfAsRun,
+  bxfDuration,
+  bxfStartDateTime,
+  frameClock,
+  planNote,
+  smpteTimeCode,
+  xmlAttr,
+  xmlText,
+} from '../../src/domain/as-run/export/bxf.ts';
+import { CSV_HEADER, csvField, csvRow, neutralizeFormula } from '../../src/domain/as-run/export/csv.ts';
+import type { ExportRow } from '../../src/domain/as-run/export/read.ts';
+import { frameAt, frameRateOf } from '../../src/schedule/frames.ts';
+import { parseTimeCode, timeCodeFrames } from '../../src/schedule/time-code.ts';
 
 describe('BXF time code', () => {
   it.each([
@@ -20,6 +32,21 @@ describe('BXF time code', () => {
     expect(smpteTimeCode(86_399_999, frameClock('1080p5994'))).toBe('23:59:59;59');
   });
 
+  it('drop-frame labels are the frame count the schedule import reads, not clock time', () => {
+    // 23:00 by the clock is frame 2,481,518 at 29.97: 23:00:00;02 (clock-time labels said ;00, two frames early).
+    expect(smpteTimeCode(82_800_000, frameClock('NTSC'))).toBe('23:00:00;02');
+    expect(smpteTimeCode(82_800_000, frameClock('720p5994'))).toBe('23:00:00;04');
+    expect(smpteTimeCode(60_000, frameClock('NTSC'))).toBe('00:00:59;28');
+    for (const format of ['NTSC', '720p5994', '1080i5000', '1080p2398']) {
+      const rate = frameRateOf(format);
+      for (let ms = 0; ms < 86_390_000; ms += 997_003) {
+        const label = parseTimeCode(smpteTimeCode(ms, frameClock(format)));
+        const read = label.ok ? timeCodeFrames(label.value, rate) : label;
+        expect([format, ms, read]).toEqual([format, ms, { ok: true, value: frameAt(ms, rate) }]);
+      }
+    }
+  });
+
   it('writes the start in UTC whatever the time zone of the reader', () => {
     expect(bxfStartDateTime(new Date('2026-06-30T23:59:59.960+00:00'), frameClock('1080i5000'))).toBe(
       '<StartDateTime><SmpteDateTime broadcastDate="2026-06-30" utcStartofBroadcastDay="2026-06-30T00:00:00Z" frameRate="25">' +
@@ -31,11 +58,15 @@ describe('BXF time code', () => {
     expect(bxfDuration(86_399_960, frameClock('1080i5000'))).toBe(
       '<Duration><SmpteDuration frameRate="25" framecount="2159999"><SmpteTimeCode>23:59:59:24</SmpteTimeCode></SmpteDuration></Duration>',
     );
-    expect(bxfDuration(90_000_500, frameClock('1080i5000'))).toBe('<Duration><UtcDuration>PT90000.5S</UtcDuration></Duration>');
+    expect(bxfDuration(90_000_500, frameClock('1080i5000'))).toBe(
+      '<Duration><UtcDuration>PT90000.5S</UtcDuration></Duration>',
+    );
   });
 
   it('an unknown format still gives valid time code, without a frame rate', () => {
-    expect(bxfDuration(1_500, frameClock('nonsense'))).toBe('<Duration><SmpteDuration><SmpteTimeCode>00:00:01:12</SmpteTimeCode></SmpteDuration></Duration>');
+    expect(bxfDuration(1_500, frameClock('nonsense'))).toBe(
+      '<Duration><SmpteDuration><SmpteTimeCode>00:00:01:12</SmpteTimeCode></SmpteDuration></Duration>',
+    );
   });
 });
 
@@ -61,5 +92,79 @@ describe('escaping', () => {
       ' =x',
       'a=b',
     ]);
+  });
+});
+
+describe('as-run against plan in the exports', () => {
+  const planned = new Date('2026-12-02T12:00:00.000Z');
+  const row = (startedAt: string, extra: Partial<ExportRow> = {}): ExportRow => ({
+    id: '00000000-0000-4000-8000-000000000001',
+    channelId: '00000000-0000-4000-8000-000000000002',
+    channelName: 'Main',
+    playlistId: null,
+    itemId: null,
+    assetId: '00000000-0000-4000-8000-000000000003',
+    clipName: 'news.mp4',
+    startedAt: new Date(startedAt),
+    endedAt: new Date('2026-12-02T12:00:30.000Z'),
+    durationMs: 30_000,
+    status: 'PLAYED',
+    reason: null,
+    scheduleEventId: '00000000-0000-4000-8000-000000000004',
+    plannedStartAt: planned,
+    plannedEndAt: new Date('2026-12-02T12:00:30.000Z'),
+    fills: null,
+    ...extra,
+  });
+  const clock = frameClock('1080i5000');
+
+  it('a note says how the entry aired against its planned start, in frames; manual play has none', () => {
+    expect(planNote(row('2026-12-02T12:00:00.000Z'), clock)).toBe(
+      'Against plan: planned 2026-12-02 12:00:00:00 UTC, started on its frame.',
+    );
+    expect(planNote(row('2026-12-02T12:00:00.080Z'), clock)).toBe(
+      'Against plan: planned 2026-12-02 12:00:00:00 UTC, started 2 frame(s) late (+80 ms).',
+    );
+    expect(planNote(row('2026-12-02T11:59:59.960Z', { fills: 'MISSING', scheduleEventId: null }), clock)).toBe(
+      'Against plan: planned 2026-12-02 12:00:00:00 UTC, started 1 frame(s) early (-40 ms); filler in place of a scheduled clip that could not air.',
+    );
+    expect(planNote(row('2026-12-02T12:00:00.000Z', { plannedStartAt: null, plannedEndAt: null }), clock)).toBeNull();
+  });
+
+  it('BXF keeps its structure: the plan is an EventNote and onair attributes', () => {
+    const xml = bxfAsRun(row('2026-12-02T12:00:00.040Z', { status: 'TRUNCATED' }), clock);
+    expect(xml).toContain(
+      '<EventNotes><EventNote>Truncated: cut short by a stop or a failure of the channel.</EventNote><EventNote>Against plan: planned 2026-12-02 12:00:00:00 UTC, started 1 frame(s) late (+40 ms).</EventNote></EventNotes>',
+    );
+    expect(xml).toContain(
+      'scheduleEventId="00000000-0000-4000-8000-000000000004" plannedStartAt="2026-12-02T12:00:00.000Z" plannedEndAt="2026-12-02T12:00:30.000Z" offsetMs="40"/>',
+    );
+  });
+
+  it('an event the schedule passed is "Did not air" in BXF, with a note saying so', () => {
+    const xml = bxfAsRun(
+      row('2026-12-02T12:00:00.000Z', {
+        status: 'SKIPPED',
+        durationMs: 0,
+        endedAt: new Date('2026-12-02T12:00:00.000Z'),
+      }),
+      clock,
+    );
+    expect(xml).toContain('<Status>Did not air</Status>');
+    expect(xml).toContain(
+      '<EventNote>Skipped: the schedule passed it (a MANUAL event not taken, or overrun by a HARD event); it never aired.</EventNote>',
+    );
+  });
+
+  it('CSV: five columns after reason, empty for manual play', () => {
+    expect(CSV_HEADER).toBe(
+      'id,channel_id,channel_name,playlist_id,item_id,asset_id,clip_name,started_at,ended_at,duration_ms,status,reason,schedule_event_id,planned_start_at,planned_end_at,offset_ms,fills\r\n',
+    );
+    expect(csvRow(row('2026-12-02T11:59:59.960Z', { fills: 'GAP', scheduleEventId: null }))).toMatch(
+      /,PLAYED,,,2026-12-02T12:00:00\.000Z,2026-12-02T12:00:30\.000Z,-40,GAP\r\n$/,
+    );
+    expect(csvRow(row('2026-12-02T12:00:00.000Z', { plannedStartAt: null, plannedEndAt: null }))).toMatch(
+      /,PLAYED,,00000000-0000-4000-8000-000000000004,,,,\r\n$/,
+    );
   });
 });

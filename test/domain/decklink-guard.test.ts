@@ -1,22 +1,23 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { insertChannel } from '../helpers/fixtures.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 // The database's own guard of DeckLink devices, under the lifecycle code to come:
 // whatever the code does, two channels cannot both be on air on one device, and
 // no reservation takes a device that is on air.
-let server: TestServer;
-
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(() => server?.close());
+const { server } = useTestServer();
 
 async function decklinkPair() {
   const { db } = server.services;
-  const node = await db.clusterNode.create({ data: { hostname: `dl-${Math.random().toString(36).slice(2)}`, decklinkDevices: 2 } });
+  const node = await db.clusterNode.create({
+    data: { hostname: `dl-${Math.random().toString(36).slice(2)}`, decklinkDevices: 2 },
+  });
   const deck = { outputType: 'DECKLINK' as const, output: { deviceIndex: 1 }, decklinkDevice: 1, nodeId: node.id };
-  return { node, a: await insertChannel(server.services, null, deck), b: await insertChannel(server.services, null, deck) };
+  return {
+    node,
+    a: await insertChannel(server.services, null, deck),
+    b: await insertChannel(server.services, null, deck),
+  };
 }
 
 describe('DeckLink device guard', () => {
@@ -24,7 +25,8 @@ describe('DeckLink device guard', () => {
     const { db } = server.services;
     for (let round = 0; round < 5; round++) {
       const { a, b } = await decklinkPair();
-      const start = (id: string) => db.channel.updateMany({ where: { id, status: 'STOPPED' }, data: { status: 'STARTING' } });
+      const start = (id: string) =>
+        db.channel.updateMany({ where: { id, status: 'STOPPED' }, data: { status: 'STARTING' } });
       const results = await Promise.allSettled([start(a.id), start(b.id)]);
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
       const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
@@ -38,7 +40,10 @@ describe('DeckLink device guard', () => {
     await db.channel.update({ where: { id: a.id }, data: { status: 'RUNNING' } });
     await db.channel.update({ where: { id: b.id }, data: { decklinkDevice: 2, output: { deviceIndex: 2 } } });
     await expect(db.channel.update({ where: { id: b.id }, data: { status: 'STARTING' } })).resolves.toBeTruthy();
-    await db.channel.update({ where: { id: b.id }, data: { status: 'STOPPED', decklinkDevice: 1, output: { deviceIndex: 1 } } });
+    await db.channel.update({
+      where: { id: b.id },
+      data: { status: 'STOPPED', decklinkDevice: 1, output: { deviceIndex: 1 } },
+    });
     await db.channel.update({ where: { id: a.id }, data: { status: 'STOPPED' } });
     await expect(db.channel.update({ where: { id: b.id }, data: { status: 'STARTING' } })).resolves.toBeTruthy();
   });
@@ -47,9 +52,15 @@ describe('DeckLink device guard', () => {
     const { db } = server.services;
     const { node, a } = await decklinkPair();
     await db.channel.update({ where: { id: a.id }, data: { status: 'RUNNING' } });
-    await expect(db.decklinkReservation.create({ data: { nodeId: node.id, deviceIndex: 1, holder: 'recorder-7' } })).rejects.toThrow();
-    await expect(db.decklinkReservation.create({ data: { nodeId: node.id, deviceIndex: 2, holder: 'recorder-7' } })).resolves.toBeTruthy();
+    await expect(
+      db.decklinkReservation.create({ data: { nodeId: node.id, deviceIndex: 1, holder: 'recorder-7' } }),
+    ).rejects.toThrow();
+    await expect(
+      db.decklinkReservation.create({ data: { nodeId: node.id, deviceIndex: 2, holder: 'recorder-7' } }),
+    ).resolves.toBeTruthy();
     await db.channel.update({ where: { id: a.id }, data: { status: 'STOPPED' } });
-    await expect(db.decklinkReservation.create({ data: { nodeId: node.id, deviceIndex: 1, holder: 'recorder-8' } })).resolves.toBeTruthy();
+    await expect(
+      db.decklinkReservation.create({ data: { nodeId: node.id, deviceIndex: 1, holder: 'recorder-8' } }),
+    ).resolves.toBeTruthy();
   });
 });

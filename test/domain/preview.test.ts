@@ -6,7 +6,7 @@ import {
   segmentContentType,
   signPreviewToken,
   verifyPreviewToken,
-} from '../../src/domain/preview.ts';
+} from '../../src/domain/channels/preview.ts';
 
 const key = Buffer.alloc(32, 7);
 const otherKey = Buffer.alloc(32, 8);
@@ -14,11 +14,13 @@ const channel = '3f2c1b0a-1111-4222-8333-444455556666';
 const otherChannel = '3f2c1b0a-1111-4222-8333-444455556667';
 const now = new Date('2026-05-31T12:00:00Z');
 const inOneHour = new Date(now.getTime() + 3600_000);
+const holder = '9a8b7c6d-0000-4111-8222-333344445555';
+const otherHolder = '9a8b7c6d-0000-4111-8222-333344445556';
 
 describe('preview tokens', () => {
   it('accepts a token for its channel until it expires', () => {
-    const token = signPreviewToken(key, channel, inOneHour);
-    expect(token).toMatch(/^\d+\.[A-Za-z0-9_-]{43}$/);
+    const token = signPreviewToken(key, channel, inOneHour, holder);
+    expect(token).toMatch(new RegExp(`^\\d+\\.${holder}\\.[A-Za-z0-9_-]{43}$`));
     expect(verifyPreviewToken(key, channel, token, now)).toBe('valid');
     expect(verifyPreviewToken(key, channel.toUpperCase(), token, now)).toBe('valid');
     expect(verifyPreviewToken(key, channel, token, new Date(inOneHour.getTime() - 1000))).toBe('valid');
@@ -26,25 +28,38 @@ describe('preview tokens', () => {
   });
 
   it('refuses a token of another channel or key, a tampered one and garbage', () => {
-    const token = signPreviewToken(key, channel, inOneHour);
-    const [exp, mac] = token.split('.');
+    const token = signPreviewToken(key, channel, inOneHour, holder);
+    const [exp, , mac] = token.split('.');
     expect(verifyPreviewToken(key, otherChannel, token, now)).toBe('invalid');
+    // Another holder with this holder's MAC: the token cannot be moved to another API token.
+    expect(verifyPreviewToken(key, channel, `${exp}.${otherHolder}.${mac}`, now)).toBe('invalid');
     expect(verifyPreviewToken(otherKey, channel, token, now)).toBe('invalid');
     // A later expiry with the old MAC: invalid, not merely expired or valid.
-    expect(verifyPreviewToken(key, channel, `${Number(exp) + 3600}.${mac}`, now)).toBe('invalid');
+    expect(verifyPreviewToken(key, channel, `${Number(exp) + 3600}.${holder}.${mac}`, now)).toBe('invalid');
     const flipped = mac.slice(0, 10) + (mac[10] === 'A' ? 'B' : 'A') + mac.slice(11);
-    expect(verifyPreviewToken(key, channel, `${exp}.${flipped}`, now)).toBe('invalid');
+    expect(verifyPreviewToken(key, channel, `${exp}.${holder}.${flipped}`, now)).toBe('invalid');
     // Same decoded bytes, other spelling of the last character's spare bits.
     const last = mac.at(-1)!;
     const alias = 'AEIMQUYcgkosw048'.includes(last) ? String.fromCharCode(last.charCodeAt(0) + 1) : null;
-    if (alias) expect(verifyPreviewToken(key, channel, `${exp}.${mac.slice(0, -1)}${alias}`, now)).toBe('invalid');
-    for (const bad of ['', '.', token + 'x', `${exp}.`, `.${mac}`, `-1.${mac}`, `${exp}.${mac}=`, 'x'.repeat(500)]) {
+    if (alias)
+      expect(verifyPreviewToken(key, channel, `${exp}.${holder}.${mac.slice(0, -1)}${alias}`, now)).toBe('invalid');
+    for (const bad of [
+      '',
+      '.',
+      `${token}x`,
+      `${exp}.`,
+      `.${mac}`,
+      `-1.${holder}.${mac}`,
+      `${exp}.${holder}.${mac}=`,
+      `${exp}.${mac}`,
+      'x'.repeat(500),
+    ]) {
       expect(verifyPreviewToken(key, channel, bad, now)).toBe('invalid');
     }
   });
 
   it('an expired forgery reads as invalid, not expired', () => {
-    const token = signPreviewToken(otherKey, channel, new Date(now.getTime() - 1000));
+    const token = signPreviewToken(otherKey, channel, new Date(now.getTime() - 1000), holder);
     expect(verifyPreviewToken(key, channel, token, now)).toBe('invalid');
     expect(verifyPreviewToken(otherKey, channel, token, now)).toBe('expired');
   });
@@ -58,12 +73,14 @@ describe('preview tokens', () => {
   });
 
   it('previewUrlFor gives the playlist route with a token valid for ttlSeconds', () => {
-    const url = previewUrlFor(key, channel, now);
-    expect(url).toMatch(new RegExp(`^/channels/${channel}/preview\\.m3u8\\?token=\\d+\\.[A-Za-z0-9_-]{43}$`));
+    const url = previewUrlFor(key, channel, holder, now);
+    expect(url).toMatch(
+      new RegExp(`^/channels/${channel}/preview\\.m3u8\\?token=\\d+\\.${holder}\\.[A-Za-z0-9_-]{43}$`),
+    );
     const token = new URL(url, 'http://x').searchParams.get('token')!;
     expect(Number(token.split('.')[0])).toBe(now.getTime() / 1000 + 3600);
     expect(verifyPreviewToken(key, channel, token, now)).toBe('valid');
-    const short = new URL(previewUrlFor(key, channel, now, 60), 'http://x').searchParams.get('token')!;
+    const short = new URL(previewUrlFor(key, channel, holder, now, 60), 'http://x').searchParams.get('token')!;
     expect(verifyPreviewToken(key, channel, short, new Date(now.getTime() + 61_000))).toBe('expired');
   });
 });
@@ -74,7 +91,20 @@ describe('segment names', () => {
     expect(segmentContentType('seg_3.m4s')).toBe('video/iso.segment');
     expect(segmentContentType('init.mp4')).toBe('video/mp4');
     expect(segmentContentType('audio.1.aac')).toBe('audio/aac');
-    for (const bad of ['index.m3u8', '../x.ts', 'a/b.ts', '.hidden.ts', 'a..b.ts', '%2e%2e.ts', '/etc/x.ts', 'x.ts.tmp', 'x.TS', 'a b.ts', '.ts', 'x.ts\n']) {
+    for (const bad of [
+      'index.m3u8',
+      '../x.ts',
+      'a/b.ts',
+      '.hidden.ts',
+      'a..b.ts',
+      '%2e%2e.ts',
+      '/etc/x.ts',
+      'x.ts.tmp',
+      'x.TS',
+      'a b.ts',
+      '.ts',
+      'x.ts\n',
+    ]) {
       expect(segmentContentType(bad), bad).toBeNull();
     }
   });
@@ -138,14 +168,19 @@ describe('rewritePlaylist', () => {
   });
 
   it('uses a configured segment base (never with the token: that origin does not check it)', () => {
-    const out = rewritePlaylist(FMP4_PLAYLIST, { channelId: channel, segmentBase: 'https://cdn.example/live/', token: '17.abc' });
+    const out = rewritePlaylist(FMP4_PLAYLIST, {
+      channelId: channel,
+      segmentBase: 'https://cdn.example/live/',
+      token: '17.abc',
+    });
     expect(out).toContain(`#EXT-X-MAP:URI="https://cdn.example/live/${channel}/init.mp4"`);
     expect(out).toContain(`\nhttps://cdn.example/live/${channel}/seg0.m4s\n`);
     expect(out).not.toContain('token');
   });
 
   it('leaves other URIs and tags alone', () => {
-    const body = '#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI="key.bin"\n#EXTINF:1,\nhttps://elsewhere/x.ts\n#EXTINF:1,\n../up.ts\nsub/seg.ts\n';
+    const body =
+      '#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI="key.bin"\n#EXTINF:1,\nhttps://elsewhere/x.ts\n#EXTINF:1,\n../up.ts\nsub/seg.ts\n';
     expect(rewritePlaylist(body, { channelId: channel })).toBe(body);
   });
 });

@@ -11,23 +11,29 @@ import { fileURLToPath } from 'node:url';
 // @ts-expect-error s3rver ships no type declarations
 import S3rverUntyped from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StagingError, cleanupPartials, stageFile, type StageOptions } from '../../src/domain/staging/copy.ts';
-import { createMediaStore, type MediaStore } from '../../src/services/storage/store.ts';
+import { StagingError, cleanupPartials, stageFile, type StageOptions } from '../../src/domain/media/staging/copy.ts';
+import { createMediaStore } from '../../src/services/storage/index.ts';
+import type { MediaStore } from '../../src/services/storage/store.ts';
 
 interface S3rver {
   run(): Promise<{ port: number }>;
   close(): Promise<void>;
   httpServer: { closeAllConnections(): void };
 }
-const S3rver = S3rverUntyped as new (options: { port: number; address: string; silent: boolean; directory: string }) => S3rver;
+const S3rver = S3rverUntyped as new (options: {
+  port: number;
+  address: string;
+  silent: boolean;
+  directory: string;
+}) => S3rver;
 
 const BUCKET = 'staging-copy-media';
 const CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 const MiB = 1024 * 1024;
 const LARGE = 50 * MiB;
 const RSS_BUDGET = 64 * MiB;
-const COPY_MODULE = fileURLToPath(new URL('../../src/domain/staging/copy.ts', import.meta.url));
-const STORE_MODULE = fileURLToPath(new URL('../../src/services/storage/store.ts', import.meta.url));
+const COPY_MODULE = fileURLToPath(new URL('../../src/domain/media/staging/copy.ts', import.meta.url));
+const STORE_MODULE = fileURLToPath(new URL('../../src/services/storage/index.ts', import.meta.url));
 
 /** Writes `size` random bytes chunk by chunk (never one big buffer); returns md5 and sha256. */
 async function writeRandomFile(file: string, size: number) {
@@ -111,7 +117,13 @@ beforeAll(async () => {
   server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: s3Dir });
   const { port } = await server.run();
   endpoint = `http://127.0.0.1:${port}`;
-  admin = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: CREDENTIALS, requestChecksumCalculation: 'WHEN_REQUIRED' });
+  admin = new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: CREDENTIALS,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+  });
   await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
 
   await mkdir(path.join(srcRoot, 'shows'), { recursive: true });
@@ -189,25 +201,58 @@ describe('stageFile', () => {
     const other = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: path.join(tmp, 's3rver-down') });
     const { port } = await other.run();
     await other.close();
-    const down = createMediaStore({ kind: 's3', endpoint: `http://127.0.0.1:${port}`, bucket: BUCKET, forcePathStyle: true, credentials: CREDENTIALS, maxAttempts: 1 });
+    const down = createMediaStore({
+      kind: 's3',
+      endpoint: `http://127.0.0.1:${port}`,
+      bucket: BUCKET,
+      forcePathStyle: true,
+      credentials: CREDENTIALS,
+      maxAttempts: 1,
+    });
     const err = await stagingFailure(stageFile(down, 'shows/small.mxf', volume, 'x.mxf'));
     expect(err.kind).toBe('STORE_UNREACHABLE');
     expect(err.message).toMatch(/unreachable.*ECONNREFUSED/);
     await down.close();
 
     const unmounted = createMediaStore({ kind: 'local', root: path.join(tmp, 'nas-not-mounted') });
-    expect((await stagingFailure(stageFile(unmounted, 'shows/small.mxf', volume, 'x.mxf'))).kind).toBe('STORE_UNREACHABLE');
+    expect((await stagingFailure(stageFile(unmounted, 'shows/small.mxf', volume, 'x.mxf'))).kind).toBe(
+      'STORE_UNREACHABLE',
+    );
     expect(await listFiles(volume)).toEqual([]);
   });
 
   it('a connection dropped mid-body is STORE_UNREACHABLE, leaving nothing behind', async () => {
-    const flaky = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: path.join(tmp, 's3rver-flaky') });
+    const flaky = new S3rver({
+      port: 0,
+      address: '127.0.0.1',
+      silent: true,
+      directory: path.join(tmp, 's3rver-flaky'),
+    });
     const { port } = await flaky.run();
     const flakyEndpoint = `http://127.0.0.1:${port}`;
-    const flakyAdmin = new S3Client({ endpoint: flakyEndpoint, region: 'us-east-1', forcePathStyle: true, credentials: CREDENTIALS, requestChecksumCalculation: 'WHEN_REQUIRED' });
+    const flakyAdmin = new S3Client({
+      endpoint: flakyEndpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: CREDENTIALS,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+    });
     await flakyAdmin.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    await flakyAdmin.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'big.mxf', Body: createReadStream(path.join(srcRoot, 'shows', 'large.mxf')), ContentLength: LARGE }));
-    const store = createMediaStore({ kind: 's3', endpoint: flakyEndpoint, bucket: BUCKET, forcePathStyle: true, credentials: CREDENTIALS });
+    await flakyAdmin.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: 'big.mxf',
+        Body: createReadStream(path.join(srcRoot, 'shows', 'large.mxf')),
+        ContentLength: LARGE,
+      }),
+    );
+    const store = createMediaStore({
+      kind: 's3',
+      endpoint: flakyEndpoint,
+      bucket: BUCKET,
+      forcePathStyle: true,
+      credentials: CREDENTIALS,
+    });
     const volume = await freshVolume();
     try {
       const err = await stagingFailure(
@@ -247,7 +292,9 @@ describe('stageFile', () => {
     const volume = await freshVolume();
     const err = await stagingFailure(stageFile(local, 'rot/local.mxf', volume, 'deep/dir/rot.mxf'));
     expect(err.kind).toBe('CHECKSUM_MISMATCH');
-    expect(err.message).toMatch(/^checksum mismatch for rot\/local\.mxf: expected sha256 [0-9a-f]{64} got [0-9a-f]{64}$/);
+    expect(err.message).toMatch(
+      /^checksum mismatch for rot\/local\.mxf: expected sha256 [0-9a-f]{64} got [0-9a-f]{64}$/,
+    );
     expect(await listFiles(volume)).toEqual([]);
   });
 
@@ -348,7 +395,9 @@ describe('a copy killed mid-stream', () => {
         onProgress: (copied) => { if (copied >= ${8 * MiB}) process.kill(process.pid, 'SIGKILL'); },
       });
     `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const signal = await new Promise((resolve) => child.on('exit', (_code, sig) => resolve(sig)));

@@ -1,8 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'vitest';
-import { sidecarSecretOf } from '../../src/domain/channel-lifecycle.ts';
+import { sidecarSecretOf } from '../../src/domain/channels/channel-lifecycle.ts';
 import type { EventsPage, SidecarEvent } from '../../src/protocol/sidecar-api.ts';
 import type { Services } from '../../src/services/index.ts';
 import { SidecarClient, type SidecarTarget } from '../../src/services/sidecar-client.ts';
@@ -21,6 +21,12 @@ export interface Media {
   volume: string;
   env: Record<string, string>;
   close(): Promise<void>;
+}
+
+/** Moves a store's clips/ into the project's folder, where its assets' keys are read. */
+export async function moveIntoProject(store: string, projectId: string): Promise<void> {
+  await mkdir(path.join(store, projectId), { recursive: true });
+  await rename(path.join(store, 'clips'), path.join(store, projectId, 'clips'));
 }
 
 /** A local media store with the clips (name → seconds), an empty volume, a sidecar port range and an SRT receiver. */
@@ -53,24 +59,49 @@ export async function setUpMedia(clips: Record<string, number>): Promise<Media &
 type Gql = (token: string, query: string, variables?: Record<string, unknown>) => Promise<GqlResult>;
 
 /** A channel on the SRT output and a playlist of the clips in order; waits until the playlist is staged. */
-export async function createChannelWithPlaylist(gql: Gql, cast: Cast, srtPort: number, clips: [string, number][]) {
+export async function createChannelWithPlaylist(
+  gql: Gql,
+  cast: Cast,
+  srtPort: number,
+  clips: [string, number][],
+  videoFormat = '720p5000',
+) {
   const ok = async (query: string, variables: Record<string, unknown>) => {
     const res = await gql(cast.editor.token, query, variables);
     expect(res.errors).toBeUndefined();
     return res.data;
   };
-  const channelId: string = (await ok(`mutation($i: CreateChannelInput!) { createChannel(input: $i) { id } }`, {
-    i: { name: `as-run-${Math.random().toString(36).slice(2, 6)}`, projectId: cast.home.id, output: { srt: { url: `srt://127.0.0.1:${srtPort}` } }, videoFormat: '720p5000' },
-  })).createChannel.id;
-  const playlistId: string = (await ok(`mutation($i: CreatePlaylistInput!) { createPlaylist(input: $i) { id } }`, { i: { channelId, name: 'as-run' } })).createPlaylist.id;
+  const channelId: string = (
+    await ok(`mutation($i: CreateChannelInput!) { createChannel(input: $i) { id } }`, {
+      i: {
+        name: `as-run-${Math.random().toString(36).slice(2, 6)}`,
+        projectId: cast.home.id,
+        output: { srt: { url: `srt://127.0.0.1:${srtPort}` } },
+        videoFormat,
+      },
+    })
+  ).createChannel.id;
+  const playlistId: string = (
+    await ok(`mutation($i: CreatePlaylistInput!) { createPlaylist(input: $i) { id } }`, {
+      i: { channelId, name: 'as-run' },
+    })
+  ).createPlaylist.id;
   const itemIds: string[] = [];
   for (const [file, ms] of clips) {
-    const assetId = (await ok(`mutation($i: CreateAssetInput!) { createAsset(input: $i) { id } }`, {
-      i: { projectId: cast.home.id, filename: file, storageKey: `clips/${file}`, durationMs: ms },
-    })).createAsset.id;
-    itemIds.push((await ok(`mutation($i: AddItemInput!) { addItem(input: $i) { id } }`, { i: { playlistId, assetId } })).addItem.id);
+    const assetId = (
+      await ok(`mutation($i: CreateAssetInput!) { createAsset(input: $i) { id } }`, {
+        i: { projectId: cast.home.id, filename: file, storageKey: `clips/${file}`, durationMs: ms },
+      })
+    ).createAsset.id;
+    itemIds.push(
+      (await ok(`mutation($i: AddItemInput!) { addItem(input: $i) { id } }`, { i: { playlistId, assetId } })).addItem
+        .id,
+    );
   }
-  await until(async () => (await gql(cast.viewer.token, `{ playlist(id: "${playlistId}") { ready } }`)).data?.playlist?.ready, 'staging');
+  await until(
+    async () => (await gql(cast.viewer.token, `{ playlist(id: "${playlistId}") { ready } }`)).data?.playlist?.ready,
+    'staging',
+  );
   return { channelId, playlistId, itemIds };
 }
 
@@ -95,7 +126,11 @@ export async function asRunOf(gql: Gql, token: string, channelId: string): Promi
 /** The channel's sidecar as the control plane reaches it. */
 export async function sidecarOf(services: Services, channelId: string): Promise<SidecarTarget & { ref: string }> {
   const row = await services.db.channel.findUniqueOrThrow({ where: { id: channelId } });
-  return { url: row.sidecarUrl as string, secret: sidecarSecretOf(services.config.secretKey, row) as string, ref: row.sidecarRef as string };
+  return {
+    url: row.sidecarUrl as string,
+    secret: sidecarSecretOf(services.config.secretKey, row) as string,
+    ref: row.sidecarRef as string,
+  };
 }
 
 /** Every event the sidecar's log holds (its own record of what aired). */

@@ -6,17 +6,30 @@ import { buildApp, type App } from '../../src/server/app.ts';
 import { createServices, type Services } from '../../src/services/index.ts';
 import { SidecarClient, type SidecarTarget } from '../../src/services/sidecar-client.ts';
 import { startWorkers, type Workers } from '../../src/worker/index.ts';
-import { createCast, type Cast, type GqlResult, startTestServer, type TestServer } from '../helpers/server.ts';
-import { asRunOf, createChannelWithPlaylist, expectOneEntryPerItemOnAir, setUpMedia, sidecarEvents, sidecarOf, until, type Media } from './as-run-helpers.ts';
+import { type GqlResult, useTestServer } from '../helpers/server.ts';
+import {
+  asRunOf,
+  createChannelWithPlaylist,
+  expectOneEntryPerItemOnAir,
+  moveIntoProject,
+  setUpMedia,
+  sidecarEvents,
+  sidecarOf,
+  until,
+  type Media,
+} from './as-run-helpers.ts';
 
 // Workers and API replicas restarted during playout lose and duplicate no
 // as-run entry. The channel's sidecar is a child of this test's own process
 // (the local orchestrator), which stays up; the workers and a second API
 // replica are separate sets of services over the same database, Redis and
 // prefix, closed and started again mid-playlist.
-let server: TestServer;
-let cast: Cast;
 let media: Media & { srtPort: number };
+beforeAll(async () => {
+  media = await setUpMedia({ 'one.mp4': 3, 'two.mp4': 3, 'three.mp4': 3 });
+});
+afterAll(() => media?.close());
+const { server, cast } = useTestServer(() => media.env);
 let channelId: string;
 let playlistId: string;
 const running: { close(): Promise<void> }[] = [];
@@ -31,7 +44,12 @@ class EventsTally {
   client(worker: string, timeoutMs: number): SidecarClient {
     const tally = this;
     return new (class extends SidecarClient {
-      override async events(target: SidecarTarget, after: number, waitMs: number, signal?: AbortSignal): Promise<EventsPage> {
+      override async events(
+        target: SidecarTarget,
+        after: number,
+        waitMs: number,
+        signal?: AbortSignal,
+      ): Promise<EventsPage> {
         if (target.url !== tally.url) return super.events(target, after, waitMs, signal);
         tally.byWorker.set(worker, (tally.byWorker.get(worker) ?? 0) + 1);
         tally.maxInFlight = Math.max(tally.maxInFlight, ++tally.inFlight);
@@ -71,7 +89,10 @@ async function startReplica() {
   const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/graphql`;
   const handle = {
     async gql(token: string, query: string, variables?: Record<string, unknown>): Promise<GqlResult> {
-      const res = await new GraphQLClient(url, { errorPolicy: 'all', headers: { authorization: `Bearer ${token}` } }).rawRequest(query, variables);
+      const res = await new GraphQLClient(url, {
+        errorPolicy: 'all',
+        headers: { authorization: `Bearer ${token}` },
+      }).rawRequest(query, variables);
       return { data: res.data as any, errors: res.errors as GqlResult['errors'] };
     },
     async close() {
@@ -85,16 +106,13 @@ async function startReplica() {
 }
 
 beforeAll(async () => {
-  media = await setUpMedia({ 'one.mp4': 3, 'two.mp4': 3, 'three.mp4': 3 });
-  server = await startTestServer(media.env);
-  cast = await createCast(server.services);
-}, 60_000);
+  await moveIntoProject(media.store, cast.home.id);
+});
 
 afterAll(async () => {
-  if (channelId) await server.gql(cast.operator.token, `mutation { stopChannel(id: "${channelId}") { status } }`).catch(() => {});
+  if (channelId)
+    await server.gql(cast.operator.token, `mutation { stopChannel(id: "${channelId}") { status } }`).catch(() => {});
   for (const r of [...running]) await r.close().catch(() => {});
-  await server?.close();
-  await media?.close();
 });
 
 describe('restarting workers and API replicas during playout', () => {
@@ -109,10 +127,16 @@ describe('restarting workers and API replicas during playout', () => {
     ]));
 
     // Started through this test's own services: the sidecar is a child of this process and outlives the restarts.
-    expect((await server.gql(cast.operator.token, `mutation { startChannel(id: "${channelId}") { status } }`)).data?.startChannel.status).toBe('RUNNING');
+    expect(
+      (await server.gql(cast.operator.token, `mutation { startChannel(id: "${channelId}") { status } }`)).data
+        ?.startChannel.status,
+    ).toBe('RUNNING');
     const sidecar = await sidecarOf(server.services, channelId);
     tally.url = sidecar.url;
-    const played = await replica.gql(cast.operator.token, `mutation { play(channelId: "${channelId}", playlistId: "${playlistId}") { state } }`);
+    const played = await replica.gql(
+      cast.operator.token,
+      `mutation { play(channelId: "${channelId}", playlistId: "${playlistId}") { state } }`,
+    );
     expect(played.errors).toBeUndefined();
     await until(async () => (await asRunOf(replica.gql, cast.viewer.token, channelId))[1], 'the second item on air');
 
@@ -129,10 +153,14 @@ describe('restarting workers and API replicas during playout', () => {
     const workerC = await startWorker('c');
     const replica2 = await startReplica();
 
-    const entries = await until(async () => {
-      const rows = await asRunOf(replica2.gql, cast.viewer.token, channelId);
-      return rows.length === 3 && rows.every((r) => r.endedAt !== null) ? rows : null;
-    }, 'the playlist to end in the as-run log', 30_000);
+    const entries = await until(
+      async () => {
+        const rows = await asRunOf(replica2.gql, cast.viewer.token, channelId);
+        return rows.length === 3 && rows.every((r) => r.endedAt !== null) ? rows : null;
+      },
+      'the playlist to end in the as-run log',
+      30_000,
+    );
     const { events } = await sidecarEvents(sidecar);
     expect(events.some((e) => e.kind === 'STATE_CHANGED' && e.state === 'STOPPED')).toBe(true);
     expectOneEntryPerItemOnAir(entries, events);

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EngineSnapshots } from '../../src/domain/engine-status.ts';
+import { EngineSnapshots } from '../../src/domain/channels/engine-status.ts';
 import type { AsRunMessage, ChannelEventMessage, EngineStatusEvent } from '../../src/services/pubsub.ts';
 import { startWorkers, type Workers } from '../../src/worker/index.ts';
-import { createCast, type Cast, startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 import {
   asRunOf,
   collect,
@@ -13,15 +13,25 @@ import {
   sidecarOf,
   until,
   type Media,
+  moveIntoProject,
 } from './as-run-helpers.ts';
 
 // The as-run record end to end: a real sidecar (local orchestrator, ffmpeg)
 // plays a three-item playlist; the worker reads its events into the as-run
 // log, the channel's heartbeat and the engine status on the event bus.
-let server: TestServer;
-let cast: Cast;
-let workers: Workers;
 let media: Media & { srtPort: number };
+beforeAll(async () => {
+  media = await setUpMedia({ 'one.mp4': 8, 'two.mp4': 2, 'three.mp4': 8 });
+});
+afterAll(() => media?.close());
+// Failover stays out of the way: this file kills a sidecar on purpose.
+const { server, cast } = useTestServer(() => ({
+  ...media.env,
+  CONTROL_TICK_MS: '60000',
+  HEARTBEAT_TIMEOUT_MS: '600000',
+  RECONCILE_INTERVAL_MS: '600000',
+}));
+let workers: Workers;
 let channelId: string;
 let playlistId: string;
 let snapshots: EngineSnapshots;
@@ -33,10 +43,7 @@ const CLIPS: [string, number][] = [
 ];
 
 beforeAll(async () => {
-  media = await setUpMedia({ 'one.mp4': 8, 'two.mp4': 2, 'three.mp4': 8 });
-  // Failover stays out of the way: this file kills a sidecar on purpose.
-  server = await startTestServer({ ...media.env, CONTROL_TICK_MS: '60000', HEARTBEAT_TIMEOUT_MS: '600000', RECONCILE_INTERVAL_MS: '600000' });
-  cast = await createCast(server.services);
+  await moveIntoProject(media.store, cast.home.id);
   workers = await startWorkers(server.services);
   snapshots = new EngineSnapshots(server.services.redis, server.services.config.queuePrefix);
   ({ channelId, playlistId } = await createChannelWithPlaylist(server.gql, cast, media.srtPort, CLIPS));
@@ -44,8 +51,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await workers?.close();
-  await server?.close();
-  await media?.close();
 });
 
 const gql = (token: string, query: string) => server.gql(token, query);
@@ -65,16 +70,28 @@ describe('the as-run record of a channel on air', () => {
     await new Promise((r) => setTimeout(r, 200));
 
     await mutate(`mutation { startChannel(id: "${channelId}") { status } }`);
-    await until(async () => channelEvents.seen.find((e) => e.channelId === channelId && e.kind === 'STATUS_CHANGED'), 'the start on the event bus');
+    await until(
+      async () => channelEvents.seen.find((e) => e.channelId === channelId && e.kind === 'STATUS_CHANGED'),
+      'the start on the event bus',
+    );
     // The worker reads the new sidecar: its state is kept for subscribers, no request needed.
-    expect(await until(() => snapshots.load(channelId), 'the engine snapshot')).toMatchObject({ reachable: true, state: 'IDLE' });
+    expect(await until(() => snapshots.load(channelId), 'the engine snapshot')).toMatchObject({
+      reachable: true,
+      state: 'IDLE',
+    });
 
     await mutate(`mutation { play(channelId: "${channelId}", playlistId: "${playlistId}") { state } }`);
     const first = await until(async () => (await log())[0], 'the first item in the as-run log');
     // On air: recorded at once, not yet ended, PLAYED until told otherwise.
     expect(first).toMatchObject({ clipName: 'one.mp4', endedAt: null, durationMs: null, status: 'PLAYED' });
-    const playing = await until(async () => statuses.seen.find((s) => s.status.current?.clipName === 'one.mp4'), 'the first item on the event bus');
-    expect(playing).toMatchObject({ projectId: cast.home.id, status: { reachable: true, state: 'PLAYING', playlistId } });
+    const playing = await until(
+      async () => statuses.seen.find((s) => s.status.current?.clipName === 'one.mp4'),
+      'the first item on the event bus',
+    );
+    expect(playing).toMatchObject({
+      projectId: cast.home.id,
+      status: { reachable: true, state: 'PLAYING', playlistId },
+    });
 
     await new Promise((r) => setTimeout(r, 500));
     await mutate(`mutation { skip(channelId: "${channelId}") { state } }`);
@@ -99,7 +116,9 @@ describe('the as-run record of a channel on air', () => {
     const { epoch, events } = await sidecarEvents(sidecar);
     expectOneEntryPerItemOnAir(ended, events);
     // How each ended, when, and how long it aired: as the sidecar measured it.
-    const endings = events.flatMap((e) => (e.kind === 'ITEM_ENDED' ? [[e.clipName, e.how, Date.parse(e.endedAt), e.durationMs]] : []));
+    const endings = events.flatMap((e) =>
+      e.kind === 'ITEM_ENDED' ? [[e.clipName, e.how, Date.parse(e.endedAt), e.durationMs]] : [],
+    );
     expect(ended.map((r) => [r.clipName, r.status, Date.parse(r.endedAt as string), r.durationMs])).toEqual(endings);
 
     // The channel's position in the sidecar's log, and its heartbeat.
@@ -140,14 +159,19 @@ describe('the as-run record of a channel on air', () => {
 
     const sidecar = await sidecarOf(server.services, channelId);
     process.kill(Number(sidecar.ref), 'SIGKILL');
-    const lost = await until(async () => statuses.seen.find((s) => !s.status.reachable), 'unreachable on the event bus');
+    const lost = await until(
+      async () => statuses.seen.find((s) => !s.status.reachable),
+      'unreachable on the event bus',
+    );
     // The last state known is kept, marked unreachable.
     expect(lost.status).toMatchObject({ reachable: false, state: 'PLAYING', current: { clipName: 'one.mp4' } });
     expect(await snapshots.load(channelId)).toMatchObject({ reachable: false, state: 'PLAYING' });
     expect((await log())[3]).toMatchObject({ clipName: 'one.mp4', endedAt: null });
 
     const before = Date.now();
-    expect((await mutate(`mutation { stopChannel(id: "${channelId}") { status } }`)).stopChannel.status).toBe('STOPPED');
+    expect((await mutate(`mutation { stopChannel(id: "${channelId}") { status } }`)).stopChannel.status).toBe(
+      'STOPPED',
+    );
     const closed = (await log())[3];
     expect(closed).toMatchObject({ clipName: 'one.mp4', status: 'TRUNCATED' });
     expect(Date.parse(closed.endedAt as string)).toBeGreaterThanOrEqual(before - 1000);
@@ -156,7 +180,16 @@ describe('the as-run record of a channel on air', () => {
     await until(async () => statuses.seen.at(-1)?.status.state === null, 'the stopped engine on the event bus');
     expect(statuses.seen.at(-1)?.status).toMatchObject({ reachable: false, state: null, current: null });
     expect(await snapshots.load(channelId)).toBeNull();
-    const stopEvent = await until(async () => channelEvents.seen.find((e) => e.channelId === channelId), 'the stop on the event bus');
+    // The operator was told the sidecar went silent, then of the stop.
+    const alarm = await until(
+      async () => channelEvents.seen.find((e) => e.channelId === channelId && e.alarm === 'SIDECAR_UNREACHABLE'),
+      'the alarm',
+    );
+    expect(alarm).toMatchObject({ kind: 'ALARM_RAISED', projectId: cast.home.id });
+    const stopEvent = await until(
+      async () => channelEvents.seen.find((e) => e.channelId === channelId && e.kind === 'STATUS_CHANGED'),
+      'the stop on the event bus',
+    );
     expect(stopEvent).toMatchObject({ kind: 'STATUS_CHANGED', projectId: cast.home.id, message: null });
     expect((await server.services.db.channel.findUniqueOrThrow({ where: { id: channelId } })).status).toBe('STOPPED');
     for (const c of [statuses, channelEvents]) await c.stop();

@@ -1,14 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACTORS, createCast, outcome, startTestServer, tokenOf, type Cast, type TestServer } from '../helpers/server.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ACTORS, outcome, tokenOf, useTestServer } from '../helpers/server.ts';
 
-let server: TestServer;
-let cast: Cast;
-
-beforeAll(async () => {
-  server = await startTestServer();
-  cast = await createCast(server.services);
-});
-afterAll(() => server?.close());
+const { server, cast } = useTestServer();
 
 const CREATE = `mutation($input: CreateAssetInput!) { createAsset(input: $input) { id filename storageKey durationMs project { id } } }`;
 const LIST = `query($projectId: ID, $search: String, $first: Int, $after: String) {
@@ -35,8 +28,13 @@ async function ids(token: string | null, vars: Record<string, unknown> = {}): Pr
 describe('createAsset', () => {
   it('role matrix: editors and admins create; operators and viewers FORBIDDEN; outsiders NOT_FOUND', async () => {
     const expected: Record<string, string> = {
-      admin: 'OK', editor: 'OK', operator: 'FORBIDDEN', viewer: 'FORBIDDEN', outsider: 'NOT_FOUND',
-      revoked: 'UNAUTHENTICATED', anonymous: 'UNAUTHENTICATED',
+      admin: 'OK',
+      editor: 'OK',
+      operator: 'FORBIDDEN',
+      viewer: 'FORBIDDEN',
+      outsider: 'NOT_FOUND',
+      revoked: 'UNAUTHENTICATED',
+      anonymous: 'UNAUTHENTICATED',
     };
     for (const actor of ACTORS) {
       const res = await server.gql(tokenOf(cast, actor), CREATE, { input: input({ filename: `by-${actor}.mxf` }) });
@@ -45,9 +43,14 @@ describe('createAsset', () => {
   });
 
   it('returns the asset with its project; a duration may be unknown', async () => {
-    const res = await server.gql(cast.editor.token, CREATE, { input: input({ filename: 'Ident Ünïcode.mov', durationMs: null }) });
+    const res = await server.gql(cast.editor.token, CREATE, {
+      input: input({ filename: 'Ident Ünïcode.mov', durationMs: null }),
+    });
     expect(res.data?.createAsset).toMatchObject({
-      filename: 'Ident Ünïcode.mov', storageKey: 'media/clip.mxf', durationMs: null, project: { id: cast.home.id },
+      filename: 'Ident Ünïcode.mov',
+      storageKey: 'media/clip.mxf',
+      durationMs: null,
+      project: { id: cast.home.id },
     });
   });
 
@@ -74,7 +77,10 @@ describe('createAsset', () => {
     ];
     for (const [over, field] of cases) {
       const res = await server.gql(cast.admin.token, CREATE, { input: input(over) });
-      expect([over, res.errors?.[0]?.extensions]).toEqual([over, expect.objectContaining({ code: 'BAD_USER_INPUT', field })]);
+      expect([over, res.errors?.[0]?.extensions]).toEqual([
+        over,
+        expect.objectContaining({ code: 'BAD_USER_INPUT', field }),
+      ]);
       expect(res.errors?.[0]?.message.startsWith(`${field}: `)).toBe(true);
     }
     expect(await server.services.db.asset.count()).toBe(before);
@@ -88,7 +94,9 @@ describe('createAsset', () => {
   });
 
   it('an unknown project is NOT_FOUND, even for an admin', async () => {
-    const res = await server.gql(cast.admin.token, CREATE, { input: input({ projectId: '00000000-0000-4000-8000-000000000000' }) });
+    const res = await server.gql(cast.admin.token, CREATE, {
+      input: input({ projectId: '00000000-0000-4000-8000-000000000000' }),
+    });
     expect(outcome(res)).toBe('NOT_FOUND');
   });
 });
@@ -104,7 +112,7 @@ describe('assets query', () => {
     orphan = (await db.asset.create({ data: { projectId: null, filename: 'orphan.mxf', storageKey: 'x' } })).id;
   });
 
-  it('role matrix: members see their projects\' assets, admins all, no token UNAUTHENTICATED', async () => {
+  it("role matrix: members see their projects' assets, admins all, no token UNAUTHENTICATED", async () => {
     for (const actor of ACTORS) {
       const res = await server.gql(tokenOf(cast, actor), LIST, { first: 500 });
       if (actor === 'revoked' || actor === 'anonymous') {
@@ -117,7 +125,12 @@ describe('assets query', () => {
         other: actor === 'admin' || actor === 'outsider',
         orphan: actor === 'admin',
       };
-      expect([actor, seen.has(home), seen.has(other), seen.has(orphan)]).toEqual([actor, expected.home, expected.other, expected.orphan]);
+      expect([actor, seen.has(home), seen.has(other), seen.has(orphan)]).toEqual([
+        actor,
+        expected.home,
+        expected.other,
+        expected.orphan,
+      ]);
     }
   });
 
@@ -126,14 +139,18 @@ describe('assets query', () => {
     expect(list).toContain(home);
     expect(list).not.toContain(other);
     expect(outcome(await server.gql(cast.viewer.token, LIST, { projectId: cast.other.id }))).toBe('NOT_FOUND');
-    expect(outcome(await server.gql(cast.admin.token, LIST, { projectId: '00000000-0000-4000-8000-000000000000' }))).toBe('NOT_FOUND');
+    expect(
+      outcome(await server.gql(cast.admin.token, LIST, { projectId: '00000000-0000-4000-8000-000000000000' })),
+    ).toBe('NOT_FOUND');
     const bad = await server.gql(cast.viewer.token, LIST, { projectId: 'nope' });
     expect(bad.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'projectId' });
   });
 
   it('an admin-only asset shows project null', async () => {
     const res = await server.gql(cast.admin.token, LIST, { search: 'orphan.mxf' });
-    expect(res.data.assets.edges.map((e: { node: unknown }) => e.node)).toEqual([{ id: orphan, filename: 'orphan.mxf', project: null }]);
+    expect(res.data.assets.edges.map((e: { node: unknown }) => e.node)).toEqual([
+      { id: orphan, filename: 'orphan.mxf', project: null },
+    ]);
   });
 
   it('search is a case-insensitive substring; % and _ are plain characters', async () => {
@@ -153,14 +170,22 @@ describe('assets query', () => {
   it('first must be 1..500 (default 50); a malformed after is BAD_USER_INPUT naming after', async () => {
     for (const first of [0, -1, 501]) {
       const res = await server.gql(cast.viewer.token, LIST, { first });
-      expect([first, res.errors?.[0]?.extensions]).toEqual([first, expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'first' })]);
+      expect([first, res.errors?.[0]?.extensions]).toEqual([
+        first,
+        expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'first' }),
+      ]);
     }
     for (const after of ['', 'garbage', 'a2:1:2', Buffer.from('k1:abc:not-a-uuid').toString('base64url'), '!!!']) {
       const res = await server.gql(cast.viewer.token, LIST, { after });
-      expect([after, res.errors?.[0]?.extensions]).toEqual([after, expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'after' })]);
+      expect([after, res.errors?.[0]?.extensions]).toEqual([
+        after,
+        expect.objectContaining({ code: 'BAD_USER_INPUT', field: 'after' }),
+      ]);
     }
     const db = server.services.db;
-    await db.asset.createMany({ data: Array.from({ length: 60 }, (_, i) => ({ projectId: cast.home.id, filename: `bulk-${i}`, storageKey: 'k' })) });
+    await db.asset.createMany({
+      data: Array.from({ length: 60 }, (_, i) => ({ projectId: cast.home.id, filename: `bulk-${i}`, storageKey: 'k' })),
+    });
     const res = await server.gql(cast.viewer.token, `{ assets { edges { node { id } } pageInfo { hasNextPage } } }`);
     expect(res.data.assets.edges).toHaveLength(50);
     expect(res.data.assets.pageInfo.hasNextPage).toBe(true);
@@ -175,10 +200,16 @@ describe('pagination', () => {
     const base = Date.UTC(2026, 0, 1);
     await db.asset.createMany({
       data: Array.from({ length: 23 }, (_, i) => ({
-        projectId: project.id, filename: `p-${i}`, storageKey: 'k', createdAt: new Date(base + Math.floor(i / 4) * 1000),
+        projectId: project.id,
+        filename: `p-${i}`,
+        storageKey: 'k',
+        createdAt: new Date(base + Math.floor(i / 4) * 1000),
       })),
     });
-    const all = await db.asset.findMany({ where: { projectId: project.id }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });
+    const all = await db.asset.findMany({
+      where: { projectId: project.id },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    });
     const seen: string[] = [];
     let after: string | null = null;
     for (let page = 0; page < 20; page++) {
@@ -201,10 +232,16 @@ describe('pagination', () => {
     const base = Date.UTC(2025, 5, 1);
     await db.asset.createMany({
       data: Array.from({ length: 8 }, (_, i) => ({
-        projectId: project.id, filename: i % 2 ? `odd-${i}` : `even-${i}`, storageKey: 'k', createdAt: new Date(base + i * 1000),
+        projectId: project.id,
+        filename: i % 2 ? `odd-${i}` : `even-${i}`,
+        storageKey: 'k',
+        createdAt: new Date(base + i * 1000),
       })),
     });
-    const all = await db.asset.findMany({ where: { projectId: project.id }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });
+    const all = await db.asset.findMany({
+      where: { projectId: project.id },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    });
     const first = await server.gql(cast.admin.token, LIST, { projectId: project.id, search: 'odd', first: 1 });
     const cursor = first.data.assets.pageInfo.endCursor;
     const pivot = all.findIndex((a) => a.id === first.data.assets.edges[0].node.id);

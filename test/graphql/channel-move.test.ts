@@ -1,15 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCast, startTestServer, type Cast, type TestServer } from '../helpers/server.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestServer } from '../helpers/server.ts';
 import { insertChannel } from '../helpers/fixtures.ts';
 
-let server: TestServer;
-let cast: Cast;
-
-beforeAll(async () => {
-  server = await startTestServer();
-  cast = await createCast(server.services);
-});
-afterAll(() => server?.close());
+const { server, cast } = useTestServer();
 
 describe('moving a channel to another project', () => {
   it('is refused while its playlists use assets of the old project, and allowed once they are gone', async () => {

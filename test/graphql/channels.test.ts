@@ -1,19 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  ACTORS,
-  createActor,
-  createCast,
-  outcome,
-  startTestServer,
-  tokenOf,
-  type Actor,
-  type Cast,
-  type TestServer,
-} from '../helpers/server.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ACTORS, createActor, outcome, tokenOf, useTestServer, type Actor } from '../helpers/server.ts';
 import { insertChannel, uniq } from '../helpers/fixtures.ts';
 
-let server: TestServer;
-let cast: Cast;
+const { server, cast } = useTestServer();
 let node: { id: string; hostname: string };
 
 const FIELDS = `id name outputType videoFormat status project { id } node { id }
@@ -28,17 +17,16 @@ const LIST = `{ channels { id } }`;
 const ndi = () => ({ ndi: { name: `out-${uniq()}` } });
 
 beforeAll(async () => {
-  server = await startTestServer();
-  cast = await createCast(server.services);
   node = await server.services.db.clusterNode.create({ data: { hostname: `big-${uniq()}`, decklinkDevices: 4 } });
 });
-afterAll(() => server?.close());
 
 const fixture = (projectId: string | null, extra: Parameters<typeof insertChannel>[2] = {}) =>
   insertChannel(server.services, projectId, extra);
 
 async function create(actor: Actor, input: Record<string, unknown>) {
-  return server.gql(tokenOf(cast, actor), CREATE, { input: { name: `ch-${uniq()}`, projectId: cast.home.id, output: ndi(), ...input } });
+  return server.gql(tokenOf(cast, actor), CREATE, {
+    input: { name: `ch-${uniq()}`, projectId: cast.home.id, output: ndi(), ...input },
+  });
 }
 
 function expectMatrix(results: Record<string, string>, expected: Record<Actor, string>) {
@@ -46,13 +34,13 @@ function expectMatrix(results: Record<string, string>, expected: Record<Actor, s
 }
 
 describe('queries', () => {
-  it('channels lists live channels of the caller\'s projects; admin-only ones only for admins', async () => {
+  it("channels lists live channels of the caller's projects; admin-only ones only for admins", async () => {
     const home = await fixture(cast.home.id);
     const other = await fixture(cast.other.id);
     const adminOnly = await fixture(null);
     const ids = async (actor: Actor) => {
       const res = await server.gql(tokenOf(cast, actor), LIST);
-      return res.errors ? outcome(res) : (res.data?.channels as { id: string }[]).map((c) => c.id);
+      return res.errors ? outcome(res) : (res.data.channels as { id: string }[]).map((c) => c.id);
     };
     const admin = await ids('admin');
     expect(admin).toEqual(expect.arrayContaining([home.id, other.id, adminOnly.id]));
@@ -72,7 +60,7 @@ describe('queries', () => {
 
   it('lists oldest first', async () => {
     const res = await server.gql(cast.admin.token, '{ channels { createdAt } }');
-    const times = (res.data?.channels as { createdAt: string }[]).map((c) => c.createdAt);
+    const times = (res.data.channels as { createdAt: string }[]).map((c) => c.createdAt);
     expect([...times].sort()).toEqual(times);
   });
 
@@ -108,7 +96,7 @@ describe('queries', () => {
     const before = server.queries.length;
     const res = await server.gql(cast.viewer.token, `{ channels { ${FIELDS} playlists { id } } }`);
     expect(res.errors).toBeUndefined();
-    expect((res.data?.channels as unknown[]).length).toBeGreaterThanOrEqual(5);
+    expect((res.data.channels as unknown[]).length).toBeGreaterThanOrEqual(5);
     const statements = server.queries.slice(before).filter((q) => !/api_tokens|BEGIN|COMMIT/i.test(q));
     expect(statements.length).toBeLessThanOrEqual(6);
   });
@@ -119,8 +107,13 @@ describe('createChannel', () => {
     const results: Record<string, string> = {};
     for (const actor of ACTORS) results[actor] = outcome(await create(actor, {}));
     expectMatrix(results, {
-      admin: 'OK', editor: 'OK', operator: 'FORBIDDEN', viewer: 'FORBIDDEN', outsider: 'NOT_FOUND',
-      revoked: 'UNAUTHENTICATED', anonymous: 'UNAUTHENTICATED',
+      admin: 'OK',
+      editor: 'OK',
+      operator: 'FORBIDDEN',
+      viewer: 'FORBIDDEN',
+      outsider: 'NOT_FOUND',
+      revoked: 'UNAUTHENTICATED',
+      anonymous: 'UNAUTHENTICATED',
     });
   });
 
@@ -128,8 +121,13 @@ describe('createChannel', () => {
     const results: Record<string, string> = {};
     for (const actor of ACTORS) results[actor] = outcome(await create(actor, { projectId: null }));
     expectMatrix(results, {
-      admin: 'OK', editor: 'FORBIDDEN', operator: 'FORBIDDEN', viewer: 'FORBIDDEN', outsider: 'FORBIDDEN',
-      revoked: 'UNAUTHENTICATED', anonymous: 'UNAUTHENTICATED',
+      admin: 'OK',
+      editor: 'FORBIDDEN',
+      operator: 'FORBIDDEN',
+      viewer: 'FORBIDDEN',
+      outsider: 'FORBIDDEN',
+      revoked: 'UNAUTHENTICATED',
+      anonymous: 'UNAUTHENTICATED',
     });
     const res = await create('admin', {});
     expect(res.data?.createChannel.project).toEqual({ id: cast.home.id });
@@ -137,12 +135,22 @@ describe('createChannel', () => {
 
   it('returns the channel as stored, with defaults and a trimmed name', async () => {
     const res = await server.gql(cast.editor.token, CREATE, {
-      input: { name: '  Studio 1  ', projectId: cast.home.id, nodeId: node.id, output: { decklink: { deviceIndex: 2 } } },
+      input: {
+        name: '  Studio 1  ',
+        projectId: cast.home.id,
+        nodeId: node.id,
+        output: { decklink: { deviceIndex: 2 } },
+      },
     });
     expect(res.errors).toBeUndefined();
     expect(res.data?.createChannel).toMatchObject({
-      name: 'Studio 1', videoFormat: '1080p5994', status: 'STOPPED', outputType: 'DECKLINK',
-      project: { id: cast.home.id }, node: { id: node.id }, output: { __typename: 'DeckLinkOutput', deviceIndex: 2 },
+      name: 'Studio 1',
+      videoFormat: '1080p5994',
+      status: 'STOPPED',
+      outputType: 'DECKLINK',
+      project: { id: cast.home.id },
+      node: { id: node.id },
+      output: { __typename: 'DeckLinkOutput', deviceIndex: 2 },
     });
     const row = await server.services.db.channel.findUniqueOrThrow({ where: { id: res.data?.createChannel.id } });
     expect(row.decklinkDevice).toBe(2);
@@ -160,20 +168,27 @@ describe('createChannel', () => {
 
 describe('updateChannel and deleteChannel: roles', () => {
   const expected: Record<Actor, string> = {
-    admin: 'OK', editor: 'OK', operator: 'FORBIDDEN', viewer: 'FORBIDDEN', outsider: 'NOT_FOUND',
-    revoked: 'UNAUTHENTICATED', anonymous: 'UNAUTHENTICATED',
+    admin: 'OK',
+    editor: 'OK',
+    operator: 'FORBIDDEN',
+    viewer: 'FORBIDDEN',
+    outsider: 'NOT_FOUND',
+    revoked: 'UNAUTHENTICATED',
+    anonymous: 'UNAUTHENTICATED',
   };
 
-  it('updateChannel needs EDITOR on the channel\'s project', async () => {
+  it("updateChannel needs EDITOR on the channel's project", async () => {
     const channel = await fixture(cast.home.id);
     const results: Record<string, string> = {};
     for (const actor of ACTORS) {
-      results[actor] = outcome(await server.gql(tokenOf(cast, actor), UPDATE, { id: channel.id, input: { name: `by ${actor}` } }));
+      results[actor] = outcome(
+        await server.gql(tokenOf(cast, actor), UPDATE, { id: channel.id, input: { name: `by ${actor}` } }),
+      );
     }
     expectMatrix(results, expected);
   });
 
-  it('deleteChannel needs EDITOR on the channel\'s project', async () => {
+  it("deleteChannel needs EDITOR on the channel's project", async () => {
     const results: Record<string, string> = {};
     for (const actor of ACTORS) {
       const channel = await fixture(cast.home.id);
@@ -185,7 +200,9 @@ describe('updateChannel and deleteChannel: roles', () => {
   it('an admin-only channel is NOT_FOUND to every member, for update and delete', async () => {
     const channel = await fixture(null);
     for (const actor of ['editor', 'operator', 'viewer', 'outsider'] as const) {
-      expect(outcome(await server.gql(tokenOf(cast, actor), UPDATE, { id: channel.id, input: { name: 'x' } }))).toBe('NOT_FOUND');
+      expect(outcome(await server.gql(tokenOf(cast, actor), UPDATE, { id: channel.id, input: { name: 'x' } }))).toBe(
+        'NOT_FOUND',
+      );
       expect(outcome(await server.gql(tokenOf(cast, actor), DELETE, { id: channel.id }))).toBe('NOT_FOUND');
     }
     expect(outcome(await server.gql(cast.admin.token, UPDATE, { id: channel.id, input: { name: 'x' } }))).toBe('OK');
@@ -193,10 +210,13 @@ describe('updateChannel and deleteChannel: roles', () => {
 
   it('moving to another project needs EDITOR there too; to no project needs an admin', async () => {
     const channel = await fixture(cast.home.id);
-    const move = (token: string, projectId: string | null) => server.gql(token, UPDATE, { id: channel.id, input: { projectId } });
+    const move = (token: string, projectId: string | null) =>
+      server.gql(token, UPDATE, { id: channel.id, input: { projectId } });
     expect(outcome(await move(cast.editor.token, cast.other.id))).toBe('NOT_FOUND');
     expect(outcome(await move(cast.editor.token, null))).toBe('FORBIDDEN');
-    const viewerThere = await createActor(server.services, { roles: { [cast.home.id]: 'EDITOR', [cast.other.id]: 'VIEWER' } });
+    const viewerThere = await createActor(server.services, {
+      roles: { [cast.home.id]: 'EDITOR', [cast.other.id]: 'VIEWER' },
+    });
     expect(outcome(await move(viewerThere.token, cast.other.id))).toBe('FORBIDDEN');
     const both = await createActor(server.services, { roles: { [cast.home.id]: 'EDITOR', [cast.other.id]: 'EDITOR' } });
     const moved = await move(both.token, cast.other.id);
@@ -212,7 +232,10 @@ describe('updateChannel', () => {
     const channel = await fixture(cast.home.id, { nodeId: node.id });
     const res = await server.gql(cast.editor.token, UPDATE, { id: channel.id, input: { videoFormat: '720p5000' } });
     expect(res.data?.updateChannel).toMatchObject({
-      name: channel.name, videoFormat: '720p5000', node: { id: node.id }, output: { __typename: 'NdiOutput', name: 'x' },
+      name: channel.name,
+      videoFormat: '720p5000',
+      node: { id: node.id },
+      output: { __typename: 'NdiOutput', name: 'x' },
     });
     const unplaced = await server.gql(cast.editor.token, UPDATE, { id: channel.id, input: { nodeId: null } });
     expect(unplaced.data?.updateChannel).toMatchObject({ node: null, videoFormat: '720p5000', name: channel.name });
@@ -233,7 +256,10 @@ describe('updateChannel', () => {
       input: { name: 'changed', output: { rtmp: { url: 'rtmp://cdn.example.com/live', streamKey: 'abc' } } },
     });
     expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT' });
-    const row = await server.services.db.channel.findUniqueOrThrow({ where: { id: channel.id }, include: { secret: true } });
+    const row = await server.services.db.channel.findUniqueOrThrow({
+      where: { id: channel.id },
+      include: { secret: true },
+    });
     expect(row).toMatchObject({ name: channel.name, outputType: 'NDI', status, secret: null });
   });
 
@@ -248,7 +274,10 @@ describe('updateChannel', () => {
       const channel = await fixture(cast.home.id);
       const [res] = await Promise.all([
         server.gql(cast.editor.token, UPDATE, { id: channel.id, input: { name: `race-${i}` } }),
-        server.services.db.channel.updateMany({ where: { id: channel.id, status: 'STOPPED' }, data: { status: 'STARTING' } }),
+        server.services.db.channel.updateMany({
+          where: { id: channel.id, status: 'STOPPED' },
+          data: { status: 'STARTING' },
+        }),
       ]);
       const row = await server.services.db.channel.findUniqueOrThrow({ where: { id: channel.id } });
       expect(row.status).toBe('STARTING');
@@ -262,7 +291,12 @@ describe('deleteChannel', () => {
   it('leaves a tombstone: playlists and secret gone, as-run kept, node freed, invisible everywhere', async () => {
     const freeNode = await server.services.db.clusterNode.create({ data: { hostname: `free-${uniq()}` } });
     const created = await server.gql(cast.editor.token, CREATE, {
-      input: { name: 'doomed', projectId: cast.home.id, nodeId: freeNode.id, output: { rtmp: { url: 'rtmp://a.example/live', streamKey: 'k-123' } } },
+      input: {
+        name: 'doomed',
+        projectId: cast.home.id,
+        nodeId: freeNode.id,
+        output: { rtmp: { url: 'rtmp://a.example/live', streamKey: 'k-123' } },
+      },
     });
     const id = created.data?.createChannel.id as string;
     await server.services.db.playlist.create({ data: { channelId: id, name: 'morning' } });

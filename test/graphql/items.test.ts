@@ -1,21 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACTORS, createCast, outcome, startTestServer, tokenOf, type Actor, type Cast, type TestServer } from '../helpers/server.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ACTORS, outcome, tokenOf, useTestServer, type Actor } from '../helpers/server.ts';
 import { insertChannel } from '../helpers/fixtures.ts';
 
-let server: TestServer;
-let cast: Cast;
+const { server, cast } = useTestServer();
 let channelId: string;
 let assetId: string; // home project, 60 s
 let unknownAssetId: string; // home project, duration unknown
 
 beforeAll(async () => {
-  server = await startTestServer();
-  cast = await createCast(server.services);
   channelId = (await newChannel(cast.home.id)).id;
   assetId = (await newAsset(60_000)).id;
   unknownAssetId = (await newAsset(null)).id;
 });
-afterAll(() => server?.close());
 
 // Channels are another module's: fixtures go straight to the database.
 const newChannel = (projectId: string | null) => insertChannel(server.services, projectId);
@@ -25,7 +21,9 @@ function newAsset(durationMs: number | null, projectId: string | null = cast.hom
 async function newPlaylist(items = 0, channel = channelId) {
   const db = server.services.db;
   const pl = await db.playlist.create({ data: { channelId: channel, name: 'pl' } });
-  await db.item.createMany({ data: Array.from({ length: items }, (_, position) => ({ playlistId: pl.id, assetId, position })) });
+  await db.item.createMany({
+    data: Array.from({ length: items }, (_, position) => ({ playlistId: pl.id, assetId, position })),
+  });
   return pl.id;
 }
 /** The playlist's item ids in position order, checking the positions are 0..n-1. */
@@ -35,7 +33,8 @@ async function order(playlistId: string): Promise<string[]> {
   return items.map((i) => i.id);
 }
 
-const ITEM = 'id position inPointMs outPointMs durationMs transition transitionMs mediaStatus mediaError clipName playlist { id } asset { id }';
+const ITEM =
+  'id position inPointMs outPointMs durationMs transition transitionMs mediaStatus mediaError clipName playlist { id } asset { id }';
 const ADD = `mutation($input: AddItemInput!) { addItem(input: $input) { ${ITEM} } }`;
 const UPDATE = `mutation($id: ID!, $input: UpdateItemInput!) { updateItem(id: $id, input: $input) { ${ITEM} } }`;
 const REMOVE = `mutation($id: ID!) { removeItem(id: $id) }`;
@@ -43,11 +42,19 @@ const REORDER = `mutation($playlistId: ID!, $itemIds: [ID!]!) { reorderItems(pla
 const GET = `query($id: ID!) { item(id: $id) { ${ITEM} } }`;
 
 const WRITE: Record<Actor, string> = {
-  admin: 'OK', editor: 'OK', operator: 'OK', viewer: 'FORBIDDEN', outsider: 'NOT_FOUND',
-  revoked: 'UNAUTHENTICATED', anonymous: 'UNAUTHENTICATED',
+  admin: 'OK',
+  editor: 'OK',
+  operator: 'OK',
+  viewer: 'FORBIDDEN',
+  outsider: 'NOT_FOUND',
+  revoked: 'UNAUTHENTICATED',
+  anonymous: 'UNAUTHENTICATED',
 };
 
-function expectBadInput(res: { errors?: { message: string; extensions?: { code?: string; field?: string } }[] }, field: string) {
+function expectBadInput(
+  res: { errors?: { message: string; extensions?: { code?: string; field?: string } }[] },
+  field: string,
+) {
   expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field });
   expect(res.errors?.[0]?.message.startsWith(`${field}: `)).toBe(true);
 }
@@ -66,15 +73,25 @@ describe('addItem', () => {
     const playlistId = await newPlaylist(2);
     const res = await server.gql(cast.operator.token, ADD, { input: { playlistId, assetId, inPointMs: 1_000 } });
     expect(res.data.addItem).toMatchObject({
-      position: 2, inPointMs: 1_000, outPointMs: null, durationMs: 59_000, transition: 'CUT', transitionMs: 0,
-      mediaStatus: 'PENDING', mediaError: null, clipName: 'clip.mxf', playlist: { id: playlistId }, asset: { id: assetId },
+      position: 2,
+      inPointMs: 1_000,
+      outPointMs: null,
+      durationMs: 59_000,
+      transition: 'CUT',
+      transitionMs: 0,
+      mediaStatus: 'PENDING',
+      mediaError: null,
+      clipName: 'clip.mxf',
+      playlist: { id: playlistId },
+      asset: { id: assetId },
     });
   });
 
   it('inserts at 0, in the middle and at count; count+1 and negative are BAD_USER_INPUT', async () => {
     const playlistId = await newPlaylist(2);
     const [a, b] = await order(playlistId);
-    const at = async (position: number) => (await server.gql(cast.operator.token, ADD, { input: { playlistId, assetId, position } })).data?.addItem?.id;
+    const at = async (position: number) =>
+      (await server.gql(cast.operator.token, ADD, { input: { playlistId, assetId, position } })).data?.addItem?.id;
     const first = await at(0);
     expect(await order(playlistId)).toEqual([first, a, b]);
     const middle = await at(2);
@@ -82,19 +99,32 @@ describe('addItem', () => {
     const last = await at(4);
     expect(await order(playlistId)).toEqual([first, a, middle, b, last]);
     for (const position of [6, -1]) {
-      expectBadInput(await server.gql(cast.operator.token, ADD, { input: { playlistId, assetId, position } }), 'input.position');
+      expectBadInput(
+        await server.gql(cast.operator.token, ADD, { input: { playlistId, assetId, position } }),
+        'input.position',
+      );
     }
     expect(await order(playlistId)).toEqual([first, a, middle, b, last]);
   });
 
-  it('the asset must be visible, and of the channel\'s project unless the channel is admin-only', async () => {
+  it("the asset must be visible, and of the channel's project unless the channel is admin-only", async () => {
     const playlistId = await newPlaylist();
     const foreign = await newAsset(1_000, cast.other.id);
     const orphan = await newAsset(1_000, null);
     // The operator cannot see the other project's asset: NOT_FOUND, as if it did not exist.
-    expect(outcome(await server.gql(cast.operator.token, ADD, { input: { playlistId, assetId: foreign.id } }))).toBe('NOT_FOUND');
-    expect(outcome(await server.gql(cast.operator.token, ADD, { input: { playlistId, assetId: orphan.id } }))).toBe('NOT_FOUND');
-    expect(outcome(await server.gql(cast.operator.token, ADD, { input: { playlistId, assetId: '00000000-0000-4000-8000-000000000000' } }))).toBe('NOT_FOUND');
+    expect(outcome(await server.gql(cast.operator.token, ADD, { input: { playlistId, assetId: foreign.id } }))).toBe(
+      'NOT_FOUND',
+    );
+    expect(outcome(await server.gql(cast.operator.token, ADD, { input: { playlistId, assetId: orphan.id } }))).toBe(
+      'NOT_FOUND',
+    );
+    expect(
+      outcome(
+        await server.gql(cast.operator.token, ADD, {
+          input: { playlistId, assetId: '00000000-0000-4000-8000-000000000000' },
+        }),
+      ),
+    ).toBe('NOT_FOUND');
     // The admin sees it, but it belongs elsewhere.
     const res = await server.gql(cast.admin.token, ADD, { input: { playlistId, assetId: foreign.id } });
     expectBadInput(res, 'input.assetId');
@@ -103,9 +133,13 @@ describe('addItem', () => {
     // An admin-only channel may air any asset.
     const adminPlaylist = await newPlaylist(0, (await newChannel(null)).id);
     for (const id of [foreign.id, orphan.id, assetId]) {
-      expect(outcome(await server.gql(cast.admin.token, ADD, { input: { playlistId: adminPlaylist, assetId: id } }))).toBe('OK');
+      expect(
+        outcome(await server.gql(cast.admin.token, ADD, { input: { playlistId: adminPlaylist, assetId: id } })),
+      ).toBe('OK');
     }
-    expect(outcome(await server.gql(cast.editor.token, ADD, { input: { playlistId: adminPlaylist, assetId } }))).toBe('NOT_FOUND');
+    expect(outcome(await server.gql(cast.editor.token, ADD, { input: { playlistId: adminPlaylist, assetId } }))).toBe(
+      'NOT_FOUND',
+    );
   });
 
   it('validates points and transition against the asset, naming the field', async () => {
@@ -127,7 +161,10 @@ describe('addItem', () => {
     ];
     for (const [over, field] of cases) {
       const res = await server.gql(cast.operator.token, ADD, { input: { playlistId, assetId, ...over } });
-      expect([over, res.errors?.[0]?.extensions]).toEqual([over, expect.objectContaining({ code: 'BAD_USER_INPUT', field })]);
+      expect([over, res.errors?.[0]?.extensions]).toEqual([
+        over,
+        expect.objectContaining({ code: 'BAD_USER_INPUT', field }),
+      ]);
     }
     const enumRes = await server.gql(cast.operator.token, ADD, { input: { playlistId, assetId, transition: 'FADE' } });
     expect(outcome(enumRes)).toBe('BAD_USER_INPUT');
@@ -149,7 +186,9 @@ describe('addItem', () => {
   it('20 concurrent adds on one playlist serialize: positions 0..19, no error', async () => {
     const playlistId = await newPlaylist();
     const results = await Promise.all(
-      Array.from({ length: 20 }, () => server.gql(cast.operator.token, ADD, { input: { playlistId, assetId, position: 0 } })),
+      Array.from({ length: 20 }, () =>
+        server.gql(cast.operator.token, ADD, { input: { playlistId, assetId, position: 0 } }),
+      ),
     );
     expect(results.map(outcome)).toEqual(Array(20).fill('OK'));
     expect(await order(playlistId)).toHaveLength(20);
@@ -160,7 +199,9 @@ describe('addItem', () => {
     const ids = await order(playlistId);
     const results = await Promise.all([
       ...ids.slice(0, 6).map((id) => server.gql(cast.operator.token, REMOVE, { id })),
-      ...Array.from({ length: 6 }, (_, i) => server.gql(cast.operator.token, ADD, { input: { playlistId, assetId, position: i % 3 } })),
+      ...Array.from({ length: 6 }, (_, i) =>
+        server.gql(cast.operator.token, ADD, { input: { playlistId, assetId, position: i % 3 } }),
+      ),
       server.gql(cast.operator.token, ADD, { input: { playlistId, assetId } }),
     ]);
     expect(results.map(outcome)).toEqual(Array(13).fill('OK'));
@@ -174,7 +215,8 @@ describe('item query', () => {
     const [id] = await order(playlistId);
     for (const actor of ACTORS) {
       const res = await server.gql(tokenOf(cast, actor), GET, { id });
-      if (actor === 'revoked' || actor === 'anonymous') expect([actor, outcome(res)]).toEqual([actor, 'UNAUTHENTICATED']);
+      if (actor === 'revoked' || actor === 'anonymous')
+        expect([actor, outcome(res)]).toEqual([actor, 'UNAUTHENTICATED']);
       else expect([actor, res.data?.item?.id ?? null]).toEqual([actor, actor === 'outsider' ? null : id]);
     }
     expect(await server.gql(cast.outsider.token, GET, { id: '00000000-0000-4000-8000-000000000000' })).toEqual(
@@ -196,18 +238,36 @@ describe('updateItem', () => {
   it('changes only the fields given; null clears a point', async () => {
     const [id] = await order(await newPlaylist(1));
     let res = await server.gql(cast.operator.token, UPDATE, { id, input: { inPointMs: 1_000, outPointMs: 9_000 } });
-    expect(res.data.updateItem).toMatchObject({ inPointMs: 1_000, outPointMs: 9_000, durationMs: 8_000, transition: 'CUT' });
+    expect(res.data.updateItem).toMatchObject({
+      inPointMs: 1_000,
+      outPointMs: 9_000,
+      durationMs: 8_000,
+      transition: 'CUT',
+    });
     res = await server.gql(cast.operator.token, UPDATE, { id, input: { transition: 'SLIDE', transitionMs: 500 } });
-    expect(res.data.updateItem).toMatchObject({ inPointMs: 1_000, outPointMs: 9_000, transition: 'SLIDE', transitionMs: 500 });
+    expect(res.data.updateItem).toMatchObject({
+      inPointMs: 1_000,
+      outPointMs: 9_000,
+      transition: 'SLIDE',
+      transitionMs: 500,
+    });
     res = await server.gql(cast.operator.token, UPDATE, { id, input: { outPointMs: null } });
-    expect(res.data.updateItem).toMatchObject({ inPointMs: 1_000, outPointMs: null, durationMs: 59_000, transition: 'SLIDE' });
+    expect(res.data.updateItem).toMatchObject({
+      inPointMs: 1_000,
+      outPointMs: null,
+      durationMs: 59_000,
+      transition: 'SLIDE',
+    });
     res = await server.gql(cast.operator.token, UPDATE, { id, input: {} });
     expect(res.data.updateItem).toMatchObject({ inPointMs: 1_000, transitionMs: 500 });
   });
 
   it('re-validates the merged values, naming the field the caller gave', async () => {
     const [id] = await order(await newPlaylist(1));
-    await server.gql(cast.operator.token, UPDATE, { id, input: { inPointMs: 10_000, outPointMs: 20_000, transitionMs: 5_000 } });
+    await server.gql(cast.operator.token, UPDATE, {
+      id,
+      input: { inPointMs: 10_000, outPointMs: 20_000, transitionMs: 5_000 },
+    });
     const cases: [Record<string, unknown>, string][] = [
       [{ outPointMs: 10_000 }, 'input.outPointMs'], // not after the stored in point
       [{ inPointMs: 20_000 }, 'input.inPointMs'], // not before the stored out point
@@ -221,13 +281,20 @@ describe('updateItem', () => {
     ];
     for (const [input, field] of cases) {
       const res = await server.gql(cast.operator.token, UPDATE, { id, input });
-      expect([input, res.errors?.[0]?.extensions]).toEqual([input, expect.objectContaining({ code: 'BAD_USER_INPUT', field })]);
+      expect([input, res.errors?.[0]?.extensions]).toEqual([
+        input,
+        expect.objectContaining({ code: 'BAD_USER_INPUT', field }),
+      ]);
     }
     expect(await server.services.db.item.findUniqueOrThrow({ where: { id } })).toMatchObject({
-      inPointMs: 10_000, outPointMs: 20_000, transitionMs: 5_000,
+      inPointMs: 10_000,
+      outPointMs: 20_000,
+      transitionMs: 5_000,
     });
     expectBadInput(await server.gql(cast.operator.token, UPDATE, { id: 'x', input: {} }), 'id');
-    expect(outcome(await server.gql(cast.operator.token, UPDATE, { id: '00000000-0000-4000-8000-000000000000', input: {} }))).toBe('NOT_FOUND');
+    expect(
+      outcome(await server.gql(cast.operator.token, UPDATE, { id: '00000000-0000-4000-8000-000000000000', input: {} })),
+    ).toBe('NOT_FOUND');
   });
 });
 
@@ -246,7 +313,11 @@ describe('removeItem', () => {
   it('removes the first, a middle and the last item, closing the gap each time', async () => {
     const playlistId = await newPlaylist(5);
     const [a, b, c, d, e] = await order(playlistId);
-    for (const [id, left] of [[a, [b, c, d, e]], [d, [b, c, e]], [e, [b, c]]] as const) {
+    for (const [id, left] of [
+      [a, [b, c, d, e]],
+      [d, [b, c, e]],
+      [e, [b, c]],
+    ] as const) {
       expect(outcome(await server.gql(cast.operator.token, REMOVE, { id }))).toBe('OK');
       expect(await order(playlistId)).toEqual(left);
     }
@@ -272,7 +343,9 @@ describe('reorderItems', () => {
     expect(res.data.reorderItems.items).toEqual([c, a, d, b].map((id, position) => ({ id, position })));
     expect(await order(playlistId)).toEqual([c, a, d, b]);
     const empty = await newPlaylist(0);
-    expect((await server.gql(cast.operator.token, REORDER, { playlistId: empty, itemIds: [] })).data.reorderItems.items).toEqual([]);
+    expect(
+      (await server.gql(cast.operator.token, REORDER, { playlistId: empty, itemIds: [] })).data.reorderItems.items,
+    ).toEqual([]);
   });
 
   it('rejects duplicates, missing, foreign and malformed ids naming itemIds; a wrong playlist is NOT_FOUND', async () => {
@@ -283,12 +356,21 @@ describe('reorderItems', () => {
       expectBadInput(await server.gql(cast.operator.token, REORDER, { playlistId, itemIds }), 'itemIds');
     }
     expect(await order(playlistId)).toEqual([a, b, c]);
-    const missing = await server.gql(cast.operator.token, REORDER, { playlistId: '00000000-0000-4000-8000-000000000000', itemIds: [a, b, c] });
+    const missing = await server.gql(cast.operator.token, REORDER, {
+      playlistId: '00000000-0000-4000-8000-000000000000',
+      itemIds: [a, b, c],
+    });
     expect(outcome(missing)).toBe('NOT_FOUND');
     // The items of one playlist given for another are foreign to it.
     const otherPlaylist = await newPlaylist(3);
-    expectBadInput(await server.gql(cast.operator.token, REORDER, { playlistId: otherPlaylist, itemIds: [a, b, c] }), 'itemIds');
-    expectBadInput(await server.gql(cast.operator.token, REORDER, { playlistId: 'x', itemIds: [a, b, c] }), 'playlistId');
+    expectBadInput(
+      await server.gql(cast.operator.token, REORDER, { playlistId: otherPlaylist, itemIds: [a, b, c] }),
+      'itemIds',
+    );
+    expectBadInput(
+      await server.gql(cast.operator.token, REORDER, { playlistId: 'x', itemIds: [a, b, c] }),
+      'playlistId',
+    );
   });
 
   it('concurrent reorders and adds leave a dense, complete playlist', async () => {

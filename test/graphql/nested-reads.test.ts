@@ -1,18 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCast, startTestServer, type Cast, type TestServer } from '../helpers/server.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestServer } from '../helpers/server.ts';
 import { insertChannel } from '../helpers/fixtures.ts';
 
 // Nested reads must cost a bounded number of SQL statements, whatever the row
 // count: each level is one batched load, never one query per parent.
 
-let server: TestServer;
-let cast: Cast;
-
-beforeAll(async () => {
-  server = await startTestServer();
-  cast = await createCast(server.services);
-});
-afterAll(() => server?.close());
+const { server, cast } = useTestServer();
 
 /** Adds `channels` channels × 4 playlists × 10 items to the home project, with their assets. */
 async function seed(channels: number): Promise<string[]> {
@@ -25,13 +18,19 @@ async function seed(channels: number): Promise<string[]> {
       playlistIds.push(playlist.id);
       const assets = await db.asset.createManyAndReturn({
         data: Array.from({ length: 10 }, (_, i) => ({
-          projectId: cast.home.id, filename: `clip-${c}-${p}-${i}.mxf`, storageKey: 'k', durationMs: i % 3 ? 10_000 : null,
+          projectId: cast.home.id,
+          filename: `clip-${c}-${p}-${i}.mxf`,
+          storageKey: 'k',
+          durationMs: i % 3 ? 10_000 : null,
           ...(i % 4 ? { mediaStatus: 'READY' as const, mediaPath: `clip-${i}.mxf` } : {}),
         })),
       });
       await db.item.createMany({
         data: assets.map((asset, position) => ({
-          playlistId: playlist.id, assetId: asset.id, position, inPointMs: position % 2 ? 1_000 : null,
+          playlistId: playlist.id,
+          assetId: asset.id,
+          position,
+          inPointMs: position % 2 ? 1_000 : null,
         })),
       });
     }

@@ -1,17 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACTORS, createCast, outcome, startTestServer, tokenOf, type Actor, type Cast, type TestServer } from '../helpers/server.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ACTORS, outcome, tokenOf, useTestServer, type Actor } from '../helpers/server.ts';
 import { insertChannel } from '../helpers/fixtures.ts';
 
-let server: TestServer;
-let cast: Cast;
+const { server, cast } = useTestServer();
 let channelId: string;
 
 beforeAll(async () => {
-  server = await startTestServer();
-  cast = await createCast(server.services);
   channelId = (await newChannel(cast.home.id)).id;
 });
-afterAll(() => server?.close());
 
 // Channels are another module's: fixtures go straight to the database.
 const newChannel = (projectId: string | null, name = 'ch') => insertChannel(server.services, projectId, { name });
@@ -29,8 +25,13 @@ const DELETE = `mutation($id: ID!) { deletePlaylist(id: $id) }`;
 const GET = `query($id: ID!) { playlist(id: $id) { ${FIELDS} } }`;
 
 const WRITE: Record<Actor, string> = {
-  admin: 'OK', editor: 'OK', operator: 'OK', viewer: 'FORBIDDEN', outsider: 'NOT_FOUND',
-  revoked: 'UNAUTHENTICATED', anonymous: 'UNAUTHENTICATED',
+  admin: 'OK',
+  editor: 'OK',
+  operator: 'OK',
+  viewer: 'FORBIDDEN',
+  outsider: 'NOT_FOUND',
+  revoked: 'UNAUTHENTICATED',
+  anonymous: 'UNAUTHENTICATED',
 };
 
 describe('createPlaylist', () => {
@@ -40,7 +41,12 @@ describe('createPlaylist', () => {
       expect([actor, outcome(res)]).toEqual([actor, WRITE[actor]]);
       if (outcome(res) === 'OK') {
         expect(res.data.createPlaylist).toMatchObject({
-          name: `by ${actor}`, loop: false, channel: { id: channelId }, items: [], durationMs: 0, ready: false,
+          name: `by ${actor}`,
+          loop: false,
+          channel: { id: channelId },
+          items: [],
+          durationMs: 0,
+          ready: false,
         });
       }
     }
@@ -54,8 +60,12 @@ describe('createPlaylist', () => {
     }
     const gone = await newChannel(cast.home.id);
     await server.services.db.channel.update({ where: { id: gone.id }, data: { deletedAt: new Date() } });
-    expect(outcome(await server.gql(cast.admin.token, CREATE, { input: { channelId: gone.id, name: 'x' } }))).toBe('NOT_FOUND');
-    const missing = await server.gql(cast.admin.token, CREATE, { input: { channelId: '00000000-0000-4000-8000-000000000000', name: 'x' } });
+    expect(outcome(await server.gql(cast.admin.token, CREATE, { input: { channelId: gone.id, name: 'x' } }))).toBe(
+      'NOT_FOUND',
+    );
+    const missing = await server.gql(cast.admin.token, CREATE, {
+      input: { channelId: '00000000-0000-4000-8000-000000000000', name: 'x' },
+    });
     expect(outcome(missing)).toBe('NOT_FOUND');
   });
 
@@ -72,7 +82,10 @@ describe('createPlaylist', () => {
     ];
     for (const [input, field] of cases) {
       const res = await server.gql(cast.operator.token, CREATE, { input });
-      expect([input, res.errors?.[0]?.extensions]).toEqual([input, expect.objectContaining({ code: 'BAD_USER_INPUT', field })]);
+      expect([input, res.errors?.[0]?.extensions]).toEqual([
+        input,
+        expect.objectContaining({ code: 'BAD_USER_INPUT', field }),
+      ]);
     }
     expect(await server.services.db.playlist.count()).toBe(before);
   });
@@ -83,7 +96,8 @@ describe('playlist query', () => {
     const pl = await newPlaylist('visible');
     for (const actor of ACTORS) {
       const res = await server.gql(tokenOf(cast, actor), GET, { id: pl.id });
-      if (actor === 'revoked' || actor === 'anonymous') expect([actor, outcome(res)]).toEqual([actor, 'UNAUTHENTICATED']);
+      if (actor === 'revoked' || actor === 'anonymous')
+        expect([actor, outcome(res)]).toEqual([actor, 'UNAUTHENTICATED']);
       else expect([actor, res.data?.playlist?.id ?? null]).toEqual([actor, actor === 'outsider' ? null : pl.id]);
     }
     const missing = await server.gql(cast.outsider.token, GET, { id: '00000000-0000-4000-8000-000000000000' });
@@ -113,7 +127,10 @@ describe('playlist query', () => {
       { assetId: unknown.id }, // unknown: 0
       { assetId: unknown.id, outPointMs: 7_000 }, // 7000
     ];
-    await db.asset.updateMany({ where: { id: { in: [long.id, unknown.id] } }, data: { mediaStatus: 'READY', mediaPath: 'staged.mxf' } });
+    await db.asset.updateMany({
+      where: { id: { in: [long.id, unknown.id] } },
+      data: { mediaStatus: 'READY', mediaPath: 'staged.mxf' },
+    });
     for (const [position, item] of items.entries()) {
       await db.item.create({ data: { playlistId: pl.id, position, ...item } });
     }
@@ -128,7 +145,9 @@ describe('playlist query', () => {
   it('a playlist longer than GraphQL Int reports the Int ceiling', async () => {
     const pl = await newPlaylist('marathon');
     const week = await newAsset(7 * 24 * 3600 * 1000);
-    await server.services.db.item.createMany({ data: [0, 1, 2, 3].map((position) => ({ playlistId: pl.id, assetId: week.id, position })) });
+    await server.services.db.item.createMany({
+      data: [0, 1, 2, 3].map((position) => ({ playlistId: pl.id, assetId: week.id, position })),
+    });
     const res = await server.gql(cast.viewer.token, GET, { id: pl.id });
     expect(res.data.playlist.durationMs).toBe(2_147_483_647);
   });
@@ -164,12 +183,18 @@ describe('updatePlaylist', () => {
     ];
     for (const [input, field] of cases) {
       const res = await server.gql(cast.operator.token, UPDATE, { id: pl.id, input });
-      expect([input, res.errors?.[0]?.extensions]).toEqual([input, expect.objectContaining({ code: 'BAD_USER_INPUT', field })]);
+      expect([input, res.errors?.[0]?.extensions]).toEqual([
+        input,
+        expect.objectContaining({ code: 'BAD_USER_INPUT', field }),
+      ]);
     }
     expect((await server.services.db.playlist.findUniqueOrThrow({ where: { id: pl.id } })).name).toBe('strict');
     const bad = await server.gql(cast.operator.token, UPDATE, { id: 'bad', input: { loop: true } });
     expect(bad.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'id' });
-    const missing = await server.gql(cast.operator.token, UPDATE, { id: '00000000-0000-4000-8000-000000000000', input: { loop: true } });
+    const missing = await server.gql(cast.operator.token, UPDATE, {
+      id: '00000000-0000-4000-8000-000000000000',
+      input: { loop: true },
+    });
     expect(outcome(missing)).toBe('NOT_FOUND');
   });
 });
@@ -193,14 +218,25 @@ describe('deletePlaylist', () => {
     const item = await db.item.create({ data: { playlistId: pl.id, assetId: asset.id, position: 0 } });
     const entry = await db.asRunEntry.create({
       data: {
-        channelId, playlistId: pl.id, itemId: item.id, assetId: asset.id, clipName: 'a.mxf',
-        startedAt: new Date(), durationMs: 5_000, status: 'PLAYED',
+        channelId,
+        playlistId: pl.id,
+        itemId: item.id,
+        assetId: asset.id,
+        clipName: 'a.mxf',
+        startedAt: new Date(),
+        durationMs: 5_000,
+        status: 'PLAYED',
       },
     });
     expect(outcome(await server.gql(cast.operator.token, DELETE, { id: pl.id }))).toBe('OK');
     expect(await db.item.count({ where: { playlistId: pl.id } })).toBe(0);
     expect(await db.asRunEntry.findUniqueOrThrow({ where: { id: entry.id } })).toMatchObject({
-      itemId: null, playlistId: pl.id, assetId: asset.id, clipName: 'a.mxf', durationMs: 5_000, status: 'PLAYED',
+      itemId: null,
+      playlistId: pl.id,
+      assetId: asset.id,
+      clipName: 'a.mxf',
+      durationMs: 5_000,
+      status: 'PLAYED',
     });
     expect(outcome(await server.gql(cast.operator.token, DELETE, { id: pl.id }))).toBe('NOT_FOUND');
   });

@@ -1,11 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { publishChannelEvent } from '../../src/domain/channel-events.ts';
-import { EngineSnapshots, engineState } from '../../src/domain/engine-status.ts';
+import { publishChannelEvent } from '../../src/domain/channels/channel-events.ts';
+import { EngineSnapshots, engineState } from '../../src/domain/channels/engine-status.ts';
 import { insertChannel, uniq } from '../helpers/fixtures.ts';
 import { startReplicas, type Replica, type Replicas } from '../helpers/replicas.ts';
 import { createActor, createCast, type Cast } from '../helpers/server.ts';
 import { connectWs, type Collected, type WsConnection } from '../helpers/ws.ts';
 import { until } from '../helpers/until.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 // Two API servers on one database and one Redis: a mutation on A reaches
 // WebSocket subscribers on B, filtered by each subscriber's rights as they are
@@ -35,16 +36,23 @@ function onB(token: string) {
 
 const EVENTS = `subscription { channelEvents { kind channelId message channel { id name } } }`;
 const CREATE = `mutation ($name: String!, $project: ID) { createChannel(input: { name: $name, projectId: $project, output: { ndi: { name: "x" } } }) { id } }`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Probes published through replica A until the subscriber on B shows one: from then on it listens. */
 function listening(sub: Collected, projectId: string) {
   return sub.waitFor((r) => r.data?.channelEvents?.message === 'probe', {
-    poke: () => publishChannelEvent(a.services, { kind: 'HEARTBEAT_LOST', channelId: crypto.randomUUID(), projectId, message: 'probe' }),
+    poke: () =>
+      publishChannelEvent(a.services, {
+        kind: 'HEARTBEAT_LOST',
+        channelId: crypto.randomUUID(),
+        projectId,
+        message: 'probe',
+      }),
   });
 }
 const names = (sub: Collected) =>
-  sub.results.filter((r) => r.data?.channelEvents?.message !== 'probe').map((r) => r.data?.channelEvents.channel?.name ?? null);
+  sub.results
+    .filter((r) => r.data?.channelEvents?.message !== 'probe')
+    .map((r) => r.data?.channelEvents.channel?.name ?? null);
 
 async function createChannel(token: string, projectId: string) {
   const name = `ch-${uniq()}`;
@@ -73,7 +81,9 @@ describe('fan-out between replicas', () => {
 
     expect(names(viewer)).toEqual([homeName]);
     expect(names(outsider)).toEqual([otherName]);
-    expect(viewer.results.find((r) => r.data?.channelEvents.channel?.name === homeName)?.data?.channelEvents.kind).toBe('CREATED');
+    expect(viewer.results.find((r) => r.data?.channelEvents.channel?.name === homeName)?.data?.channelEvents.kind).toBe(
+      'CREATED',
+    );
   });
 
   it('channelEvents without channelId: a viewer of home sees home channels only', async () => {
@@ -94,15 +104,31 @@ describe('fan-out between replicas', () => {
       state: 'IDLE',
     });
     const connection = onB(cast.operator.token);
-    const status = connection.subscribe(`subscription ($id: ID!) { engineStatus(channelId: $id) { reachable state } }`, { id: channel.id });
+    const status = connection.subscribe(
+      `subscription ($id: ID!) { engineStatus(channelId: $id) { reachable state } }`,
+      { id: channel.id },
+    );
     expect((await status.waitFor(() => true)).data?.engineStatus).toEqual({ reachable: true, state: 'IDLE' });
-    const events = connection.subscribe(`subscription ($id: ID) { channelEvents(channelId: $id) { kind message channel { name } } }`, { id: channel.id });
+    const events = connection.subscribe(
+      `subscription ($id: ID) { channelEvents(channelId: $id) { kind message channel { name } } }`,
+      { id: channel.id },
+    );
     await events.waitFor((r) => r.data?.channelEvents.message === 'probe', {
-      poke: () => publishChannelEvent(a.services, { kind: 'HEARTBEAT_LOST', channelId: channel.id, projectId: cast.home.id, message: 'probe' }),
+      poke: () =>
+        publishChannelEvent(a.services, {
+          kind: 'HEARTBEAT_LOST',
+          channelId: channel.id,
+          projectId: cast.home.id,
+          message: 'probe',
+        }),
     });
-    const renamed = await a.gql(cast.editor.token, `mutation ($id: ID!) { updateChannel(id: $id, input: { name: "renamed on A" }) { id } }`, {
-      id: channel.id,
-    });
+    const renamed = await a.gql(
+      cast.editor.token,
+      `mutation ($id: ID!) { updateChannel(id: $id, input: { name: "renamed on A" }) { id } }`,
+      {
+        id: channel.id,
+      },
+    );
     expect(renamed.errors).toBeUndefined();
     const event = await events.waitFor((r) => r.data?.channelEvents.kind === 'UPDATED');
     expect(event.data?.channelEvents.channel).toEqual({ name: 'renamed on A' });
@@ -115,12 +141,15 @@ describe('rights change while subscribed', () => {
     const connection = onB(actor.token);
     const sub = connection.subscribe(EVENTS);
     await listening(sub, cast.home.id);
-    const metric = async (name: string) => (await b.services.metrics.registry.getSingleMetric(name)?.get())?.values[0]?.value ?? 0;
+    const metric = async (name: string) =>
+      (await b.services.metrics.registry.getSingleMetric(name)?.get())?.values[0]?.value ?? 0;
     const open = await metric('onair_websocket_connections');
     const revokedBefore = await metric('onair_websocket_revoked_total');
     expect(open).toBeGreaterThanOrEqual(1);
 
-    const revoked = await a.gql(actor.token, `mutation ($id: ID!) { revokeApiToken(id: $id) { revokedAt } }`, { id: actor.tokenId });
+    const revoked = await a.gql(actor.token, `mutation ($id: ID!) { revokeApiToken(id: $id) { revokedAt } }`, {
+      id: actor.tokenId,
+    });
     expect(revoked.data?.revokeApiToken.revokedAt).toBeTruthy();
     expect(await connection.waitClosed(5000)).toBe(4403);
     expect(sub.ended).not.toBeNull();
@@ -131,15 +160,22 @@ describe('rights change while subscribed', () => {
   });
 
   it('removing a membership on A stops that project’s events on B; the connection and other projects go on', async () => {
-    const actor = await createActor(a.services, { name: 'two-projects', roles: { [cast.home.id]: 'VIEWER', [cast.other.id]: 'VIEWER' } });
+    const actor = await createActor(a.services, {
+      name: 'two-projects',
+      roles: { [cast.home.id]: 'VIEWER', [cast.other.id]: 'VIEWER' },
+    });
     const connection = onB(actor.token);
     const sub = connection.subscribe(EVENTS);
     await Promise.all([listening(sub, cast.home.id), listening(sub, cast.other.id)]);
 
-    const removed = await a.gql(cast.admin.token, `mutation ($p: ID!, $u: ID!) { setProjectRole(projectId: $p, userId: $u, role: null) { role } }`, {
-      p: cast.home.id,
-      u: actor.userId,
-    });
+    const removed = await a.gql(
+      cast.admin.token,
+      `mutation ($p: ID!, $u: ID!) { setProjectRole(projectId: $p, userId: $u, role: null) { role } }`,
+      {
+        p: cast.home.id,
+        u: actor.userId,
+      },
+    );
     expect(removed.errors).toBeUndefined();
     // B reuses the principal it cached for at most AUTH_CACHE_MS.
     await sleep(AUTH_CACHE_MS + 200);

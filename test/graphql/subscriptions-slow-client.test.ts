@@ -1,21 +1,14 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { engineState, toWire } from '../../src/domain/engine-status.ts';
+import { engineState, toWire } from '../../src/domain/channels/engine-status.ts';
 import { insertChannel } from '../helpers/fixtures.ts';
-import { createCast, startTestServer, type Cast, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 import { until } from '../helpers/until.ts';
 import { wsUrlOf } from '../helpers/ws.ts';
 
 // A client that stops reading must not hold the server's memory for ever, nor
 // slow the others: once WS_MAX_BUFFERED_BYTES wait for it, it is disconnected.
-let server: TestServer;
-let cast: Cast;
-
-beforeAll(async () => {
-  server = await startTestServer({ WS_MAX_BUFFERED_BYTES: '65536' });
-  cast = await createCast(server.services);
-});
-afterAll(() => server?.close());
+const { server, cast } = useTestServer({ WS_MAX_BUFFERED_BYTES: '65536' });
 
 const ENGINE = `subscription ($id: ID!) { engineStatus(channelId: $id) { state current { clipName } } }`;
 
@@ -26,10 +19,15 @@ function subscriber(token: string, channelId: string) {
   const waiters: { count: number; resolve(): void }[] = [];
   let closeCode: number | null = null;
   let ready = false;
-  socket.on('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })));
+  socket.on('open', () =>
+    socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })),
+  );
   socket.on('message', (raw) => {
     const message = JSON.parse(String(raw));
-    if (message.type === 'connection_ack') socket.send(JSON.stringify({ id: 's', type: 'subscribe', payload: { query: ENGINE, variables: { id: channelId } } }));
+    if (message.type === 'connection_ack')
+      socket.send(
+        JSON.stringify({ id: 's', type: 'subscribe', payload: { query: ENGINE, variables: { id: channelId } } }),
+      );
     if (message.type !== 'next') return;
     ready = true;
     const clip: string | undefined = message.payload.data.engineStatus.current?.clipName;
@@ -44,7 +42,8 @@ function subscriber(token: string, channelId: string) {
     socket,
     clips,
     /** Resolves once `count` clips have arrived. */
-    received: (count: number) => (clips.length >= count ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ count, resolve }))),
+    received: (count: number) =>
+      clips.length >= count ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ count, resolve })),
     get ready() {
       return ready;
     },
@@ -61,7 +60,13 @@ function publish(channelId: string, projectId: string, index: number, filler: st
     reachable: true,
     state: 'PLAYING',
     loop: false,
-    current: { itemId: crypto.randomUUID(), clipName: `${index}:${filler}`, startedAt: at, positionMs: 0, durationMs: 10_000 },
+    current: {
+      itemId: crypto.randomUUID(),
+      clipName: `${index}:${filler}`,
+      startedAt: at,
+      positionMs: 0,
+      durationMs: 10_000,
+    },
   });
   return server.services.pubsub.publish('engineStatus', channelId, { projectId, status });
 }

@@ -1,31 +1,25 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { PrincipalCache } from '../../src/auth/principal-cache.ts';
-import { publishChannelEvent } from '../../src/domain/channel-events.ts';
-import { currentPrincipal } from '../../src/domain/subscription-delivery.ts';
-import { EngineSnapshots, engineState, toWire, type EngineState } from '../../src/domain/engine-status.ts';
-import { setAssetMedia } from '../../src/domain/staging/media.ts';
+import { publishChannelEvent } from '../../src/domain/channels/channel-events.ts';
+import { currentPrincipal } from '../../src/graphql/subscription-delivery.ts';
+import { EngineSnapshots, engineState, toWire, type EngineState } from '../../src/domain/channels/engine-status.ts';
+import { setAssetMedia } from '../../src/domain/media/staging/media.ts';
 import type { AsRunMessage } from '../../src/services/pubsub.ts';
 import { insertChannel, uniq } from '../helpers/fixtures.ts';
-import { createActor, createCast, startTestServer, type Cast, type TestServer } from '../helpers/server.ts';
+import { createActor, useTestServer } from '../helpers/server.ts';
 import { until } from '../helpers/until.ts';
 import { connectWs, type Collected, type WsConnection } from '../helpers/ws.ts';
 
 // Subscriptions over WebSocket on one server; test/graphql/subscriptions-replicas.test.ts
 // covers fan-out between replicas and revocation. Events the worker publishes
 // (engine status, as-run) are published here straight on the event bus.
-let server: TestServer;
-let cast: Cast;
+const { server, cast } = useTestServer({ AUTH_CACHE_MS: '200', SUBSCRIPTION_AUTH_CHECK_MS: '200' });
 const open: WsConnection[] = [];
 
-beforeAll(async () => {
-  server = await startTestServer({ AUTH_CACHE_MS: '200', SUBSCRIPTION_AUTH_CHECK_MS: '200' });
-  cast = await createCast(server.services);
-});
 afterEach(async () => {
   await Promise.all(open.splice(0).map((c) => c.dispose()));
 });
-afterAll(() => server?.close());
 
 function connect(params: Record<string, unknown> | undefined) {
   const connection = connectWs(server.url, params);
@@ -54,7 +48,13 @@ function playing(channelId: string, clipName: string, at = new Date()): EngineSt
 /** Publishes a probe event the subscriber may see until it shows one: from then on it listens. */
 function listening(sub: Collected, projectId: string | null) {
   return sub.waitFor((r) => r.data?.channelEvents?.message === 'probe', {
-    poke: () => publishChannelEvent(server.services, { kind: 'HEARTBEAT_LOST', channelId: crypto.randomUUID(), projectId, message: 'probe' }),
+    poke: () =>
+      publishChannelEvent(server.services, {
+        kind: 'HEARTBEAT_LOST',
+        channelId: crypto.randomUUID(),
+        projectId,
+        message: 'probe',
+      }),
   });
 }
 const real = (sub: Collected) => sub.results.filter((r) => r.data?.channelEvents?.message !== 'probe');
@@ -77,7 +77,10 @@ describe('connection', () => {
   });
 
   it('upgrades /graphql only', async () => {
-    const socket = new WebSocket(server.url.replace(/^http/, 'ws').replace('/graphql', '/healthz'), 'graphql-transport-ws');
+    const socket = new WebSocket(
+      server.url.replace(/^http/, 'ws').replace('/graphql', '/healthz'),
+      'graphql-transport-ws',
+    );
     const refused = await new Promise<string>((resolve) => socket.on('error', (err) => resolve(err.message)));
     expect(refused).toMatch(/404/);
   });
@@ -91,10 +94,15 @@ describe('connection', () => {
 
   it('counts its open operations on /metrics, and counts out one completed or of a closed connection', async () => {
     const openOperations = async () =>
-      Number(/^onair_websocket_operations (\d+)$/m.exec(await (await fetch(new URL('/metrics', server.url))).text())?.[1]);
+      Number(
+        /^onair_websocket_operations (\d+)$/m.exec(await (await fetch(new URL('/metrics', server.url))).text())?.[1],
+      );
     // The earlier tests' connections were disposed (afterEach): the server counts them out as it sees them close.
     await until(async () => (await openOperations()) === 0, "the earlier tests' operations counted out");
-    const [one, two] = await Promise.all([insertChannel(server.services, cast.home.id), insertChannel(server.services, cast.home.id)]);
+    const [one, two] = await Promise.all([
+      insertChannel(server.services, cast.home.id),
+      insertChannel(server.services, cast.home.id),
+    ]);
     const connection = as(cast.viewer.token);
     const first = connection.subscribe(ENGINE, { id: one.id });
     const second = connection.subscribe(ENGINE, { id: two.id });
@@ -112,7 +120,11 @@ describe('connection', () => {
     const response = await fetch(server.url, {
       method: 'POST',
       signal: abort.signal,
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${cast.viewer.token}` },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'text/event-stream',
+        authorization: `Bearer ${cast.viewer.token}`,
+      },
       body: JSON.stringify({ query: ENGINE, variables: { id: channel.id } }),
     });
     expect(response.headers.get('content-type')).toMatch(/text\/event-stream/);
@@ -130,15 +142,19 @@ describe('connection', () => {
     const broken = connection.subscribe('subscription { engineStatus(');
     const bad = connection.subscribe('subscription { engineStatus(channelId: "x") { nope } }');
     for (const sub of [broken, bad]) await sub.waitEnded();
-    expect((broken.ended?.error as { extensions?: { code?: string } }[])[0].extensions?.code).toBe('GRAPHQL_PARSE_FAILED');
-    expect((bad.ended?.error as { extensions?: { code?: string } }[])[0].extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect((broken.ended!.error as { extensions?: { code?: string } }[])[0].extensions?.code).toBe(
+      'GRAPHQL_PARSE_FAILED',
+    );
+    expect((bad.ended!.error as { extensions?: { code?: string } }[])[0].extensions?.code).toBe(
+      'GRAPHQL_VALIDATION_FAILED',
+    );
     // The connection survives both.
     expect(connection.closeCode).toBeNull();
   });
 });
 
 describe('rights at delivery', () => {
-  it("resolves the subscribers that miss the principal cache together, in one statement", async () => {
+  it('resolves the subscribers that miss the principal cache together, in one statement', async () => {
     const principals = new PrincipalCache(60_000);
     const services = { sql: server.services.sql, principals };
     const authStatements = () => server.queries.filter((q) => /FROM api_tokens t/.test(q)).length;
@@ -147,9 +163,16 @@ describe('rights at delivery', () => {
     const asked = [cast.viewer.token, cast.editor.token, cast.outsider.token, cast.revoked.token, 'unknown'].map((t) =>
       currentPrincipal(services, bearer(t)),
     );
-    const [viewer, editor, outsider, revoked, unknown, malformed] = await Promise.all([...asked, currentPrincipal(services, 'Token malformed')]);
+    const [viewer, editor, outsider, revoked, unknown, malformed] = await Promise.all([
+      ...asked,
+      currentPrincipal(services, 'Token malformed'),
+    ]);
     expect(authStatements() - before).toBe(1);
-    expect([viewer?.userId, editor?.userId, outsider?.userId]).toEqual([cast.viewer.userId, cast.editor.userId, cast.outsider.userId]);
+    expect([viewer?.userId, editor?.userId, outsider?.userId]).toEqual([
+      cast.viewer.userId,
+      cast.editor.userId,
+      cast.outsider.userId,
+    ]);
     expect(viewer?.roles.get(cast.home.id)).toBe('VIEWER');
     expect([revoked, unknown, malformed]).toEqual([null, null, null]);
     // Cached now: no statement at all.
@@ -167,7 +190,11 @@ describe('engineStatus', () => {
 
     const sub = as(cast.viewer.token).subscribe(ENGINE, { id: channel.id });
     const first = await sub.waitFor(() => true);
-    expect(first.data?.engineStatus).toMatchObject({ reachable: true, state: 'PLAYING', current: { clipName: 'opener' } });
+    expect(first.data?.engineStatus).toMatchObject({
+      reachable: true,
+      state: 'PLAYING',
+      current: { clipName: 'opener' },
+    });
 
     // Published until seen: the subscriber listens from then on.
     await sub.waitFor((r) => r.data?.engineStatus.current?.clipName === 'second', {
@@ -191,7 +218,12 @@ describe('engineStatus', () => {
     });
     const sub = as(cast.viewer.token).subscribe(ENGINE, { id: channel.id });
     const first = await sub.waitFor(() => true);
-    expect(first.data?.engineStatus).toMatchObject({ channelId: channel.id, reachable: false, state: null, current: null });
+    expect(first.data?.engineStatus).toMatchObject({
+      channelId: channel.id,
+      reachable: false,
+      state: null,
+      current: null,
+    });
   });
 
   it('drops an event of another project published under the channel (rights are checked per event)', async () => {
@@ -211,7 +243,11 @@ describe('engineStatus', () => {
     ['a malformed id', 'viewer', 'BAD_USER_INPUT'],
     ['a deleted channel', 'admin', 'NOT_FOUND'],
   ] as const)('refuses %s', async (what, actor, code) => {
-    const channel = await insertChannel(server.services, cast.home.id, what === 'a deleted channel' ? { deletedAt: new Date() } : {});
+    const channel = await insertChannel(
+      server.services,
+      cast.home.id,
+      what === 'a deleted channel' ? { deletedAt: new Date() } : {},
+    );
     const sub = as(cast[actor].token).subscribe(ENGINE, { id: what === 'a malformed id' ? 'nope' : channel.id });
     await sub.waitEnded();
     expect(sub.results[0]?.errors?.[0]?.extensions?.code).toBe(code);
@@ -228,7 +264,11 @@ describe('Channel.engine within a subscription', () => {
     await new Promise<void>((resolve) => sidecar.listen(0, '127.0.0.1', resolve));
     try {
       const port = (sidecar.address() as import('node:net').AddressInfo).port;
-      const channel = await insertChannel(server.services, cast.home.id, { status: 'RUNNING', sidecarUrl: `http://127.0.0.1:${port}`, sidecarSecret: 'x' });
+      const channel = await insertChannel(server.services, cast.home.id, {
+        status: 'RUNNING',
+        sidecarUrl: `http://127.0.0.1:${port}`,
+        sidecarSecret: 'x',
+      });
       const snapshots = new EngineSnapshots(server.services.redis, server.services.config.queuePrefix);
       await snapshots.save(playing(channel.id, 'live', new Date(Date.now() - 2000)));
       const sub = as(cast.viewer.token).subscribe(
@@ -236,7 +276,13 @@ describe('Channel.engine within a subscription', () => {
         { id: channel.id },
       );
       const event = await sub.waitFor((r) => r.data?.channelEvents?.message === 'engine?', {
-        poke: () => publishChannelEvent(server.services, { kind: 'UPDATED', channelId: channel.id, projectId: cast.home.id, message: 'engine?' }),
+        poke: () =>
+          publishChannelEvent(server.services, {
+            kind: 'UPDATED',
+            channelId: channel.id,
+            projectId: cast.home.id,
+            message: 'engine?',
+          }),
       });
       const engine = event.data?.channelEvents.channel.engine;
       expect(engine).toMatchObject({ reachable: true, state: 'PLAYING', current: { clipName: 'live' } });
@@ -259,7 +305,11 @@ describe('channelEvents', () => {
     const name = `news-${uniq()}`;
     const created = await server.gql(cast.editor.token, CREATE, { name, project: cast.home.id });
     const id = created.data?.createChannel.id as string;
-    await server.gql(cast.editor.token, `mutation ($id: ID!) { updateChannel(id: $id, input: { name: "renamed" }) { id } }`, { id });
+    await server.gql(
+      cast.editor.token,
+      `mutation ($id: ID!) { updateChannel(id: $id, input: { name: "renamed" }) { id } }`,
+      { id },
+    );
     await server.gql(cast.editor.token, `mutation ($id: ID!) { deleteChannel(id: $id) }`, { id });
     await sub.waitFor((r) => r.data?.channelEvents.kind === 'DELETED');
     const events = real(sub).map((r) => r.data?.channelEvents);
@@ -273,11 +323,20 @@ describe('channelEvents', () => {
 
   it("executes an event once per group of subscribers with the same document and rights, each group's own way", async () => {
     const channel = await insertChannel(server.services, cast.home.id);
-    const viewers = [cast.viewer, ...(await Promise.all([1, 2].map(() => createActor(server.services, { roles: { [cast.home.id]: 'VIEWER' } }))))];
+    const viewers = [
+      cast.viewer,
+      ...(await Promise.all([1, 2].map(() => createActor(server.services, { roles: { [cast.home.id]: 'VIEWER' } })))),
+    ];
     const subs = [...viewers, cast.admin].map((actor) => as(actor.token).subscribe(EVENTS, { id: channel.id }));
     const event = (message: string) =>
-      publishChannelEvent(server.services, { kind: 'STATUS_CHANGED', channelId: channel.id, projectId: cast.home.id, message });
-    for (const sub of subs) await sub.waitFor((r) => r.data?.channelEvents.message === 'probe', { poke: () => event('probe') });
+      publishChannelEvent(server.services, {
+        kind: 'STATUS_CHANGED',
+        channelId: channel.id,
+        projectId: cast.home.id,
+        message,
+      });
+    for (const sub of subs)
+      await sub.waitFor((r) => r.data?.channelEvents.message === 'probe', { poke: () => event('probe') });
     await new Promise((r) => setTimeout(r, 300));
     const channelReads = () => server.queries.filter((q) => /FROM "public"\."channels"/.test(q)).length;
     const before = channelReads();
@@ -295,10 +354,21 @@ describe('channelEvents', () => {
     const sibling = await insertChannel(server.services, cast.home.id);
     const sub = as(cast.viewer.token).subscribe(EVENTS, { id: mine.id });
     await sub.waitFor((r) => r.data?.channelEvents.message === 'probe', {
-      poke: () => publishChannelEvent(server.services, { kind: 'HEARTBEAT_LOST', channelId: mine.id, projectId: cast.home.id, message: 'probe' }),
+      poke: () =>
+        publishChannelEvent(server.services, {
+          kind: 'HEARTBEAT_LOST',
+          channelId: mine.id,
+          projectId: cast.home.id,
+          message: 'probe',
+        }),
     });
     publishChannelEvent(server.services, { kind: 'FAILOVER', channelId: sibling.id, projectId: cast.home.id });
-    publishChannelEvent(server.services, { kind: 'STATUS_CHANGED', channelId: mine.id, projectId: cast.home.id, message: 'RUNNING' });
+    publishChannelEvent(server.services, {
+      kind: 'STATUS_CHANGED',
+      channelId: mine.id,
+      projectId: cast.home.id,
+      message: 'RUNNING',
+    });
     await sub.waitFor((r) => r.data?.channelEvents.kind === 'STATUS_CHANGED');
     expect(real(sub).map((r) => r.data?.channelEvents.channelId)).toEqual([mine.id]);
 
@@ -311,19 +381,35 @@ describe('channelEvents', () => {
     const channel = await insertChannel(server.services, cast.home.id);
     const viewer = as(cast.viewer.token).subscribe(EVENTS, { id: channel.id });
     await viewer.waitFor((r) => r.data?.channelEvents.message === 'probe', {
-      poke: () => publishChannelEvent(server.services, { kind: 'HEARTBEAT_LOST', channelId: channel.id, projectId: cast.home.id, message: 'probe' }),
+      poke: () =>
+        publishChannelEvent(server.services, {
+          kind: 'HEARTBEAT_LOST',
+          channelId: channel.id,
+          projectId: cast.home.id,
+          message: 'probe',
+        }),
     });
     // A member of the project it moves to, listening to every channel it may see.
     const newcomer = as(cast.outsider.token).subscribe(EVENTS, {});
     await listening(newcomer, cast.other.id);
-    const moved = await server.gql(cast.admin.token, `mutation ($id: ID!, $p: ID) { updateChannel(id: $id, input: { projectId: $p }) { id } }`, {
-      id: channel.id,
-      p: cast.other.id,
-    });
+    const moved = await server.gql(
+      cast.admin.token,
+      `mutation ($id: ID!, $p: ID) { updateChannel(id: $id, input: { projectId: $p }) { id } }`,
+      {
+        id: channel.id,
+        p: cast.other.id,
+      },
+    );
     expect(moved.errors).toBeUndefined();
     const event = await viewer.waitFor((r) => r.data?.channelEvents.kind === 'UPDATED');
-    expect(event.data?.channelEvents).toMatchObject({ channelId: channel.id, channel: null, message: 'moved to another project' });
-    const arrived = await newcomer.waitFor((r) => r.data?.channelEvents.kind === 'UPDATED' && r.data.channelEvents.channelId === channel.id);
+    expect(event.data?.channelEvents).toMatchObject({
+      channelId: channel.id,
+      channel: null,
+      message: 'moved to another project',
+    });
+    const arrived = await newcomer.waitFor(
+      (r) => r.data?.channelEvents.kind === 'UPDATED' && r.data.channelEvents.channelId === channel.id,
+    );
     expect(arrived.data?.channelEvents.channel).toEqual({ id: channel.id, name: channel.name });
   });
 });
@@ -335,7 +421,14 @@ describe('asRun', () => {
     const startedAt = new Date();
     const endedAt = ended ? new Date(startedAt.getTime() + 5000) : null;
     const row = await server.services.db.asRunEntry.create({
-      data: { channelId, clipName, startedAt, endedAt, durationMs: ended ? 5000 : null, status: ended ? 'PLAYED' : 'TRUNCATED' },
+      data: {
+        channelId,
+        clipName,
+        startedAt,
+        endedAt,
+        durationMs: ended ? 5000 : null,
+        status: ended ? 'PLAYED' : 'TRUNCATED',
+      },
     });
     const message: AsRunMessage = {
       projectId,
@@ -360,11 +453,19 @@ describe('asRun', () => {
     const home = await insertChannel(server.services, cast.home.id);
     const other = await insertChannel(server.services, cast.other.id);
     const sub = as(cast.viewer.token).subscribe(AS_RUN, {});
-    await sub.waitFor((r) => r.data?.asRun.clipName === 'probe', { poke: () => recordEntry(home.id, cast.home.id, 'probe', false), pokeEveryMs: 200 });
+    await sub.waitFor((r) => r.data?.asRun.clipName === 'probe', {
+      poke: () => recordEntry(home.id, cast.home.id, 'probe', false),
+      pokeEveryMs: 200,
+    });
     await recordEntry(other.id, cast.other.id, 'secret', true);
     const entry = await recordEntry(home.id, cast.home.id, 'news', true);
     const got = await sub.waitFor((r) => r.data?.asRun.clipName === 'news');
-    expect(got.data?.asRun).toMatchObject({ id: entry.id, status: 'PLAYED', durationMs: 5000, channel: { id: home.id, name: home.name } });
+    expect(got.data?.asRun).toMatchObject({
+      id: entry.id,
+      status: 'PLAYED',
+      durationMs: 5000,
+      channel: { id: home.id, name: home.name },
+    });
     expect(sub.results.map((r) => r.data?.asRun.clipName)).not.toContain('secret');
   });
 
@@ -372,7 +473,10 @@ describe('asRun', () => {
     const a = await insertChannel(server.services, cast.home.id);
     const b = await insertChannel(server.services, cast.home.id);
     const sub = as(cast.viewer.token).subscribe(AS_RUN, { id: a.id });
-    await sub.waitFor((r) => r.data?.asRun.clipName === 'probe', { poke: () => recordEntry(a.id, cast.home.id, 'probe', false), pokeEveryMs: 200 });
+    await sub.waitFor((r) => r.data?.asRun.clipName === 'probe', {
+      poke: () => recordEntry(a.id, cast.home.id, 'probe', false),
+      pokeEveryMs: 200,
+    });
     await recordEntry(b.id, cast.home.id, 'b-clip', true);
     await recordEntry(a.id, cast.home.id, 'a-clip', true);
     await sub.waitFor((r) => r.data?.asRun.clipName === 'a-clip');
@@ -391,8 +495,12 @@ describe('itemMedia', () => {
     const { db } = server.services;
     const channel = await insertChannel(server.services, cast.home.id);
     const playlist = await db.playlist.create({ data: { channelId: channel.id, name: 'morning' } });
-    const used = await db.asset.create({ data: { projectId: cast.home.id, filename: 'a.mxf', storageKey: `a-${uniq()}` } });
-    const unused = await db.asset.create({ data: { projectId: cast.home.id, filename: 'b.mxf', storageKey: `b-${uniq()}` } });
+    const used = await db.asset.create({
+      data: { projectId: cast.home.id, filename: 'a.mxf', storageKey: `a-${uniq()}` },
+    });
+    const unused = await db.asset.create({
+      data: { projectId: cast.home.id, filename: 'b.mxf', storageKey: `b-${uniq()}` },
+    });
     const first = await db.item.create({ data: { playlistId: playlist.id, assetId: used.id, position: 0 } });
     const second = await db.item.create({ data: { playlistId: playlist.id, assetId: used.id, position: 1 } });
 
@@ -403,10 +511,18 @@ describe('itemMedia', () => {
       pokeEveryMs: 500,
     });
     const seen = sub.results.length;
-    await setAssetMedia(server.services, unused.id, { mediaStatus: 'ERROR', mediaError: 'not found in the media store' });
+    await setAssetMedia(server.services, unused.id, {
+      mediaStatus: 'ERROR',
+      mediaError: 'not found in the media store',
+    });
     await setAssetMedia(server.services, used.id, { mediaStatus: 'ERROR', mediaError: 'checksum mismatch' });
     // An item shows its media as it is when delivered: the ERROR event's two come last.
-    await sub.waitFor((r) => r.data?.itemMedia.mediaStatus === 'ERROR' && r.data.itemMedia.id === second.id && sub.results.indexOf(r) >= seen + 1);
+    await sub.waitFor(
+      (r) =>
+        r.data?.itemMedia.mediaStatus === 'ERROR' &&
+        r.data.itemMedia.id === second.id &&
+        sub.results.indexOf(r) >= seen + 1,
+    );
     expect(sub.results.slice(-2).map((r) => r.data?.itemMedia)).toEqual([
       { id: first.id, position: 0, mediaStatus: 'ERROR', mediaError: 'checksum mismatch', asset: { id: used.id } },
       { id: second.id, position: 1, mediaStatus: 'ERROR', mediaError: 'checksum mismatch', asset: { id: used.id } },

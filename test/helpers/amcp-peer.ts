@@ -1,8 +1,6 @@
-import { createServer, type Server, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { VIDEO_FORMATS } from '../../src/protocol/video-formats.ts';
-import { propertyTreeXml, ptreeFloat, tokenize } from './amcp-wire.ts';
+import { VIDEO_FORMATS, reducedRate } from '../../src/protocol/video-formats.ts';
+import { AmcpFailure, AmcpListener, propertyTreeXml, ptreeFloat } from './amcp-wire.ts';
 
 /**
  * A CasparCG Server stand-in on a real TCP port: it answers AMCP as 2.3/2.4
@@ -17,6 +15,7 @@ import { propertyTreeXml, ptreeFloat, tokenize } from './amcp-wire.ts';
  * come from a table.
  * stop()/start() is a server restart: connections dropped, state gone.
  *
+ * The session (TCP, framing, REQ/RES, scripted failures) is amcp-wire.ts's AmcpListener.
  * Everything received is kept in `commands` (secrets included: a real server
  * needs them too); `history` records the tick at which each clip's first
  * frame went out.
@@ -95,73 +94,62 @@ interface Channel {
   timer: NodeJS.Timeout | null;
 }
 
-class AmcpFailure extends Error {
-  constructor(readonly reply: string) {
-    super(reply);
-  }
-}
-
-const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
-
 /** The file position of the frame on air, as 2.4's ffmpeg producer reports it (its first frame's before it is shown). */
 const position = (p: Producer) => p.inTicks + Math.max(0, p.shown - 1);
 
 export class AmcpPeer {
   readonly commands: ReceivedCommand[] = [];
   readonly history: OnAirRecord[] = [];
-  /** Connections accepted since construction. */
-  connections = 0;
-  private server: Server | null = null;
-  private readonly sockets = new Set<Socket>();
+  private readonly wire = new AmcpListener(
+    (tokens, line) => this.execute(tokens, line),
+    (line) => {
+      // A server's channels tick on their own clock, whatever arrives: ticks this process was too busy to make
+      // on time are made before the command is looked at (else it would act, and INFO read, a tick early).
+      for (const ch of this.channels) this.advance(ch);
+      this.commands.push({ line, tick: this.channels[0]?.tick ?? 0, atMs: Date.now() });
+    },
+  );
   private channels: Channel[] = [];
-  private failures: { match: RegExp; reply: string }[] = [];
   private readonly clips: Map<string, number>;
-  private portNumber = 0;
 
   constructor(private readonly o: AmcpPeerOptions) {
     this.clips = new Map(Object.entries(o.clips).map(([k, v]) => [k.toLowerCase(), v]));
   }
 
   get port(): number {
-    return this.portNumber;
+    return this.wire.port;
+  }
+
+  /** Connections accepted since construction. */
+  get connections(): number {
+    return this.wire.connections;
   }
 
   /** Listens (on the same port again after stop()); state starts empty, like a freshly started server. */
   async start(): Promise<number> {
     this.channels = this.o.channels.map((mode, i) => this.newChannel(i + 1, mode));
-    const server = createServer((socket) => this.accept(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.portNumber, '127.0.0.1', () => resolve());
-    });
-    this.server = server;
-    this.portNumber = (server.address() as AddressInfo).port;
+    const port = await this.wire.listen();
     for (const ch of this.channels) this.run(ch);
-    return this.portNumber;
+    return port;
   }
 
   /** The server goes away: connections reset, layers and consumers forgotten. */
   async stop(): Promise<void> {
     for (const ch of this.channels) if (ch.timer) clearTimeout(ch.timer);
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
-    const server = this.server;
-    this.server = null;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    await this.wire.close();
   }
 
   /** The network drops the AMCP connections; the server goes on playing. */
   dropConnections(): void {
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
+    this.wire.dropConnections();
   }
 
   /** The next command matching `match` is answered `reply` (e.g. '404 PLAY FAILED') instead. */
   failNext(match: RegExp, reply: string): void {
-    this.failures.push({ match, reply });
+    this.wire.failNext(match, reply);
   }
 
-  /** The server drops a consumer on its own, as it does when one fails. */
+  /** The server drops a consumer of its own (as it does when its ffmpeg consumer fails). */
   dropConsumer(channel: number, index: number): void {
     this.channels[channel - 1]?.ports.delete(index);
   }
@@ -171,10 +159,18 @@ export class AmcpPeer {
   }
 
   /** What a layer shows now. */
-  layer(channel: number, layer: number): { foreground: string | null; background: string | null; position: number | null; paused: boolean } {
+  layer(
+    channel: number,
+    layer: number,
+  ): { foreground: string | null; background: string | null; position: number | null; paused: boolean } {
     const l = this.channels[channel - 1]?.layers.get(layer);
     const fg = l?.fg ?? null;
-    return { foreground: fg?.name ?? null, background: l?.bg?.name ?? null, position: fg ? position(fg) : null, paused: l?.paused ?? false };
+    return {
+      foreground: fg?.name ?? null,
+      background: l?.bg?.name ?? null,
+      position: fg ? position(fg) : null,
+      paused: l?.paused ?? false,
+    };
   }
 
   tickMs(channel = 1): number {
@@ -190,9 +186,19 @@ export class AmcpPeer {
   private newChannel(index: number, mode: string): Channel {
     const f = VIDEO_FORMATS.get(mode);
     if (!f) throw new Error(`unknown mode ${mode}`);
-    const num = f.timeScale * (f.interlaced ? 2 : 1);
-    const g = gcd(num, f.duration);
-    return { index, mode, num: num / g, den: f.duration / g, layers: new Map(), ports: new Map(), tick: 0, t0: performance.now(), epoch0: Date.now(), timer: null };
+    const { num, den } = reducedRate(f.timeScale * (f.interlaced ? 2 : 1), f.duration);
+    return {
+      index,
+      mode,
+      num,
+      den,
+      layers: new Map(),
+      ports: new Map(),
+      tick: 0,
+      t0: performance.now(),
+      epoch0: Date.now(),
+      timer: null,
+    };
   }
 
   // --- the clock ------------------------------------------------------------
@@ -203,14 +209,20 @@ export class AmcpPeer {
     ch.epoch0 = Date.now();
     ch.tick = 0;
     const loop = () => {
-      const due = Math.floor((performance.now() - ch.t0) / tickMs);
-      while (ch.tick < due) {
-        ch.tick++;
-        for (const [index, layer] of ch.layers) this.step(ch, index, layer);
-      }
+      this.advance(ch);
       ch.timer = setTimeout(loop, Math.max(1, ch.t0 + (ch.tick + 1) * tickMs - performance.now()));
     };
     ch.timer = setTimeout(loop, tickMs);
+  }
+
+  /** Makes the ticks due by now. */
+  private advance(ch: Channel): void {
+    if (!ch.timer) return;
+    const due = Math.floor((performance.now() - ch.t0) / ((1000 * ch.den) / ch.num));
+    while (ch.tick < due) {
+      ch.tick++;
+      for (const [index, layer] of ch.layers) this.step(ch, index, layer);
+    }
   }
 
   private tickAt(ch: Channel, tick: number): number {
@@ -233,7 +245,15 @@ export class AmcpPeer {
       return;
     }
     if (fg.shown < fg.length) {
-      if (fg.shown === 0) this.history.push({ channel: ch.index, layer: index, name: fg.name, tick: ch.tick, atMs: this.tickAt(ch, ch.tick), position: fg.inTicks });
+      if (fg.shown === 0)
+        this.history.push({
+          channel: ch.index,
+          layer: index,
+          name: fg.name,
+          tick: ch.tick,
+          atMs: this.tickAt(ch, ch.tick),
+          position: fg.inTicks,
+        });
       fg.shown++;
     } else if (fg.loop) fg.shown = 0;
     if (fg.transition) fg.transition.done++;
@@ -248,51 +268,7 @@ export class AmcpPeer {
     layer.paused = false;
   }
 
-  // --- AMCP -------------------------------------------------------------------
-
-  private accept(socket: Socket): void {
-    this.connections++;
-    this.sockets.add(socket);
-    socket.setEncoding('utf8');
-    let buffer = '';
-    socket.on('data', (chunk: string) => {
-      buffer += chunk;
-      let at: number;
-      while ((at = buffer.indexOf('\r\n')) >= 0) {
-        const line = buffer.slice(0, at);
-        buffer = buffer.slice(at + 2);
-        if (!socket.destroyed) socket.write(this.answer(line));
-      }
-    });
-    socket.on('end', () => socket.end());
-    socket.on('close', () => this.sockets.delete(socket));
-    socket.on('error', () => undefined);
-  }
-
-  private answer(line: string): string {
-    const tokens = tokenize(line);
-    if (tokens[0]?.toUpperCase() === 'PING') return `PONG${tokens.slice(1).map((t) => ` ${t}`).join('')}\r\n`;
-    let id: string | null = null;
-    if (tokens[0]?.toUpperCase() === 'REQ') {
-      tokens.shift();
-      id = tokens.shift() ?? null;
-      if (id === null) return '402  ERROR\r\n';
-    }
-    const res = (reply: string) => (id === null ? reply : `RES ${id} ${reply}`);
-    const stripped = id === null ? line : line.replace(/^\s*REQ\s+\S+\s+/i, '');
-    this.commands.push({ line: stripped, tick: this.channels[0]?.tick ?? 0, atMs: Date.now() });
-    const failure = this.failures.findIndex((f) => f.match.test(stripped));
-    if (failure >= 0) {
-      const [f] = this.failures.splice(failure, 1);
-      return res(`${f.reply}\r\n`);
-    }
-    try {
-      return res(this.execute(tokens, line));
-    } catch (err) {
-      if (err instanceof AmcpFailure) return res(err.reply);
-      return res('500 FAILED\r\n');
-    }
-  }
+  // --- AMCP commands ---------------------------------------------------------
 
   private channelOf(name: string, spec: string | undefined): { ch: Channel; layer: number | null } {
     const m = /^(\d+)(?:-(\d+))?$/.exec(spec ?? '');
@@ -315,7 +291,8 @@ export class AmcpPeer {
       case 'VERSION':
         return `201 VERSION OK\r\n${this.o.version === '2.3' ? '2.3.3.0 4de6d18f LTS Stable' : '2.4.3.0 fd9168c7 Stable'}\r\n`;
       case 'INFO': {
-        if (tokens.length === 1) return `200 INFO OK\r\n${this.channels.map((c) => `${c.index} ${c.mode} PLAYING\r\n`).join('')}\r\n`;
+        if (tokens.length === 1)
+          return `200 INFO OK\r\n${this.channels.map((c) => `${c.index} ${c.mode} PLAYING\r\n`).join('')}\r\n`;
         if (tokens[1].toUpperCase() === 'PATHS') {
           const initial = this.o.initialPath ?? '/opt/casparcg/';
           const xml = propertyTreeXml('paths', [
@@ -336,7 +313,7 @@ export class AmcpPeer {
         const { ch, layer: li } = this.channelOf(name, tokens[1]);
         const layer = this.layerOf(ch, li);
         if (params.length === 0) {
-          if (name === 'LOADBG') return '400 ERROR\r\n' + line + '\r\n';
+          if (name === 'LOADBG') return `400 ERROR\r\n${line}\r\n`;
           // PLAY without a clip: the background now (or un-pause).
           this.promote(layer);
           return `202 ${name} OK\r\n`;
@@ -406,9 +383,21 @@ export class AmcpPeer {
     const clip = params[0];
     const upper = params.map((p) => p.toUpperCase());
     const transitionMatch = /.*(CUT|PUSH|SLIDE|WIPE|MIX)\s*(\d+)/.exec(upper.join(' '));
-    const transition = transitionMatch && Number(transitionMatch[2]) > 0 ? { type: transitionMatch[1].toLowerCase(), ticks: Number(transitionMatch[2]), done: 0 } : null;
+    const transition =
+      transitionMatch && Number(transitionMatch[2]) > 0
+        ? { type: transitionMatch[1].toLowerCase(), ticks: Number(transitionMatch[2]), done: 0 }
+        : null;
     if (/^(EMPTY|#[0-9A-F]{6,8})$/i.test(clip)) {
-      return { kind: 'color', name: clip, inTicks: 0, length: Number.MAX_SAFE_INTEGER, shown: 0, openLeft: 0, loop: false, transition: null };
+      return {
+        kind: 'color',
+        name: clip,
+        inTicks: 0,
+        length: Number.MAX_SAFE_INTEGER,
+        shown: 0,
+        openLeft: 0,
+        loop: false,
+        transition: null,
+      };
     }
     const seconds = this.clips.get(clip.toLowerCase());
     if (seconds === undefined) throw new AmcpFailure(`404 ${command} FAILED\r\n`);
@@ -421,8 +410,14 @@ export class AmcpPeer {
     let out = get('LENGTH') !== undefined ? inTicks + (get('LENGTH') as number) : total;
     out = get('OUT') ?? out;
     return {
-      kind: 'ffmpeg', name: clip, inTicks, length: Math.max(0, Math.min(out, total) - inTicks), shown: 0,
-      openLeft: this.o.openTicks ?? 0, loop: upper.includes('LOOP'), transition,
+      kind: 'ffmpeg',
+      name: clip,
+      inTicks,
+      length: Math.max(0, Math.min(out, total) - inTicks),
+      shown: 0,
+      openLeft: this.o.openTicks ?? 0,
+      loop: upper.includes('LOOP'),
+      transition,
     };
   }
 
@@ -431,7 +426,8 @@ export class AmcpPeer {
     const state: [string, string[]][] = [['framerate', [String(ch.num), String(ch.den)]]];
     if (this.o.version !== '2.3') state.push(['format', [ch.mode]]);
     state.push(['mixer/audio/volume', ['0', '0']]);
-    for (const [index, consumer] of [...ch.ports].sort((a, b) => a[0] - b[0])) state.push([`output/port/${index}/consumer`, [consumer]]);
+    for (const [index, consumer] of [...ch.ports].sort((a, b) => a[0] - b[0]))
+      state.push([`output/port/${index}/consumer`, [consumer]]);
     const side = (prefix: string, p: Producer | null, paused: boolean | null, framesLeft: number | null) => {
       if (!p) {
         state.push([`${prefix}/producer`, ['empty']]);
@@ -458,7 +454,10 @@ export class AmcpPeer {
     for (const [index, layer] of [...ch.layers].sort((a, b) => a[0] - b[0])) {
       const base = `stage/layer/${index}`;
       side(`${base}/background`, layer.bg, null, null);
-      const left = layer.auto && layer.bg && layer.fg ? layer.fg.length - layer.fg.shown - (layer.bg.transition?.ticks ?? 0) : null;
+      const left =
+        layer.auto && layer.bg && layer.fg
+          ? layer.fg.length - layer.fg.shown - (layer.bg.transition?.ticks ?? 0)
+          : null;
       side(`${base}/foreground`, layer.fg, layer.paused, left);
     }
     return propertyTreeXml('channel', state);

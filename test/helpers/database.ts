@@ -25,7 +25,8 @@ export async function createTestDatabase(): Promise<{ url: string; drop(): Promi
   // The time in the name lets a later run drop what a killed run left (global-setup.ts).
   const name = `onair_test_t${Date.now().toString(36)}_${randomBytes(6).toString('hex')}`;
   const template = process.env.ONAIR_TEST_TEMPLATE;
-  if (!template) throw new Error('ONAIR_TEST_TEMPLATE is unset: run the tests through vitest (test/helpers/global-setup.ts)');
+  if (!template)
+    throw new Error('ONAIR_TEST_TEMPLATE is unset: run the tests through vitest (test/helpers/global-setup.ts)');
   await adminQuery(`CREATE DATABASE "${name}" TEMPLATE "${template}"`);
   return {
     url: databaseUrl(name),

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -23,6 +24,7 @@ const SCRIPT = [
   'mkdir -p /www',
   'echo ok > /www/healthz',
   'printf %s "$CHANNEL_ID" > /www/channel',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell default, expanded by the container's shell
   'busybox httpd -f -p "${HOST:-127.0.0.1}:$PORT" -h /www & pid=$!',
   'trap "kill $pid; exit 0" TERM INT',
   'wait $pid',
@@ -68,9 +70,12 @@ export async function ensureTestImage(): Promise<string> {
     const cmd = JSON.stringify(['/bin/busybox', 'sh', '-c', SCRIPT]);
     await run('docker', [
       'import',
-      '--change', `CMD ${cmd}`,
-      '--change', `LABEL ${VERSION_LABEL}=${IMAGE_VERSION}`,
-      '--change', 'ENV PATH=/bin',
+      '--change',
+      `CMD ${cmd}`,
+      '--change',
+      `LABEL ${VERSION_LABEL}=${IMAGE_VERSION}`,
+      '--change',
+      'ENV PATH=/bin',
       tarball,
       TEST_SIDECAR_IMAGE,
     ]);
@@ -79,4 +84,42 @@ export async function ensureTestImage(): Promise<string> {
   }
   if (!(await hasCurrentImage(docker))) throw new Error(`docker import did not produce ${TEST_SIDECAR_IMAGE}`);
   return TEST_SIDECAR_IMAGE;
+}
+
+/**
+ * onair's production image, built from the project's Dockerfile by
+ * scripts/docker-image.sh unless the image of this source tree exists
+ * (`.ci/run` builds it beforehand). Resolves to its tag and size in bytes.
+ */
+export async function onairImage(): Promise<{ image: string; size: number }> {
+  const { stdout } = await run('bash', ['scripts/docker-image.sh'], { maxBuffer: 64 * 1024 * 1024 });
+  const [image, size] = stdout.trim().split('\n').pop()!.split(' ');
+  return { image, size: Number(size) };
+}
+
+/**
+ * The local Docker engine reached over TCP on another loopback address (all of
+ * 127/8 is loopback on Linux), as a remote node's engine would be: a relay to
+ * /var/run/docker.sock listening on `host`. `cut()` closes it and every
+ * connection through it, as a node that dies.
+ */
+export async function dockerRelay(host: string): Promise<{ dockerHost: string; cut(): void }> {
+  const sockets = new Set<Socket>();
+  const relay = createServer((client) => {
+    const engine = connect('/var/run/docker.sock');
+    sockets.add(client).add(engine);
+    client.pipe(engine).pipe(client);
+    const end = () => (client.destroy(), engine.destroy());
+    client.on('error', end).on('close', end);
+    engine.on('error', end).on('close', end);
+  });
+  await new Promise<void>((resolve) => relay.listen(0, host, resolve));
+  const { port } = relay.address() as { port: number };
+  return {
+    dockerHost: `tcp://${host}:${port}`,
+    cut() {
+      for (const s of sockets) s.destroy();
+      relay.close();
+    },
+  };
 }

@@ -14,7 +14,14 @@ export function insertChannel(
   extra: Partial<Prisma.ChannelUncheckedCreateInput> = {},
 ) {
   return services.db.channel.create({
-    data: { name: `ch-${uniq()}`, projectId, outputType: 'NDI', output: { name: 'x' }, videoFormat: '1080i5000', ...extra },
+    data: {
+      name: `ch-${uniq()}`,
+      projectId,
+      outputType: 'NDI',
+      output: { name: 'x' },
+      videoFormat: '1080i5000',
+      ...extra,
+    },
   });
 }
 

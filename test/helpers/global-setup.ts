@@ -11,7 +11,9 @@ async function dropStaleDatabases(): Promise<void> {
   const client = new pg.Client({ connectionString: TEST_PG_URL });
   await client.connect();
   try {
-    const { rows } = await client.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'onair\\_test\\_%'");
+    const { rows } = await client.query<{ datname: string }>(
+      "SELECT datname FROM pg_database WHERE datname LIKE 'onair\\_test\\_%'",
+    );
     for (const { datname } of rows) {
       // Anchored: a bare /_t(...)_/ matches "_test_" and would drop a concurrent run's databases.
       const stamp = /^onair_test_(?:template_)?t([0-9a-z]+)_/.exec(datname)?.[1];

@@ -1,5 +1,6 @@
 import { GraphQLClient } from 'graphql-request';
 import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
 import { generateToken, hashToken } from '../../src/auth/tokens.ts';
 import type { Role } from '../../src/auth/principal.ts';
 import { loadConfig } from '../../src/config.ts';
@@ -32,13 +33,26 @@ export function testConfig(databaseUrl: string, env: Record<string, string> = {}
     DATABASE_URL: databaseUrl,
     // Each server's queues and events apart, so no other test's worker or subscriber takes them.
     QUEUE_PREFIX: `onair-test-${databaseUrl.split('/').pop()}`,
+    // Test receivers listen on this machine; test/domain/output-destinations.test.ts covers the default (refused).
+    OUTPUT_ALLOW_PRIVATE: 'true',
+    // Tests read the engine right after moving it by other means than this server's
+    // mutations (a stand-in engine, a worker); test/graphql/engine-reads.test.ts sets its own.
+    ENGINE_CACHE_MS: '0',
     ...env,
   });
 }
 
 /** A GraphQL request to `url` as the holder of `token` (null: no Authorization header). */
-export async function gqlRequest<T = any>(url: string, token: string | null, query: string, variables?: Record<string, unknown>): Promise<GqlResult<T>> {
-  const client = new GraphQLClient(url, { errorPolicy: 'all', headers: token === null ? {} : { authorization: `Bearer ${token}` } });
+export async function gqlRequest<T = any>(
+  url: string,
+  token: string | null,
+  query: string,
+  variables?: Record<string, unknown>,
+): Promise<GqlResult<T>> {
+  const client = new GraphQLClient(url, {
+    errorPolicy: 'all',
+    headers: token === null ? {} : { authorization: `Bearer ${token}` },
+  });
   try {
     const res = await client.rawRequest(query, variables);
     return { data: res.data as any, errors: res.errors as GqlResult['errors'] };
@@ -71,6 +85,32 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
       await database.drop();
     },
   };
+}
+
+/** Environment for useTestServer: fixed, or computed when the server starts (after earlier hooks). */
+export type TestServerEnv = Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>);
+
+/**
+ * The test server and cast of a file (or of the describe it is called in): started with `env` in a
+ * beforeAll hook and closed in an afterAll. The objects returned are empty until that hook fills
+ * them in place, so a file keeps using `server` and `cast` as it used to use its own variables.
+ * Hooks a file registers after this call run after the server starts and, vitest running
+ * after-hooks in reverse order, finish before it closes.
+ */
+export function useTestServer(
+  env: TestServerEnv = {},
+  options: { timeout?: number } = {},
+): { server: TestServer; cast: Cast } {
+  const server = {} as TestServer;
+  const cast = {} as Cast;
+  let started: TestServer | undefined;
+  beforeAll(async () => {
+    started = await startTestServer(typeof env === 'function' ? await env() : env);
+    Object.assign(server, started);
+    Object.assign(cast, await createCast(started.services));
+  }, options.timeout);
+  afterAll(() => started?.close());
+  return { server, cast };
 }
 
 /** A user with a token, created directly in the database (fast fixtures). */

@@ -10,7 +10,11 @@ export function srtReceiver(port: number): { close(): void } {
   let receiver: ChildProcess | undefined;
   const listen = () => {
     if (closing) return;
-    receiver = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-i', `srt://127.0.0.1:${port}?mode=listener`, '-f', 'null', '-'], { stdio: 'ignore' });
+    receiver = spawn(
+      'ffmpeg',
+      ['-hide_banner', '-loglevel', 'error', '-i', `srt://127.0.0.1:${port}?mode=listener`, '-f', 'null', '-'],
+      { stdio: 'ignore' },
+    );
     receiver.once('exit', listen);
   };
   listen();

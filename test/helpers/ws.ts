@@ -13,7 +13,10 @@ export interface Collected<T = any> {
    * `poke` runs now and every `pokeEveryMs` while waiting: a control event
    * published until the subscriber shows it listens.
    */
-  waitFor(match: (result: GqlResult<T>) => boolean, options?: { timeoutMs?: number; poke?: () => unknown; pokeEveryMs?: number }): Promise<GqlResult<T>>;
+  waitFor(
+    match: (result: GqlResult<T>) => boolean,
+    options?: { timeoutMs?: number; poke?: () => unknown; pokeEveryMs?: number },
+  ): Promise<GqlResult<T>>;
   /** Resolves once the subscription has ended. */
   waitEnded(timeoutMs?: number): Promise<{ error?: unknown }>;
   stop(): void;
@@ -31,7 +34,13 @@ export interface WsConnection {
 export const wsUrlOf = (httpUrl: string) => httpUrl.replace(/^http/, 'ws');
 
 /** Polls `check` until it returns something other than undefined, or fails after `timeoutMs`. */
-async function poll<T>(check: () => T | undefined, timeoutMs: number, what: string, tick?: () => unknown, tickMs = 100): Promise<T> {
+async function poll<T>(
+  check: () => T | undefined,
+  timeoutMs: number,
+  what: string,
+  tick?: () => unknown,
+  tickMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let nextTick = 0;
   for (;;) {

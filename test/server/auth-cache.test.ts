@@ -1,17 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActor, outcome, startTestServer, type TestServer } from '../helpers/server.ts';
+import { describe, expect, it } from 'vitest';
+import { createActor, outcome, useTestServer } from '../helpers/server.ts';
 
 // The principal cache: a token's repeat requests skip the authentication
 // statement for AUTH_CACHE_MS; a change made through another replica (here:
 // straight in the database) applies once that time is up.
-let server: TestServer;
 // Long enough for five requests on a loaded machine.
 const CACHE_MS = 1500;
-
-beforeAll(async () => {
-  server = await startTestServer({ AUTH_CACHE_MS: String(CACHE_MS) });
-});
-afterAll(() => server?.close());
+const { server } = useTestServer({ AUTH_CACHE_MS: String(CACHE_MS) });
 
 const authStatements = () => server.queries.filter((q) => /FROM api_tokens t/.test(q)).length;
 

@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sealSidecarSecret } from '../../src/domain/channel-lifecycle.ts';
+import { sealSidecarSecret } from '../../src/domain/channels/channel-lifecycle.ts';
 import { adminQuery } from '../helpers/database.ts';
 import { insertChannel } from '../helpers/fixtures.ts';
 import { startReplicas, type Replica, type Replicas } from '../helpers/replicas.ts';
@@ -25,7 +25,18 @@ async function standIn() {
     req.resume();
     if (req.headers.authorization !== `Bearer ${secret}`) return void res.writeHead(401).end();
     commands++;
-    const status = { channelId: 'x', engine: 'stand-in', state: 'PLAYING', playlistId: null, loop: false, current: null, next: null, epoch: 'e', lastSeq: 0, errors: [] };
+    const status = {
+      channelId: 'x',
+      engine: 'stand-in',
+      state: 'PLAYING',
+      playlistId: null,
+      loop: false,
+      current: null,
+      next: null,
+      epoch: 'e',
+      lastSeq: 0,
+      errors: [],
+    };
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(status));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -53,15 +64,21 @@ async function runningOn(sidecar: StandIn) {
 function route(channelId: string, sidecar: StandIn) {
   return a.services.db.channel.update({
     where: { id: channelId },
-    data: { status: 'RUNNING', sidecarUrl: sidecar.url, sidecarSecret: sealSidecarSecret(a.services.config.secretKey, channelId, sidecar.secret) },
+    data: {
+      status: 'RUNNING',
+      sidecarUrl: sidecar.url,
+      sidecarSecret: sealSidecarSecret(a.services.config.secretKey, channelId, sidecar.secret),
+    },
   });
 }
 
 /**
- * Skips on B until B answers OK from memory. Retried, not asserted at once: a
- * change A just made may still be on its way to B, whose route is then the one before it.
+ * Skips on B until B answers OK from memory. Every change made so far has
+ * reached B first: a notification that arrives after B read the route would
+ * make it forget the route again (under load, well after this returned).
  */
 async function cachedOnB(channelId: string) {
+  await b.services.channelRoutes.caughtUp();
   await until(
     async () => outcome(await skipOn(b, channelId)) === 'OK' && b.services.channelRoutes.has(channelId),
     'replica B to answer OK and keep the route',
@@ -104,7 +121,10 @@ describe('channel routes', () => {
     await cachedOnB(channel.id);
 
     // Stopped (by A, or by a worker: any UPDATE).
-    await a.services.db.channel.update({ where: { id: channel.id }, data: { status: 'STOPPED', sidecarUrl: null, sidecarSecret: null } });
+    await a.services.db.channel.update({
+      where: { id: channel.id },
+      data: { status: 'STOPPED', sidecarUrl: null, sidecarSecret: null },
+    });
     await until(() => !b.services.channelRoutes.has(channel.id), 'B to forget the stopped channel');
     expect(outcome(await skipOn(b, channel.id))).toBe('CONFLICT');
 
@@ -148,7 +168,9 @@ describe('channel routes', () => {
         await client.end();
       }
     };
-    await quiet(`UPDATE channels SET status = 'STOPPED', sidecar_url = NULL, sidecar_secret = NULL WHERE id = '${channel.id}'`);
+    await quiet(
+      `UPDATE channels SET status = 'STOPPED', sidecar_url = NULL, sidecar_secret = NULL WHERE id = '${channel.id}'`,
+    );
     await sidecar.close();
     expect(b.services.channelRoutes.has(channel.id)).toBe(true);
     expect(outcome(await skipOn(b, channel.id))).toBe('CONFLICT');

@@ -80,20 +80,33 @@ async function failure(p: Promise<unknown>): Promise<OrchestratorError> {
 beforeAll(async () => {
   image = await ensureTestImage();
   mediaDir = await mkdtemp(path.join(tmpdir(), 'onair-media-'));
-  orchestrator = new DockerOrchestrator({ image, mediaVolumeDir: mediaDir, memoryBytes: 64 * 1024 * 1024, stopTimeoutSeconds: 2 });
+  // The busybox stand-in cannot answer the health challenge (test/e2e/docker-image.test.ts runs the real image).
+  orchestrator = new DockerOrchestrator({
+    image,
+    mediaVolumeDir: mediaDir,
+    memoryBytes: 64 * 1024 * 1024,
+    stopTimeoutSeconds: 2,
+    verifyIdentity: false,
+  });
 });
 
 afterAll(async () => {
-  for (const id of channels) await docker.getContainer(`onair-${id}`).remove({ force: true }).catch(() => {});
+  for (const id of channels)
+    await docker
+      .getContainer(`onair-${id}`)
+      .remove({ force: true })
+      .catch(() => {});
   if (mediaDir) await rm(mediaDir, { recursive: true, force: true });
 });
 
 describe('DockerOrchestrator', () => {
-  it('starts a labelled sidecar on host networking that answers on loopback, lists it, and stops it idempotently', async () => {
-    const s = await spec({ node: { id: 'n1', hostname: 'localhost', dockerHost: 'unix:///var/run/docker.sock' } });
+  it("starts a labelled sidecar on host networking that answers on its node's address only, lists it, and stops it idempotently", async () => {
+    // All of 127/8 is loopback on Linux: a node addressed 127.0.0.2 is called there, not on 127.0.0.1.
+    const s = await spec({ node: { id: 'n1', hostname: '127.0.0.2', dockerHost: 'unix:///var/run/docker.sock' } });
     const handle = await orchestrator.start(s);
-    expect(handle.url).toBe(`http://127.0.0.1:${s.port}`);
+    expect(handle.url).toBe(`http://127.0.0.2:${s.port}`);
     expect(await get(`${handle.url}/healthz`)).toBe('ok\n');
+    await expect(fetch(`http://127.0.0.1:${s.port}/healthz`, { signal: AbortSignal.timeout(1000) })).rejects.toThrow();
     expect(await get(`${handle.url}/channel`)).toBe(s.channelId);
 
     const info = await docker.getContainer(handle.ref).inspect();
@@ -103,7 +116,7 @@ describe('DockerOrchestrator', () => {
       expect.arrayContaining([
         `CHANNEL_ID=${s.channelId}`,
         `PORT=${s.port}`,
-        'HOST=127.0.0.1',
+        'HOST=127.0.0.2',
         `SIDECAR_SECRET=${s.secret}`,
         'ENGINE=FFMPEG',
         `MEDIA_DIR=${mediaDir}`,
@@ -180,7 +193,11 @@ describe('DockerOrchestrator', () => {
 
   it('leaves no container behind when the engine refuses to start it (DeckLink device absent)', async () => {
     const s = await spec({ decklinkDevice: 0 });
-    const absent = new DockerOrchestrator({ image, decklinkDevicePath: `/dev/onair-no-such-device-${s.port}` });
+    const absent = new DockerOrchestrator({
+      image,
+      verifyIdentity: false,
+      decklinkDevicePath: `/dev/onair-no-such-device-${s.port}`,
+    });
     const err = await failure(absent.start(s));
     expect(err.kind).toBe('START_FAILED');
     expect(err.message).toContain(`channel ${s.channelId}`);
@@ -234,17 +251,64 @@ describe('DockerOrchestrator over tcp:// with TLS', () => {
   let node: { id: string; hostname: string; dockerHost: string };
 
   async function sign(name: string, ext: string): Promise<void> {
-    await run('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${dir}/${name}.key`, '-out', `${dir}/${name}.csr`, '-subj', `/CN=${name}`]);
+    await run('openssl', [
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      `${dir}/${name}.key`,
+      '-out',
+      `${dir}/${name}.csr`,
+      '-subj',
+      `/CN=${name}`,
+    ]);
     await writeFile(`${dir}/${name}.ext`, ext);
-    await run('openssl', ['x509', '-req', '-in', `${dir}/${name}.csr`, '-CA', `${dir}/ca.pem`, '-CAkey', `${dir}/ca.key`, '-CAcreateserial', '-out', `${dir}/${name}.pem`, '-days', '1', '-extfile', `${dir}/${name}.ext`]);
+    await run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      `${dir}/${name}.csr`,
+      '-CA',
+      `${dir}/ca.pem`,
+      '-CAkey',
+      `${dir}/ca.key`,
+      '-CAcreateserial',
+      '-out',
+      `${dir}/${name}.pem`,
+      '-days',
+      '1',
+      '-extfile',
+      `${dir}/${name}.ext`,
+    ]);
   }
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'onair-tls-'));
-    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${dir}/ca.key`, '-out', `${dir}/ca.pem`, '-days', '1', '-subj', '/CN=onair-test-ca']);
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      `${dir}/ca.key`,
+      '-out',
+      `${dir}/ca.pem`,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=onair-test-ca',
+    ]);
     await sign('server', 'subjectAltName=IP:127.0.0.1\n');
     await sign('client', 'extendedKeyUsage=clientAuth\n');
-    const [key, cert, ca] = await Promise.all(['server.key', 'server.pem', 'ca.pem'].map((f) => readFile(`${dir}/${f}`)));
+    const [key, cert, ca] = await Promise.all(
+      ['server.key', 'server.pem', 'ca.pem'].map((f) => readFile(`${dir}/${f}`)),
+    );
     relay = createTlsServer({ key, cert, ca, requestCert: true, rejectUnauthorized: true }, (tlsSocket) => {
       const engine = connect('/var/run/docker.sock');
       tlsSocket.pipe(engine).pipe(tlsSocket);
@@ -264,6 +328,7 @@ describe('DockerOrchestrator over tcp:// with TLS', () => {
   it('starts, lists and stops a sidecar with TLS material given as paths or contents', async () => {
     const o = new DockerOrchestrator({
       image,
+      verifyIdentity: false,
       tlsCa: `${dir}/ca.pem`,
       tlsCert: await readFile(`${dir}/client.pem`, 'utf8'),
       tlsKey: `${dir}/client.key`,
@@ -272,9 +337,9 @@ describe('DockerOrchestrator over tcp:// with TLS', () => {
     expect(await o.ping(node)).toBe(true);
     const s = await spec({ node });
     const handle = await o.start(s);
-    // A remote node's sidecar is reached by the node's hostname, and listens beyond loopback.
+    // A remote node's sidecar listens on the node's address, where the control plane calls it.
     expect(handle.url).toBe(`http://127.0.0.1:${s.port}`);
-    expect((await docker.getContainer(handle.ref).inspect()).Config.Env).toContain('HOST=0.0.0.0');
+    expect((await docker.getContainer(handle.ref).inspect()).Config.Env).toContain('HOST=127.0.0.1');
     expect(await get(`${handle.url}/channel`)).toBe(s.channelId);
     expect(await o.list(node)).toContainEqual({ channelId: s.channelId, ref: handle.ref, running: true });
     await o.stop(s.channelId, handle.ref, node);

@@ -9,8 +9,16 @@ import { SidecarClient } from '../../src/services/sidecar-client.ts';
 
 const SECRET = 'sidecar-secret';
 const status: Status = {
-  channelId: 'c1', engine: 'stand-in', state: 'PLAYING', playlistId: null, loop: false,
-  current: null, next: null, epoch: 'e1', lastSeq: 0, errors: [],
+  channelId: 'c1',
+  engine: 'stand-in',
+  state: 'PLAYING',
+  playlistId: null,
+  loop: false,
+  current: null,
+  next: null,
+  epoch: 'e1',
+  lastSeq: 0,
+  errors: [],
 };
 
 let server: http.Server;
@@ -24,7 +32,10 @@ beforeAll(async () => {
     req.on('data', (chunk) => (body += chunk));
     req.on('end', () => {
       seen.push({ method: req.method, path: req.url, authorization: req.headers.authorization, body });
-      if (req.url === '/transport/skip') return void res.writeHead(409, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'CONFLICT', message: 'nothing on air' } }));
+      if (req.url === '/transport/skip')
+        return void res
+          .writeHead(409, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: { code: 'CONFLICT', message: 'nothing on air' } }));
       if (req.url === '/transport/pause') return void res.writeHead(500).end('<html>broken</html>');
       if (req.url?.startsWith('/events')) return; // never answers
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(status));

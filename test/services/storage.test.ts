@@ -9,13 +9,19 @@ import S3rverUntyped from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalStore, resolveInside } from '../../src/services/storage/local-store.ts';
 import { checksumFromHead } from '../../src/services/storage/s3-store.ts';
-import { StoreError, createMediaStore, type MediaStore } from '../../src/services/storage/store.ts';
+import { createMediaStore } from '../../src/services/storage/index.ts';
+import { StoreError, type MediaStore } from '../../src/services/storage/store.ts';
 
 interface S3rver {
   run(): Promise<{ port: number }>;
   close(): Promise<void>;
 }
-const S3rver = S3rverUntyped as new (options: { port: number; address: string; silent: boolean; directory: string }) => S3rver;
+const S3rver = S3rverUntyped as new (options: {
+  port: number;
+  address: string;
+  silent: boolean;
+  directory: string;
+}) => S3rver;
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -77,8 +83,14 @@ describe('local store', () => {
 
   it('stats a file: size, and a checksum only from a sidecar', async () => {
     expect(await store.stat('shows/a.mxf')).toEqual({ size: 11 });
-    expect(await store.stat('shows/b.mxf')).toEqual({ size: 8, checksum: { algorithm: 'sha256', value: sha256('with sha') } });
-    expect(await store.stat('shows/c.mxf')).toEqual({ size: 8, checksum: { algorithm: 'md5', value: md5('with md5') } });
+    expect(await store.stat('shows/b.mxf')).toEqual({
+      size: 8,
+      checksum: { algorithm: 'sha256', value: sha256('with sha') },
+    });
+    expect(await store.stat('shows/c.mxf')).toEqual({
+      size: 8,
+      checksum: { algorithm: 'md5', value: md5('with md5') },
+    });
     await expect(store.stat('shows/d.mxf')).rejects.toThrow('malformed checksum file shows/d.mxf.sha256');
   });
 
@@ -109,7 +121,9 @@ describe('local store', () => {
   });
 
   it('an aborted signal refuses to open', async () => {
-    await expect(store.open('shows/a.mxf', { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(store.open('shows/a.mxf', { signal: AbortSignal.abort() })).rejects.toMatchObject({
+      name: 'AbortError',
+    });
   });
 });
 
@@ -124,10 +138,18 @@ describe('checksumFromHead', () => {
     ['no ETag', {}, undefined],
     [
       'full-object SHA-256 wins',
-      { ETag: `"${hex}"`, ChecksumSHA256: Buffer.from(sha256('x'), 'hex').toString('base64'), ChecksumType: 'FULL_OBJECT' },
+      {
+        ETag: `"${hex}"`,
+        ChecksumSHA256: Buffer.from(sha256('x'), 'hex').toString('base64'),
+        ChecksumType: 'FULL_OBJECT',
+      },
       { algorithm: 'sha256', value: sha256('x') },
     ],
-    ['composite SHA-256 is not', { ChecksumSHA256: Buffer.from(sha256('x'), 'hex').toString('base64'), ChecksumType: 'COMPOSITE' }, undefined],
+    [
+      'composite SHA-256 is not',
+      { ChecksumSHA256: Buffer.from(sha256('x'), 'hex').toString('base64'), ChecksumType: 'COMPOSITE' },
+      undefined,
+    ],
   ])('%s', (_label, head, expected) => {
     expect(checksumFromHead(head)).toEqual(expected);
   });
@@ -143,10 +165,23 @@ describe('S3 store (s3rver)', () => {
     server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: path.join(tmp, 's3rver') });
     const { port } = await server.run();
     endpoint = `http://127.0.0.1:${port}`;
-    admin = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: CREDENTIALS, requestChecksumCalculation: 'WHEN_REQUIRED' });
+    admin = new S3Client({
+      endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: CREDENTIALS,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+    });
     await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
     await admin.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'media/shows/a.mxf', Body: 'hello s3 media' }));
-    store = createMediaStore({ kind: 's3', endpoint, bucket: BUCKET, prefix: 'media/', forcePathStyle: true, credentials: CREDENTIALS });
+    store = createMediaStore({
+      kind: 's3',
+      endpoint,
+      bucket: BUCKET,
+      prefix: 'media/',
+      forcePathStyle: true,
+      credentials: CREDENTIALS,
+    });
   });
   afterAll(async () => {
     await store?.close();
@@ -155,7 +190,10 @@ describe('S3 store (s3rver)', () => {
   });
 
   it('stats an object: size and the ETag as md5', async () => {
-    expect(await store.stat('shows/a.mxf')).toEqual({ size: 14, checksum: { algorithm: 'md5', value: md5('hello s3 media') } });
+    expect(await store.stat('shows/a.mxf')).toEqual({
+      size: 14,
+      checksum: { algorithm: 'md5', value: md5('hello s3 media') },
+    });
   });
 
   it('opens an object as a stream', async () => {
@@ -169,8 +207,17 @@ describe('S3 store (s3rver)', () => {
   });
 
   it('a missing bucket is OTHER, naming the bucket', async () => {
-    const wrong = createMediaStore({ kind: 's3', endpoint, bucket: 'no-such-bucket', forcePathStyle: true, credentials: CREDENTIALS });
-    await expect(wrong.open('shows/a.mxf')).rejects.toMatchObject({ kind: 'OTHER', message: expect.stringContaining('no-such-bucket') });
+    const wrong = createMediaStore({
+      kind: 's3',
+      endpoint,
+      bucket: 'no-such-bucket',
+      forcePathStyle: true,
+      credentials: CREDENTIALS,
+    });
+    await expect(wrong.open('shows/a.mxf')).rejects.toMatchObject({
+      kind: 'OTHER',
+      message: expect.stringContaining('no-such-bucket'),
+    });
     await wrong.close();
   });
 
@@ -188,7 +235,9 @@ describe('S3 store (s3rver)', () => {
     });
     expect(await kindOf(down.stat('shows/a.mxf'))).toBe('UNREACHABLE');
     expect(await kindOf(down.open('shows/a.mxf'))).toBe('UNREACHABLE');
-    await expect(down.stat('shows/a.mxf')).rejects.toThrow(`media store http://127.0.0.1:${port}/${BUCKET} unreachable`);
+    await expect(down.stat('shows/a.mxf')).rejects.toThrow(
+      `media store http://127.0.0.1:${port}/${BUCKET} unreachable`,
+    );
     await down.close();
   });
 });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,10 +17,27 @@ export async function makeMediaDir(clips: Record<string, number>): Promise<strin
   await Promise.all(
     Object.entries(clips).map(([name, secs]) =>
       run('ffmpeg', [
-        '-hide_banner', '-loglevel', 'error', '-y',
-        '-f', 'lavfi', '-i', `testsrc=size=320x180:rate=25:duration=${secs}`,
-        '-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${secs}`,
-        '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '25', '-c:a', 'aac', '-shortest',
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-y',
+        '-f',
+        'lavfi',
+        '-i',
+        `testsrc=size=320x180:rate=25:duration=${secs}`,
+        '-f',
+        'lavfi',
+        '-i',
+        `sine=frequency=440:sample_rate=48000:duration=${secs}`,
+        '-c:v',
+        'libx264',
+        '-preset',
+        'ultrafast',
+        '-g',
+        '25',
+        '-c:a',
+        'aac',
+        '-shortest',
         join(dir, 'clips', name),
       ]),
     ),
@@ -28,14 +46,26 @@ export async function makeMediaDir(clips: Record<string, number>): Promise<strin
 }
 
 export function item(id: string, file: string, durationMs: number, extra: Record<string, unknown> = {}) {
-  return { itemId: id, assetId: `asset-${id}`, clipName: file, mediaPath: `clips/${file}`, durationMs, transition: 'CUT', transitionMs: 0, ...extra };
+  return {
+    itemId: id,
+    assetId: `asset-${id}`,
+    clipName: file,
+    mediaPath: `clips/${file}`,
+    durationMs,
+    transition: 'CUT',
+    transitionMs: 0,
+    ...extra,
+  };
 }
 
 export function client(base: string, secret = SECRET) {
   return async (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
     const res = await fetch(`${base}${path}`, {
       method,
-      headers: { authorization: `Bearer ${secret}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${secret}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     return { status: res.status, body: await res.json() };
@@ -52,7 +82,10 @@ export async function readEventsUntil(
   const deadline = Date.now() + timeoutMs;
   let after = 0;
   while (!until(events)) {
-    if (Date.now() > deadline) throw new Error(`events never matched: ${JSON.stringify(events.map((e) => [e.kind, e.state ?? e.itemId, e.how]))}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `events never matched: ${JSON.stringify(events.map((e) => [e.kind, e.state ?? e.itemId, e.how]))}`,
+      );
     const page = await call('GET', `/events?after=${after}&waitMs=2000`);
     events.push(...page.body.events);
     after = page.body.lastSeq;
@@ -60,4 +93,4 @@ export async function readEventsUntil(
   return events;
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep };

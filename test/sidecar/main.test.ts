@@ -37,11 +37,23 @@ function portFromLogs(child: ChildProcess): Promise<number> {
 beforeAll(async () => {
   mediaDir = await makeMediaDir({ 'a.mp4': 2 });
   // The channel's SRT output calls this listener, as a receiver at the far end would.
-  receiver = spawn('ffmpeg', [
-    '-hide_banner', '-loglevel', 'error', '-y',
-    '-i', `srt://127.0.0.1:${SRT_PORT}?mode=listener&passphrase=${PASSPHRASE}`,
-    '-c', 'copy', '-f', 'mpegts', join(mediaDir, 'received.ts'),
-  ], { stdio: 'ignore' });
+  receiver = spawn(
+    'ffmpeg',
+    [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-y',
+      '-i',
+      `srt://127.0.0.1:${SRT_PORT}?mode=listener&passphrase=${PASSPHRASE}`,
+      '-c',
+      'copy',
+      '-f',
+      'mpegts',
+      join(mediaDir, 'received.ts'),
+    ],
+    { stdio: 'ignore' },
+  );
   await sleep(300);
   sidecar = spawn(process.execPath, ['--import', 'tsx', 'src/sidecar/main.ts'], {
     env: {
@@ -52,7 +64,12 @@ beforeAll(async () => {
       ENGINE: 'ffmpeg',
       VIDEO_FORMAT: 'PAL',
       MEDIA_DIR: mediaDir,
-      OUTPUT_JSON: JSON.stringify({ type: 'SRT', url: `srt://127.0.0.1:${SRT_PORT}`, latencyMs: 120, passphrase: PASSPHRASE }),
+      OUTPUT_JSON: JSON.stringify({
+        type: 'SRT',
+        url: `srt://127.0.0.1:${SRT_PORT}`,
+        latencyMs: 120,
+        passphrase: PASSPHRASE,
+      }),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -70,13 +87,19 @@ describe('sidecar as a process (node --import tsx src/sidecar/main.ts)', () => {
     const call = client(base);
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     expect((await client(base, 'wrong')('GET', '/status')).status).toBe(401);
-    const loaded = await call('POST', '/playlist', { playlistId: 'p', loop: false, items: [item('1', 'a.mp4', 1000), item('2', 'a.mp4', 1000)] });
+    const loaded = await call('POST', '/playlist', {
+      playlistId: 'p',
+      loop: false,
+      items: [item('1', 'a.mp4', 1000), item('2', 'a.mp4', 1000)],
+    });
     expect(loaded.status).toBe(200);
     await readEventsUntil(call, (ev) => ev.some((e) => e.kind === 'ITEM_ON_AIR'));
     expect((await call('POST', '/transport/pause')).status).toBe(200);
     await sleep(600);
     expect((await call('POST', '/transport/resume')).status).toBe(200);
-    const events = await readEventsUntil(call, (ev) => ev.some((e) => e.kind === 'STATE_CHANGED' && e.state === 'STOPPED'));
+    const events = await readEventsUntil(call, (ev) =>
+      ev.some((e) => e.kind === 'STATE_CHANGED' && e.state === 'STOPPED'),
+    );
     const ended = events.filter((e) => e.kind === 'ITEM_ENDED').at(-1);
     expect(events.filter((e) => e.kind === 'ITEM_ENDED').map((e) => e.how)).toEqual(['PLAYED', 'PLAYED']);
     // The engine reports an end ahead of time (so the next item can pre-roll): let it air, plus a second of black.
@@ -91,11 +114,35 @@ describe('sidecar as a process (node --import tsx src/sidecar/main.ts)', () => {
     expect(await exited).toBe(0);
     await new Promise((r) => (receiver.exitCode !== null ? r(null) : receiver.once('exit', r)));
     expect((await stat(join(mediaDir, 'received.ts'))).size).toBeGreaterThan(10_000);
-    const probe = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height', '-of', 'csv=p=0', join(mediaDir, 'received.ts')]);
+    const probe = await run('ffprobe', [
+      '-v',
+      'error',
+      '-select_streams',
+      'v:0',
+      '-show_entries',
+      'stream=codec_name,width,height',
+      '-of',
+      'csv=p=0',
+      join(mediaDir, 'received.ts'),
+    ]);
     expect(probe.stdout.trim().split('\n')[0]).toBe('h264,720,576');
     // One connection, one continuous timeline: consecutive frames are always one frame (40 ms) apart.
-    const pts = await run('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', join(mediaDir, 'received.ts')]);
-    const times = pts.stdout.split('\n').map((l) => parseFloat(l)).filter(Number.isFinite).sort((a, b) => a - b);
+    const pts = await run('ffprobe', [
+      '-v',
+      'error',
+      '-select_streams',
+      'v:0',
+      '-show_entries',
+      'packet=pts_time',
+      '-of',
+      'csv=p=0',
+      join(mediaDir, 'received.ts'),
+    ]);
+    const times = pts.stdout
+      .split('\n')
+      .map((l) => parseFloat(l))
+      .filter(Number.isFinite)
+      .sort((a, b) => a - b);
     const steps = times.slice(1).map((t, i) => Math.round((t - times[i]) * 1000));
     expect(new Set(steps)).toEqual(new Set([40]));
     // Both items, the pause and the black after them all went down the one connection.

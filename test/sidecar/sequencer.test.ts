@@ -13,7 +13,11 @@ class FakeEngine implements Engine {
   play(clip: EngineClip, listener: ClipListener) {
     const p = { clip, listener, paused: false, stopped: false };
     this.played.push(p);
-    return { pause: () => void (p.paused = true), resume: () => void (p.paused = false), stop: async () => void (p.stopped = true) };
+    return {
+      pause: () => void (p.paused = true),
+      resume: () => void (p.paused = false),
+      stop: async () => void (p.stopped = true),
+    };
   }
   get last() {
     return this.played.at(-1)!;
@@ -27,9 +31,19 @@ function setup() {
   const log = new EventLog({ now: clock.now });
   const seq = new Sequencer({ engine, log, mediaDir: '/media', channelId: 'c', now: clock.now });
   const shape = () =>
-    log.after(0).map((e) =>
-      e.kind === 'STATE_CHANGED' ? e.state : e.kind === 'ERROR' ? 'ERROR' : e.kind === 'ITEM_ENDED' ? `END ${e.itemId} ${e.how} ${e.durationMs}` : `AIR ${e.itemId}`,
-    );
+    log
+      .after(0)
+      .map((e) =>
+        e.kind === 'STATE_CHANGED'
+          ? e.state
+          : e.kind === 'ERROR'
+            ? 'ERROR'
+            : e.kind === 'ITEM_ENDED'
+              ? `END ${e.itemId} ${e.how} ${e.durationMs}`
+              : e.kind === 'ITEM_ON_AIR'
+                ? `AIR ${e.itemId}`
+                : `${e.kind} ${e.alarm}`,
+      );
   /** The current clip reaches air now, plays `ms`, and ends on its own. */
   const playOut = (ms: number) => {
     engine.last.listener.onAir(clock.now());
@@ -40,9 +54,20 @@ function setup() {
 }
 
 const item = (id: string, durationMs: number, extra: object = {}) => ({
-  itemId: id, assetId: `a${id}`, clipName: `${id}.mov`, mediaPath: `${id}.mov`, durationMs, transition: 'CUT' as const, transitionMs: 0, ...extra,
+  itemId: id,
+  assetId: `a${id}`,
+  clipName: `${id}.mov`,
+  mediaPath: `${id}.mov`,
+  durationMs,
+  transition: 'CUT' as const,
+  transitionMs: 0,
+  ...extra,
 });
-const playlist = (loop: boolean, ...items: ReturnType<typeof item>[]): LoadPlaylist => ({ playlistId: 'p', loop, items });
+const playlist = (loop: boolean, ...items: ReturnType<typeof item>[]): LoadPlaylist => ({
+  playlistId: 'p',
+  loop,
+  items,
+});
 
 describe('Sequencer', () => {
   it('plays in order and stops at the end of a list that does not loop', async () => {
@@ -70,7 +95,10 @@ describe('Sequencer', () => {
 
   it('starts at startAt with the offset added to the in point', async () => {
     const { seq, engine } = setup();
-    await seq.load({ ...playlist(false, item('1', 100), item('2', 1000, { inPointMs: 500 })), startAt: { index: 1, offsetMs: 300 } });
+    await seq.load({
+      ...playlist(false, item('1', 100), item('2', 1000, { inPointMs: 500 })),
+      startAt: { index: 1, offsetMs: 300 },
+    });
     expect(engine.last.clip).toMatchObject({ itemId: '2', inPointMs: 800, durationMs: 700 });
   });
 
@@ -111,7 +139,16 @@ describe('Sequencer', () => {
     await seq.stop();
     await expect(seq.skip()).rejects.toBeInstanceOf(StateConflictError);
     expect(shape()).toEqual([
-      'PLAYING', 'AIR 1', 'END 1 SKIPPED 250', 'AIR 2', 'PAUSED', 'END 2 SKIPPED 100', 'PLAYING', 'AIR 3', 'END 3 TRUNCATED 50', 'STOPPED',
+      'PLAYING',
+      'AIR 1',
+      'END 1 SKIPPED 250',
+      'AIR 2',
+      'PAUSED',
+      'END 2 SKIPPED 100',
+      'PLAYING',
+      'AIR 3',
+      'END 3 TRUNCATED 50',
+      'STOPPED',
     ]);
   });
 
@@ -122,7 +159,19 @@ describe('Sequencer', () => {
     playOut(100);
     engine.last.listener.onEnd({ ok: false, message: 'boom' });
     engine.last.listener.onEnd({ ok: false, message: 'boom' });
-    expect(shape()).toEqual(['PLAYING', 'ERROR', 'END 1 FAILED 0', 'AIR 2', 'END 2 PLAYED 100', 'ERROR', 'END 1 FAILED 0', 'ERROR', 'END 2 FAILED 0', 'ERROR', 'STOPPED']);
+    expect(shape()).toEqual([
+      'PLAYING',
+      'ERROR',
+      'END 1 FAILED 0',
+      'AIR 2',
+      'END 2 PLAYED 100',
+      'ERROR',
+      'END 1 FAILED 0',
+      'ERROR',
+      'END 2 FAILED 0',
+      'ERROR',
+      'STOPPED',
+    ]);
     expect(seq.status().errors.at(-1)?.message).toMatch(/every item/);
   });
 
@@ -220,5 +269,60 @@ describe('Sequencer with an engine that cues the next clip (onCue)', () => {
     engine.played[0].listener.onEnd({ ok: true });
     expect(seq.status().current).toMatchObject({ itemId: '3' });
     expect(shape()).toEqual(['PLAYING', 'AIR 1', 'ERROR', 'END 2 FAILED 0', 'END 1 PLAYED 1000']);
+  });
+});
+
+describe('Sequencer, a load anchored in time (resume after a failover or restart)', () => {
+  const three = (loop: boolean) => playlist(loop, item('1', 3000), item('2', 3000), item('3', 3000));
+  const iso = (ms: number) => new Date(ms).toISOString();
+
+  it('starts where the list would be as it reaches air: seconds after the anchor, into a later item', async () => {
+    const { seq, engine, clock, shape } = setup();
+    const anchorAt = iso(clock.now());
+    clock.advance(6500); // the new sidecar took 6.5 s to take the load
+    await seq.load({ ...three(false), startAt: { index: 0, offsetMs: 1000 }, anchorAt });
+    // Timed 0.5 s ahead (time to open the file), 7 s after the anchor: 1 s into item 1 then is 2 s into item 3.
+    expect(engine.played).toHaveLength(1);
+    expect(engine.last.clip).toMatchObject({
+      itemId: '3',
+      inPointMs: 2000,
+      durationMs: 1000,
+      startAtMs: clock.now() + 500,
+    });
+    clock.advance(500);
+    engine.last.listener.onAir(clock.now());
+    expect(seq.status().current).toMatchObject({ itemId: '3', index: 2, positionMs: 2000 });
+    expect(shape()).toEqual(['PLAYING', 'AIR 3']);
+  });
+
+  it('goes round a looping list as many times as it would have', async () => {
+    const { seq, engine, clock } = setup();
+    const anchorAt = iso(clock.now());
+    clock.advance(10_000 + 9000 * 2 - 500); // two whole rounds more, less the lead
+    await seq.load({ ...three(true), startAt: { index: 1, offsetMs: 500 }, anchorAt });
+    // 0.5 s into item 2, 10 s later: the rest of 2 and 3 (5.5 s), 3 s of 1, 1.5 s into 2.
+    expect(engine.last.clip).toMatchObject({ itemId: '2', inPointMs: 1500, durationMs: 1500 });
+    expect(seq.status()).toMatchObject({ state: 'PLAYING', current: { index: 1 } });
+  });
+
+  it('refuses a list that does not loop and would have ended, and plays nothing', async () => {
+    const { seq, engine, clock } = setup();
+    const anchorAt = iso(clock.now());
+    clock.advance(8000);
+    await expect(seq.load({ ...three(false), startAt: { index: 0, offsetMs: 1000 }, anchorAt })).rejects.toThrow(
+      StateConflictError,
+    );
+    expect(engine.played).toHaveLength(0);
+    expect(seq.status().state).toBe('IDLE');
+  });
+
+  it('an anchor ahead of its own clock (hosts a little apart) starts at startAt as given; no anchor, likewise', async () => {
+    const { seq, engine, clock } = setup();
+    await seq.load({ ...three(false), startAt: { index: 1, offsetMs: 700 }, anchorAt: iso(clock.now() + 1000) });
+    expect(engine.last.clip).toMatchObject({ itemId: '2', inPointMs: 700 });
+    clock.advance(5000);
+    await seq.load({ ...three(false), startAt: { index: 2, offsetMs: 100 } });
+    expect(engine.last.clip).toMatchObject({ itemId: '3', inPointMs: 100 });
+    expect(engine.last.clip.startAtMs).toBeUndefined();
   });
 });

@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EngineSnapshots, engineState, unreachable } from '../../src/domain/engine-status.ts';
-import { lastOnAir, resumePosition } from '../../src/domain/playout-resume.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { EngineSnapshots, engineState, unreachable } from '../../src/domain/channels/engine-status.ts';
+import { lastOnAir, resumePosition } from '../../src/domain/channels/playout-resume.ts';
 import { insertChannel } from '../helpers/fixtures.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
 
 // Where a failed-over channel joins its schedule: items of 4 s, 20 s and 4 s.
 const durations = [4000, 20_000, 4000];
@@ -24,14 +24,10 @@ describe('resumePosition', () => {
 });
 
 describe('lastOnAir: what was on air on a lost sidecar', () => {
-  let server: TestServer;
+  const { server } = useTestServer();
   let snapshots: EngineSnapshots;
   beforeAll(async () => {
-    server = await startTestServer();
     snapshots = new EngineSnapshots(server.services.redis, server.services.config.queuePrefix);
-  });
-  afterAll(async () => {
-    await server?.close();
   });
 
   const status = (state: 'PLAYING' | 'PAUSED' | 'IDLE', positionMs: number) => ({
@@ -40,7 +36,18 @@ describe('lastOnAir: what was on air on a lost sidecar', () => {
     state,
     playlistId: state === 'IDLE' ? null : 'pl-1',
     loop: false,
-    current: state === 'IDLE' ? null : { itemId: 'it-2', assetId: 'a', clipName: 'two.mp4', index: 1, startedAt: '2026-11-25T10:00:00.000Z', positionMs, durationMs: 20_000 },
+    current:
+      state === 'IDLE'
+        ? null
+        : {
+            itemId: 'it-2',
+            assetId: 'a',
+            clipName: 'two.mp4',
+            index: 1,
+            startedAt: '2026-11-25T10:00:00.000Z',
+            positionMs,
+            durationMs: 20_000,
+          },
     next: null,
     epoch: 'e',
     lastSeq: 3,
@@ -53,10 +60,17 @@ describe('lastOnAir: what was on air on a lost sidecar', () => {
     const readAt = new Date(Date.now() - 3000);
     await snapshots.save(engineState(channel.id, status('PLAYING', 7000), readAt));
     expect(await lastOnAir(server.services, { id: channel.id, startedAt, lastHeartbeatAt: readAt })).toEqual({
-      playlistId: 'pl-1', itemId: 'it-2', positionMs: 7000, at: readAt, paused: false, source: 'snapshot',
+      playlistId: 'pl-1',
+      itemId: 'it-2',
+      positionMs: 7000,
+      at: readAt,
+      paused: false,
+      source: 'snapshot',
     });
     await snapshots.save(engineState(channel.id, status('PAUSED', 7000), readAt));
-    expect((await lastOnAir(server.services, { id: channel.id, startedAt, lastHeartbeatAt: readAt }))?.paused).toBe(true);
+    expect((await lastOnAir(server.services, { id: channel.id, startedAt, lastHeartbeatAt: readAt }))?.paused).toBe(
+      true,
+    );
     // Nothing playing: nothing to resume.
     await snapshots.save(engineState(channel.id, status('IDLE', 0), readAt));
     expect(await lastOnAir(server.services, { id: channel.id, startedAt, lastHeartbeatAt: readAt })).toBeNull();
@@ -67,7 +81,13 @@ describe('lastOnAir: what was on air on a lost sidecar', () => {
     const heartbeat = new Date(Date.now() - 2500);
     const read = engineState(channel.id, status('PLAYING', 7000), new Date(heartbeat.getTime() - 100));
     await snapshots.save(unreachable(read, channel.id, new Date()));
-    expect(await lastOnAir(server.services, { id: channel.id, startedAt: new Date(Date.now() - 60_000), lastHeartbeatAt: heartbeat })).toMatchObject({
+    expect(
+      await lastOnAir(server.services, {
+        id: channel.id,
+        startedAt: new Date(Date.now() - 60_000),
+        lastHeartbeatAt: heartbeat,
+      }),
+    ).toMatchObject({
       positionMs: 7000,
       at: heartbeat,
     });
@@ -81,14 +101,35 @@ describe('lastOnAir: what was on air on a lost sidecar', () => {
     const item = await db.item.create({ data: { playlistId: playlist.id, assetId: asset.id, position: 0 } });
     const itemStartedAt = new Date(Date.now() - 5000);
     await db.asRunEntry.create({
-      data: { channelId: channel.id, playlistId: playlist.id, itemId: item.id, assetId: asset.id, clipName: 'two.mp4', startedAt: itemStartedAt, status: 'PLAYED' },
+      data: {
+        channelId: channel.id,
+        playlistId: playlist.id,
+        itemId: item.id,
+        assetId: asset.id,
+        clipName: 'two.mp4',
+        startedAt: itemStartedAt,
+        status: 'PLAYED',
+      },
     });
     // A snapshot left by an earlier run of the channel (before this sidecar started) does not count.
     await snapshots.save(engineState(channel.id, status('PLAYING', 1000), new Date(Date.now() - 120_000)));
-    expect(await lastOnAir(server.services, { id: channel.id, startedAt: new Date(Date.now() - 60_000), lastHeartbeatAt: new Date() })).toEqual({
-      playlistId: playlist.id, itemId: item.id, positionMs: 0, at: itemStartedAt, paused: false, source: 'as-run',
+    expect(
+      await lastOnAir(server.services, {
+        id: channel.id,
+        startedAt: new Date(Date.now() - 60_000),
+        lastHeartbeatAt: new Date(),
+      }),
+    ).toEqual({
+      playlistId: playlist.id,
+      itemId: item.id,
+      positionMs: 0,
+      at: itemStartedAt,
+      paused: false,
+      source: 'as-run',
     });
     await snapshots.remove(channel.id);
-    expect((await lastOnAir(server.services, { id: channel.id, startedAt: null, lastHeartbeatAt: null }))?.source).toBe('as-run');
+    expect((await lastOnAir(server.services, { id: channel.id, startedAt: null, lastHeartbeatAt: null }))?.source).toBe(
+      'as-run',
+    );
   });
 });

@@ -1,25 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startControlLoop } from '../../src/worker/control.ts';
 import { checkNodes } from '../../src/worker/node-health.ts';
 import { ensureTestImage } from '../helpers/docker-image.ts';
 import { uniq } from '../helpers/fixtures.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, useTestServer } from '../helpers/server.ts';
 
 // Node health against the real Docker engine: its socket answers, a port
 // where nothing listens does not.
-let server: TestServer;
-
-beforeAll(async () => {
-  server = await startTestServer({
-    ORCHESTRATOR: 'docker',
-    SIDECAR_IMAGE: await ensureTestImage(),
-    CONTROL_TICK_MS: '200',
-    NODE_OFFLINE_AFTER_MS: '4000',
-  });
-});
-afterAll(async () => {
-  await server?.close();
-});
+const { server } = useTestServer(async () => ({
+  ORCHESTRATOR: 'docker',
+  SIDECAR_IMAGE: await ensureTestImage(),
+  CONTROL_TICK_MS: '200',
+  NODE_OFFLINE_AFTER_MS: '4000',
+}));
 
 const addNode = (dockerHost: string, extra: { online?: boolean; lastSeenAt?: Date } = {}) =>
   server.services.db.clusterNode.create({ data: { hostname: `n-${uniq()}`, dockerHost, ...extra } });
@@ -71,9 +64,13 @@ describe('node health with local sidecars', () => {
   it('counts every node online: sidecars run on this machine, nodes are records', async () => {
     const local = await startTestServer();
     try {
-      const node = await local.services.db.clusterNode.create({ data: { hostname: `n-${uniq()}`, dockerHost: 'tcp://127.0.0.1:1' } });
+      const node = await local.services.db.clusterNode.create({
+        data: { hostname: `n-${uniq()}`, dockerHost: 'tcp://127.0.0.1:1' },
+      });
       await checkNodes(local.services);
-      expect(await local.services.db.clusterNode.findUniqueOrThrow({ where: { id: node.id } })).toMatchObject({ online: true });
+      expect(await local.services.db.clusterNode.findUniqueOrThrow({ where: { id: node.id } })).toMatchObject({
+        online: true,
+      });
     } finally {
       await local.close();
     }

@@ -1,22 +1,25 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DockerOrchestrator } from '../../src/services/orchestrator/docker.ts';
 import { reconcile } from '../../src/worker/reconcile.ts';
 import { ensureTestImage, localDocker } from '../helpers/docker-image.ts';
 import { insertChannel, sidecarPortBase } from '../helpers/fixtures.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, useTestServer } from '../helpers/server.ts';
 
 // Reconciliation against the real Docker engine (scripts/docker-engine.sh).
-let server: TestServer;
 const port = () => sidecarPortBase(20);
+const { server } = useTestServer(async () => ({
+  ORCHESTRATOR: 'docker',
+  SIDECAR_IMAGE: await ensureTestImage(),
+  SIDECAR_COMMAND: '',
+  SIDECAR_PORT_BASE: String(port()),
+  SIDECAR_PORT_COUNT: '20',
+}));
 
 beforeAll(async () => {
-  server = await startTestServer({
-    ORCHESTRATOR: 'docker',
-    SIDECAR_IMAGE: await ensureTestImage(),
-    SIDECAR_COMMAND: '',
-    SIDECAR_PORT_BASE: String(port()),
-    SIDECAR_PORT_COUNT: '20',
-  });
+  // The stand-in image cannot answer the health challenge (the real image does: test/e2e/docker-image.test.ts).
+  const dockerConfig = server.services.config.orchestrator.docker!;
+  Object.assign(server.services, { orchestrator: new DockerOrchestrator({ ...dockerConfig, verifyIdentity: false }) });
 });
 afterAll(async () => {
   // Nothing of this file's may outlive it.
@@ -24,14 +27,22 @@ afterAll(async () => {
   for (const c of await docker.listContainers({ all: true, filters: { label: ['onair.managed=true'] } })) {
     const channelId = c.Labels['onair.channel'];
     if (channelId && (await server.services.db.channel.findUnique({ where: { id: channelId } }))) {
-      await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+      await docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => {});
     }
   }
-  await server?.close();
 });
 
 const spawnSidecar = (channelId: string) =>
-  server.services.orchestrator.start({ channelId, secret: randomBytes(24).toString('hex'), env: {}, port: port(), node: null });
+  server.services.orchestrator.start({
+    channelId,
+    secret: randomBytes(24).toString('hex'),
+    env: {},
+    port: port(),
+    node: null,
+  });
 
 describe('reconciliation', () => {
   it('removes a sidecar no channel on air claims, keeps the claimed one, and fails over a RUNNING channel whose sidecar is gone', async () => {
@@ -41,10 +52,17 @@ describe('reconciliation', () => {
 
     const onAir = await insertChannel(server.services, null);
     const claimed = await spawnSidecar(onAir.id);
-    await db.channel.update({ where: { id: onAir.id }, data: { status: 'RUNNING', sidecarRef: claimed.ref, sidecarUrl: claimed.url } });
+    await db.channel.update({
+      where: { id: onAir.id },
+      data: { status: 'RUNNING', sidecarRef: claimed.ref, sidecarUrl: claimed.url },
+    });
 
     // Its heartbeat is fresh: the orchestrator's word that the sidecar is gone is enough, no timeout waited for.
-    const lost = await insertChannel(server.services, null, { status: 'RUNNING', sidecarRef: 'f'.repeat(64), lastHeartbeatAt: new Date() });
+    const lost = await insertChannel(server.services, null, {
+      status: 'RUNNING',
+      sidecarRef: 'f'.repeat(64),
+      lastHeartbeatAt: new Date(),
+    });
 
     const result = await reconcile(server.services);
     expect(result).toMatchObject({ lost: 1 });
@@ -72,8 +90,14 @@ describe('reconciliation', () => {
   });
 
   it('skips a node whose engine does not answer', async () => {
-    const node = await server.services.db.clusterNode.create({ data: { hostname: `dark-${Date.now()}`, dockerHost: 'tcp://127.0.0.1:1' } });
-    const running = await insertChannel(server.services, null, { nodeId: node.id, status: 'RUNNING', sidecarRef: 'abc' });
+    const node = await server.services.db.clusterNode.create({
+      data: { hostname: `dark-${Date.now()}`, dockerHost: 'tcp://127.0.0.1:1' },
+    });
+    const running = await insertChannel(server.services, null, {
+      nodeId: node.id,
+      status: 'RUNNING',
+      sidecarRef: 'abc',
+    });
     const result = await reconcile(server.services);
     expect(result.unreachable).toBeGreaterThanOrEqual(1);
     expect((await server.services.db.channel.findUniqueOrThrow({ where: { id: running.id } })).status).toBe('RUNNING');
@@ -92,13 +116,19 @@ describe('reconciliation of local sidecars', () => {
         outputType: 'SRT',
         output: { url: 'srt://127.0.0.1:9', latencyMs: null, passphraseSet: false },
       });
-      const live = await insertChannel(local.services, null, { status: 'RUNNING', sidecarRef: String(process.pid), lastHeartbeatAt: new Date() });
+      const live = await insertChannel(local.services, null, {
+        status: 'RUNNING',
+        sidecarRef: String(process.pid),
+        lastHeartbeatAt: new Date(),
+      });
       const result = await reconcile(local.services);
       expect(result.lost).toBe(1);
       // A new sidecar process of its own, answering.
       const restarted = await db.channel.findUniqueOrThrow({ where: { id: gone.id } });
       expect(restarted).toMatchObject({ status: 'RUNNING', restartCount: 1 });
-      expect(await local.services.orchestrator.list(null)).toEqual([{ channelId: gone.id, ref: restarted.sidecarRef, running: true }]);
+      expect(await local.services.orchestrator.list(null)).toEqual([
+        { channelId: gone.id, ref: restarted.sidecarRef, running: true },
+      ]);
       expect((await fetch(`${restarted.sidecarUrl}/healthz`)).ok).toBe(true);
       expect((await db.channel.findUniqueOrThrow({ where: { id: live.id } })).status).toBe('RUNNING');
     } finally {

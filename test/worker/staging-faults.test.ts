@@ -10,15 +10,20 @@ import S3rverUntyped from 's3rver';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/database.ts';
 import { insertChannel } from '../helpers/fixtures.ts';
-import { createCast, startTestServer, type Cast, type TestServer } from '../helpers/server.ts';
+import { useTestServer } from '../helpers/server.ts';
+import { until } from '../helpers/until.ts';
 
-const S3rver = S3rverUntyped as new (o: { port: number; address: string; silent: boolean; directory: string }) => {
+const S3rver = S3rverUntyped as new (o: {
+  port: number;
+  address: string;
+  silent: boolean;
+  directory: string;
+}) => {
   run(): Promise<{ port: number }>;
   close(): Promise<void>;
 };
 
-let server: TestServer;
-let cast: Cast;
+const { server, cast } = useTestServer();
 let tmp: string;
 let playlistId: string;
 const children: ChildProcess[] = [];
@@ -42,17 +47,8 @@ function spawnWorker(env: Record<string, string>): ChildProcess {
   return child;
 }
 
-async function until<T>(probe: () => Promise<T | undefined | null | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-const assetStatus = async (id: string) => (await server.services.db.asset.findUniqueOrThrow({ where: { id } })).mediaStatus;
+const assetStatus = async (id: string) =>
+  (await server.services.db.asset.findUniqueOrThrow({ where: { id } })).mediaStatus;
 
 async function stageThroughApi(storageKey: string, filename: string) {
   const asset = await server.services.db.asset.create({ data: { projectId: cast.home.id, filename, storageKey } });
@@ -65,8 +61,6 @@ async function stageThroughApi(storageKey: string, filename: string) {
 
 beforeAll(async () => {
   tmp = await mkdtemp(path.join(tmpdir(), 'onair-staging-faults-'));
-  server = await startTestServer();
-  cast = await createCast(server.services);
   const channel = await insertChannel(server.services, cast.home.id);
   playlistId = (await server.services.db.playlist.create({ data: { channelId: channel.id, name: 'faults' } })).id;
 });
@@ -77,7 +71,6 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  await server?.close();
   await rm(tmp, { recursive: true, force: true });
 });
 
@@ -89,10 +82,20 @@ describe('a worker killed in the middle of a copy', () => {
     // The same worker, idle on a queue of its own: its peak is the baseline the copy adds to.
     // (On a database of its own: its start-up sweep must not take this test's asset.)
     const idleDb = await createTestDatabase();
-    const idle = spawnWorker({ DATABASE_URL: idleDb.url, MEDIA_STORE_DIR: storeDir, MEDIA_VOLUME_DIR: path.join(tmp, 'idle'), QUEUE_PREFIX: `${server.services.config.queuePrefix}-idle` });
+    const idle = spawnWorker({
+      DATABASE_URL: idleDb.url,
+      MEDIA_STORE_DIR: storeDir,
+      MEDIA_VOLUME_DIR: path.join(tmp, 'idle'),
+      QUEUE_PREFIX: `${server.services.config.queuePrefix}-idle`,
+    });
     // 400 MB of incompressible data, written and hashed in 1 MB chunks.
     const hash = createHash('sha256');
-    const out = createWriteStream(path.join(storeDir, 'big.mxf'));
+    await mkdir(path.join(storeDir, cast.home.id), { recursive: true });
+    const out = createWriteStream(path.join(storeDir, cast.home.id, 'big.mxf'));
+    // Staging takes only files that start as a media container: an MXF partition pack key.
+    const header = Buffer.from('060e2b34020501010d01020101020400', 'hex');
+    hash.update(header);
+    out.write(header);
     const chunk = randomBytes(1 << 20);
     for (let i = 0; i < 400; i++) {
       chunk[0] = i & 0xff;
@@ -101,26 +104,48 @@ describe('a worker killed in the middle of a copy', () => {
     }
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
     const digest = hash.digest('hex');
-    await writeFile(path.join(storeDir, 'big.mxf.sha256'), `${digest}  big.mxf\n`);
+    await writeFile(path.join(storeDir, cast.home.id, 'big.mxf.sha256'), `${digest}  big.mxf\n`);
 
-    const env = { MEDIA_STORE_DIR: storeDir, MEDIA_VOLUME_DIR: volumeDir, STAGING_LOCK_MS: '1000', STAGING_BACKOFF_MS: '50' };
+    const env = {
+      MEDIA_STORE_DIR: storeDir,
+      MEDIA_VOLUME_DIR: volumeDir,
+      STAGING_LOCK_MS: '1000',
+      STAGING_BACKOFF_MS: '50',
+    };
     const first = spawnWorker(env);
     const asset = await stageThroughApi('big.mxf', 'big.mxf');
-    const assetDir = path.join(volumeDir, asset.id);
+    // The object's folder on the volume: objects/<id>/.
+    let assetDir = '';
+    await until(
+      async () => {
+        const [id] = await readdir(path.join(volumeDir, 'objects')).catch(() => [] as string[]);
+        if (id) assetDir = path.join(volumeDir, 'objects', id);
+        return id !== undefined;
+      },
+      'the first worker to start its copy',
+      30_000,
+      20,
+    );
     // Kill it once it has written a good part of the file.
-    await until(async () => {
-      const names = await readdir(assetDir).catch(() => [] as string[]);
-      const partial = names.find((n) => n.endsWith('.partial'));
-      return partial && (await stat(path.join(assetDir, partial))).size > 50 << 20;
-    }, 30_000, 'the first worker to copy 50 MB');
+    await until(
+      async () => {
+        const names = await readdir(assetDir).catch(() => [] as string[]);
+        const partial = names.find((n) => n.endsWith('.partial'));
+        return partial && (await stat(path.join(assetDir, partial))).size > 50 << 20;
+      },
+      'the first worker to copy 50 MB',
+      30_000,
+      20,
+    );
     first.kill('SIGKILL');
     await new Promise<void>((resolve) => first.once('exit', () => resolve()));
     expect((await readdir(assetDir)).filter((n) => n.endsWith('.partial'))).toHaveLength(1);
     expect(await assetStatus(asset.id)).toBe('STAGING');
 
     const second = spawnWorker(env);
-    await until(async () => (await assetStatus(asset.id)) === 'READY', 60_000, 'the second worker to finish');
-    const peakKb = async (pid?: number) => Number(/VmHWM:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    await until(async () => (await assetStatus(asset.id)) === 'READY', 'the second worker to finish', 60_000, 20);
+    const peakKb = async (pid?: number) =>
+      Number(/VmHWM:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1]);
     const [copying, baseline] = [await peakKb(second.pid), await peakKb(idle.pid)];
     second.kill('SIGTERM');
     idle.kill('SIGKILL');
@@ -132,7 +157,9 @@ describe('a worker killed in the middle of a copy', () => {
     expect(copied.digest('hex')).toBe(digest);
     // Streaming: the copy adds a few MB to what an idle worker holds, whatever the file's size.
     const growthMb = (copying - baseline) / 1024;
-    console.info(`staging worker peak RSS: idle ${(baseline / 1024).toFixed(0)} MB, copying 400 MB ${(copying / 1024).toFixed(0)} MB`);
+    console.info(
+      `staging worker peak RSS: idle ${(baseline / 1024).toFixed(0)} MB, copying 400 MB ${(copying / 1024).toFixed(0)} MB`,
+    );
     expect(growthMb).toBeLessThan(64);
   }, 120_000);
 });
@@ -144,21 +171,38 @@ describe('staging from an S3-compatible store', () => {
     try {
       const endpoint = `http://127.0.0.1:${port}`;
       const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-      const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials, requestChecksumCalculation: 'WHEN_REQUIRED' });
+      const client = new S3Client({
+        endpoint,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials,
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+      });
       await client.send(new CreateBucketCommand({ Bucket: 'media' }));
-      const body = randomBytes(3 << 20);
-      await client.send(new PutObjectCommand({ Bucket: 'media', Key: 'promos/spot.mxf', Body: body }));
+      const body = Buffer.concat([Buffer.from('060e2b34020501010d01020101020400', 'hex'), randomBytes(3 << 20)]);
+      await client.send(new PutObjectCommand({ Bucket: 'media', Key: `${cast.home.id}/promos/spot.mxf`, Body: body }));
       client.destroy();
 
       const volumeDir = path.join(tmp, 'volume-s3');
       spawnWorker({
-        MEDIA_STORE: 's3', S3_BUCKET: 'media', S3_ENDPOINT: endpoint, S3_FORCE_PATH_STYLE: 'true',
-        S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', MEDIA_VOLUME_DIR: volumeDir,
+        MEDIA_STORE: 's3',
+        S3_BUCKET: 'media',
+        S3_ENDPOINT: endpoint,
+        S3_FORCE_PATH_STYLE: 'true',
+        S3_ACCESS_KEY_ID: 'S3RVER',
+        S3_SECRET_ACCESS_KEY: 'S3RVER',
+        MEDIA_VOLUME_DIR: volumeDir,
       });
       const asset = await stageThroughApi('promos/spot.mxf', 'spot.mxf');
-      await until(async () => (await assetStatus(asset.id)) !== 'PENDING' && (await assetStatus(asset.id)) !== 'STAGING', 30_000, 'staging');
+      await until(
+        async () => (await assetStatus(asset.id)) !== 'PENDING' && (await assetStatus(asset.id)) !== 'STAGING',
+        'staging',
+        30_000,
+        20,
+      );
       expect(await assetStatus(asset.id)).toBe('READY');
-      expect(await readFile(path.join(volumeDir, asset.id, 'spot.mxf'))).toEqual(body);
+      const row = await server.services.db.asset.findUniqueOrThrow({ where: { id: asset.id } });
+      expect(await readFile(path.join(volumeDir, row.mediaPath as string))).toEqual(body);
     } finally {
       await s3.close();
     }
@@ -176,14 +220,17 @@ describe('a full playout volume', () => {
     }
     try {
       const storeDir = path.join(tmp, 'store-full');
-      await mkdir(storeDir, { recursive: true });
-      await writeFile(path.join(storeDir, 'huge.mxf'), Buffer.alloc(8 << 20, 1));
+      await mkdir(path.join(storeDir, cast.home.id), { recursive: true });
+      const huge = Buffer.alloc(8 << 20, 1);
+      Buffer.from('060e2b34020501010d01020101020400', 'hex').copy(huge);
+      await writeFile(path.join(storeDir, cast.home.id, 'huge.mxf'), huge);
       spawnWorker({ MEDIA_STORE_DIR: storeDir, MEDIA_VOLUME_DIR: volumeDir });
       const asset = await stageThroughApi('huge.mxf', 'huge.mxf');
-      await until(async () => (await assetStatus(asset.id)) === 'ERROR', 30_000, 'ERROR');
+      await until(async () => (await assetStatus(asset.id)) === 'ERROR', 'ERROR', 30_000, 20);
       const row = await server.services.db.asset.findUniqueOrThrow({ where: { id: asset.id } });
       expect(row.mediaError).toMatch(/volume full/i);
-      expect(await readdir(path.join(volumeDir, asset.id)).catch(() => [])).toEqual([]);
+      const left = await readdir(path.join(volumeDir, 'objects'), { recursive: true }).catch(() => [] as string[]);
+      expect(left.filter((f) => /huge|partial/.test(String(f)))).toEqual([]);
     } finally {
       execFileSync('umount', ['-l', volumeDir], { stdio: 'ignore' });
     }

@@ -10,13 +10,24 @@ import { createLocalStore } from '../../src/services/storage/local-store.ts';
 import type { MediaStore } from '../../src/services/storage/store.ts';
 import { startWorkers, type Workers } from '../../src/worker/index.ts';
 import { insertChannel } from '../helpers/fixtures.ts';
-import { createCast, outcome, startTestServer, tokenOf, ACTORS, type Cast, type TestServer } from '../helpers/server.ts';
+import { outcome, tokenOf, ACTORS, useTestServer } from '../helpers/server.ts';
 
-let server: TestServer;
-let cast: Cast;
 let tmp: string;
 let storeDir: string;
 let volumeDir: string;
+beforeAll(async () => {
+  tmp = await mkdtemp(path.join(tmpdir(), 'onair-staging-'));
+  storeDir = path.join(tmp, 'store');
+  volumeDir = path.join(tmp, 'volume');
+  await mkdir(storeDir, { recursive: true });
+});
+afterAll(() => rm(tmp, { recursive: true, force: true }));
+const { server, cast } = useTestServer(() => ({
+  MEDIA_STORE_DIR: storeDir,
+  MEDIA_VOLUME_DIR: volumeDir,
+  STAGING_ATTEMPTS: '3',
+  STAGING_BACKOFF_MS: '50',
+}));
 let playlistId: string;
 const workers: Workers[] = [];
 const extraServices: Services[] = [];
@@ -25,15 +36,26 @@ const sha256 = (data: Buffer | string) => createHash('sha256').update(data).dige
 const ADD = `mutation($input: AddItemInput!) { addItem(input: $input) { id mediaStatus } }`;
 const ITEM = `query($id: ID!) { item(id: $id) { mediaStatus mediaError asset { id } } }`;
 
-/** A clip in the local media store, with the sha256 sidecar the store verifies against. */
+/** An MXF partition pack key: staging takes only files that start as a media container. */
+const MXF = Buffer.from('060e2b34020501010d01020101020400', 'hex');
+const media = (body: Buffer | string) => Buffer.concat([MXF, Buffer.from(body)]);
+
+/** A clip in the home project's folder of the local media store, with the sha256 sidecar the store verifies against. */
 async function putClip(key: string, content: Buffer, sidecar = sha256(content)) {
-  await mkdir(path.dirname(path.join(storeDir, key)), { recursive: true });
-  await writeFile(path.join(storeDir, key), content);
-  await writeFile(path.join(storeDir, `${key}.sha256`), `${sidecar}  ${path.basename(key)}\n`);
+  const file = path.join(storeDir, cast.home.id, key);
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, content);
+  await writeFile(`${file}.sha256`, `${sidecar}  ${path.basename(key)}\n`);
 }
 
+/** Staged files are shared per store object: objects/<id>/<name of the key>. */
+const STAGED = (name: string) =>
+  expect.stringMatching(new RegExp(`^objects/[0-9a-f]{32}/${name.replace('.', '\\.')}$`));
+
 async function newAsset(key: string) {
-  return server.services.db.asset.create({ data: { projectId: cast.home.id, filename: path.basename(key), storageKey: key } });
+  return server.services.db.asset.create({
+    data: { projectId: cast.home.id, filename: path.basename(key), storageKey: key },
+  });
 }
 
 async function addItem(assetId: string, token = cast.operator.token) {
@@ -74,12 +96,6 @@ async function startWorker(store?: MediaStore, env: Record<string, string> = {})
 }
 
 beforeAll(async () => {
-  tmp = await mkdtemp(path.join(tmpdir(), 'onair-staging-'));
-  storeDir = path.join(tmp, 'store');
-  volumeDir = path.join(tmp, 'volume');
-  await mkdir(storeDir, { recursive: true });
-  server = await startTestServer({ MEDIA_STORE_DIR: storeDir, MEDIA_VOLUME_DIR: volumeDir, STAGING_ATTEMPTS: '3', STAGING_BACKOFF_MS: '50' });
-  cast = await createCast(server.services);
   const channel = await insertChannel(server.services, cast.home.id);
   playlistId = (await server.services.db.playlist.create({ data: { channelId: channel.id, name: 'staging' } })).id;
 });
@@ -87,13 +103,11 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const w of workers) await w.close();
   for (const s of extraServices) await s.close();
-  await server?.close();
-  await rm(tmp, { recursive: true, force: true });
 });
 
 describe('staging from the local store', () => {
   it('copies the media once per asset, marks its items READY and tells the event bus', async () => {
-    const content = Buffer.from('x'.repeat(100_000));
+    const content = media('x'.repeat(100_000 - MXF.length));
     await putClip('news/opener.mxf', content);
     const asset = await newAsset('news/opener.mxf');
     const events: AssetMediaEvent[] = [];
@@ -113,15 +127,25 @@ describe('staging from the local store', () => {
     expect((await server.gql(cast.viewer.token, ITEM, { id: itemId })).data.item.mediaStatus).toBe('PENDING');
     await startWorker();
     const staged = await waitForAsset(asset.id, ['READY', 'ERROR']);
-    expect(staged).toMatchObject({ mediaStatus: 'READY', mediaError: null, mediaPath: `${asset.id}/opener.mxf`, mediaBytes: 100_000n });
+    expect(staged).toMatchObject({
+      mediaStatus: 'READY',
+      mediaError: null,
+      mediaPath: STAGED('opener.mxf'),
+      mediaBytes: 100_000n,
+    });
     expect(await readFile(path.join(volumeDir, staged.mediaPath as string))).toEqual(content);
-    expect((await server.gql(cast.viewer.token, ITEM, { id: itemId })).data.item).toMatchObject({ mediaStatus: 'READY', mediaError: null });
+    expect((await server.gql(cast.viewer.token, ITEM, { id: itemId })).data.item).toMatchObject({
+      mediaStatus: 'READY',
+      mediaError: null,
+    });
 
     await collecting;
     await iterator.return?.();
     // Status changes, with progress reports in between.
     expect(events.filter((e) => !e.progress).map((e) => e.status)).toEqual(['STAGING', 'READY']);
-    expect(events.filter((e) => e.progress).every((e) => e.status === 'STAGING' && e.progress!.totalBytes === 100_000)).toBe(true);
+    expect(
+      events.filter((e) => e.progress).every((e) => e.status === 'STAGING' && e.progress!.totalBytes === 100_000),
+    ).toBe(true);
 
     // A new item of a staged asset is READY at once, with no new job.
     const second = await addItem(asset.id);
@@ -130,13 +154,17 @@ describe('staging from the local store', () => {
   });
 
   it('twenty items of one asset added at once, two workers: one copy', async () => {
-    await putClip('shows/ep1.mxf', Buffer.alloc(2_000_000, 7));
+    await putClip('shows/ep1.mxf', media(Buffer.alloc(2_000_000, 7)));
     const asset = await newAsset('shows/ep1.mxf');
     // Exactly two workers, both counting the copies they start.
     for (const w of workers.splice(0)) await w.close();
     const local = createLocalStore({ root: storeDir });
     let opens = 0;
-    const counting: MediaStore = { stat: (k) => local.stat(k), open: (k, o) => ((opens += 1), local.open(k, o)), close: () => local.close() };
+    const counting: MediaStore = {
+      stat: (k) => local.stat(k),
+      open: (k, o) => ((opens += 1), local.open(k, o)),
+      close: () => local.close(),
+    };
     await startWorker(counting);
     await startWorker(counting);
     await Promise.all(Array.from({ length: 20 }, () => addItem(asset.id)));
@@ -144,7 +172,8 @@ describe('staging from the local store', () => {
     const items = await server.services.db.item.findMany({ where: { assetId: asset.id } });
     expect(items).toHaveLength(20);
     expect(opens).toBe(1);
-    expect((await readdir(path.join(volumeDir, asset.id))).sort()).toEqual(['ep1.mxf']);
+    const staged = await server.services.db.asset.findUniqueOrThrow({ where: { id: asset.id } });
+    expect((await readdir(path.dirname(path.join(volumeDir, staged.mediaPath as string)))).sort()).toEqual(['ep1.mxf']);
   });
 
   it('a missing object and a corrupted one end in ERROR with the reason; the worker serves the next job', async () => {
@@ -155,14 +184,20 @@ describe('staging from the local store', () => {
       mediaError: expect.stringContaining('not found in the media store'),
     });
 
-    await putClip('bad/corrupt.mxf', Buffer.from('the real bytes'), sha256('other bytes'));
+    await putClip('bad/corrupt.mxf', media('the real bytes'), sha256('other bytes'));
     const corrupt = await newAsset('bad/corrupt.mxf');
     await addItem(corrupt.id);
     const failed = await waitForAsset(corrupt.id, ['ERROR', 'READY']);
-    expect(failed).toMatchObject({ mediaStatus: 'ERROR', mediaPath: null, mediaError: expect.stringContaining('checksum mismatch') });
-    await expect(readdir(path.join(volumeDir, corrupt.id))).resolves.toEqual([]);
+    expect(failed).toMatchObject({
+      mediaStatus: 'ERROR',
+      mediaPath: null,
+      mediaError: expect.stringContaining('checksum mismatch'),
+    });
+    // Nothing was left on the volume: no file, no partial copy.
+    const onVolume = await readdir(path.join(volumeDir, 'objects'), { recursive: true }).catch(() => []);
+    expect(onVolume.filter((f) => String(f).includes('corrupt'))).toEqual([]);
 
-    await putClip('good/after.mxf', Buffer.from('fine'));
+    await putClip('good/after.mxf', media('fine'));
     const good = await newAsset('good/after.mxf');
     await addItem(good.id);
     expect((await waitForAsset(good.id, ['READY', 'ERROR'])).mediaStatus).toBe('READY');
@@ -174,15 +209,24 @@ describe('staging from the local store', () => {
     await waitForAsset(asset.id, ['ERROR']);
     const restage = `mutation($id: ID!) { restageItem(id: $id) { id mediaStatus } }`;
     const expected: Record<string, string> = {
-      admin: 'OK', editor: 'OK', operator: 'OK', viewer: 'FORBIDDEN', outsider: 'NOT_FOUND', revoked: 'UNAUTHENTICATED', anonymous: 'UNAUTHENTICATED',
+      admin: 'OK',
+      editor: 'OK',
+      operator: 'OK',
+      viewer: 'FORBIDDEN',
+      outsider: 'NOT_FOUND',
+      revoked: 'UNAUTHENTICATED',
+      anonymous: 'UNAUTHENTICATED',
     };
-    await putClip('later/arrives.mxf', Buffer.from('now here'));
+    await putClip('later/arrives.mxf', media('now here'));
     for (const actor of ACTORS) {
       if (actor === 'admin') continue;
-      expect([actor, outcome(await server.gql(tokenOf(cast, actor), restage, { id: itemId }))]).toEqual([actor, expected[actor]]);
+      expect([actor, outcome(await server.gql(tokenOf(cast, actor), restage, { id: itemId }))]).toEqual([
+        actor,
+        expected[actor],
+      ]);
     }
     expect(outcome(await server.gql(cast.admin.token, restage, { id: 'nope' }))).toBe('BAD_USER_INPUT');
-    expect((await waitForAsset(asset.id, ['READY'])).mediaPath).toBe(`${asset.id}/arrives.mxf`);
+    expect((await waitForAsset(asset.id, ['READY'])).mediaPath).toEqual(STAGED('arrives.mxf'));
   });
 });
 

@@ -12,17 +12,23 @@ import {
   type AsRunPageRequest,
   type AsRunQuery,
   type AsRunRow,
-} from '../../domain/as-run.ts';
-import { findChannelAsRunPage } from '../../domain/as-run-batch.ts';
+} from '../../domain/as-run/as-run.ts';
+import { findChannelAsRunPage } from '../../domain/as-run/as-run-batch.ts';
 import type { ObjectRef } from '@pothos/core';
 import type { Channel, Item } from '../../../prisma/generated/client/client.ts';
 import { builder } from '../builder.ts';
-import type { Context } from '../context.ts';
+import { ScheduleFillEnum } from './schedule-plan.ts';
+
+const offsetMs = (started: Date | string, planned: Date | string | null) =>
+  planned === null ? null : new Date(started).getTime() - new Date(planned).getTime();
 
 export const AsRunStatusEnum = builder.enumType('AsRunStatus', {
   values: {
     PLAYED: { description: 'Aired to its planned end.' },
-    SKIPPED: { description: 'Cut short by a skip.' },
+    SKIPPED: {
+      description:
+        'Cut short by a skip; or, with a scheduleEventId, an event the schedule passed without airing it (no length).',
+    },
     TRUNCATED: { description: 'Cut short by stop, channel stop or failure of the channel.' },
     FAILED: { description: 'Could not be put to air.' },
   } as const,
@@ -44,7 +50,8 @@ export const AsRunEntry = builder.prismaObject('AsRunEntry', {
     channel: t.field({
       type: ChannelRef,
       resolve: (entry, _args, ctx) =>
-        ((entry as AsRunRow).channel as Channel | undefined) ?? ctx.db.channel.findUniqueOrThrow({ where: { id: entry.channelId } }),
+        ((entry as AsRunRow).channel as Channel | undefined) ??
+        ctx.db.channel.findUniqueOrThrow({ where: { id: entry.channelId } }),
     }),
     playlistId: t.exposeID('playlistId', { nullable: true }),
     // SET NULL when the item (or its playlist) is deleted; the entry itself stays.
@@ -63,6 +70,42 @@ export const AsRunEntry = builder.prismaObject('AsRunEntry', {
     endedAt: t.expose('endedAt', { type: 'DateTime', nullable: true }),
     durationMs: t.exposeInt('durationMs', { nullable: true }),
     status: t.expose('status', { type: AsRunStatusEnum }),
+    reason: t.exposeString('reason', {
+      nullable: true,
+      description:
+        'Why a FAILED or TRUNCATED entry ended (media missing, output lost, stopped by the operator, sidecar lost); null otherwise.',
+    }),
+    scheduleEventId: t.exposeID('scheduleEventId', {
+      nullable: true,
+      description:
+        'The schedule event it aired for (it may have been removed since); null for manual play and filler in a gap.',
+    }),
+    scheduleVersion: t.exposeInt('scheduleVersion', {
+      nullable: true,
+      description: 'The schedule version that planned it; null for manual play.',
+    }),
+    plannedStartAt: t.expose('plannedStartAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: "Its segment's planned start (a frame boundary); null for manual play.",
+    }),
+    plannedEndAt: t.expose('plannedEndAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: "Its segment's planned end, where a HARD event or the next segment cuts it; null for manual play.",
+    }),
+    offsetMs: t.int({
+      nullable: true,
+      description: 'How it aired against plan: startedAt − plannedStartAt (positive: late, negative: early).',
+      resolve: (entry) => offsetMs(entry.startedAt, entry.plannedStartAt),
+    }),
+    fills: t.field({
+      type: ScheduleFillEnum,
+      nullable: true,
+      description:
+        'Why filler aired here: GAP (nothing scheduled), MISSING (in place of a clip that could not air), MANUAL (a MANUAL event held); null otherwise.',
+      resolve: (entry) => entry.fills,
+    }),
   }),
 });
 
@@ -103,7 +146,8 @@ function fieldsOf(info: GraphQLResolveInfo, set: SelectionSetNode | undefined, i
  */
 function relationNeed(info: GraphQLResolveInfo, path: string[]): AsRunQuery['channel'] {
   let nodes: readonly FieldNode[] = info.fieldNodes;
-  for (const name of path) nodes = nodes.flatMap((node) => fieldsOf(info, node.selectionSet).filter((f) => f.name.value === name));
+  for (const name of path)
+    nodes = nodes.flatMap((node) => fieldsOf(info, node.selectionSet).filter((f) => f.name.value === name));
   if (nodes.length === 0) return undefined;
   const names = nodes.flatMap((node) => fieldsOf(info, node.selectionSet).map((f) => f.name.value));
   return names.every((name) => name === 'id' || name === '__typename') ? 'id' : 'row';
@@ -113,7 +157,7 @@ function relationNeed(info: GraphQLResolveInfo, path: string[]): AsRunQuery['cha
  * Validates, then reads one page. The relations under edges.node (channel,
  * item) are loaded once for the page, not per row.
  */
-async function resolveAsRunPage(ctx: Context, info: GraphQLResolveInfo, args: PageArgs, load: () => Promise<PageLoader>) {
+async function resolveAsRunPage(info: GraphQLResolveInfo, args: PageArgs, load: () => Promise<PageLoader>) {
   const page = parseAsRunArgs(args);
   const loader = await load();
   const query: AsRunQuery = {
@@ -136,7 +180,8 @@ async function resolveAsRunPage(ctx: Context, info: GraphQLResolveInfo, args: Pa
 builder.queryField('asRun', (t) =>
   t.field({
     type: AsRunConnection,
-    description: 'All channels the caller may see when channelId is omitted. from is inclusive, to exclusive, on startedAt.',
+    description:
+      'All channels the caller may see when channelId is omitted. from is inclusive, to exclusive, on startedAt.',
     args: {
       channelId: t.arg.id(),
       from: t.arg({ type: 'DateTime' }),
@@ -145,7 +190,7 @@ builder.queryField('asRun', (t) =>
       after: t.arg.string(),
     },
     resolve: (_root, args, ctx, info) =>
-      resolveAsRunPage(ctx, info, args, async () => {
+      resolveAsRunPage(info, args, async () => {
         const scope = asRunPageScope(ctx, args.channelId);
         return (page, limit, query) => findAsRunPage(ctx, scope, page, limit, query);
       }),
@@ -166,6 +211,10 @@ builder.prismaObjectFields('Channel', (t) => ({
     // Whoever resolved the channel has checked that the caller may see it, and
     // every member of its project may read its log.
     resolve: (channel, args, ctx, info) =>
-      resolveAsRunPage(ctx, info, args, async () => (page, limit, query) => findChannelAsRunPage(ctx, channel.id, page, limit, query)),
+      resolveAsRunPage(
+        info,
+        args,
+        async () => (page, limit, query) => findChannelAsRunPage(ctx, channel.id, page, limit, query),
+      ),
   }),
 }));

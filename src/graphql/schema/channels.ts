@@ -1,5 +1,11 @@
 import { ChannelStatus, OutputType } from '../../../prisma/generated/client/enums.ts';
-import { createChannel, deleteChannel, findChannel, listChannels, updateChannel } from '../../domain/channels.ts';
+import {
+  createChannel,
+  deleteChannel,
+  findChannel,
+  listChannels,
+  updateChannel,
+} from '../../domain/channels/channels.ts';
 import {
   deviceIndexSchema,
   ndiNameSchema,
@@ -10,15 +16,16 @@ import {
   srtUrlSchema,
   streamKeySchema,
   type OutputView,
-} from '../../domain/outputs.ts';
-import { nameSchema, rejectNull } from '../../domain/validation.ts';
+} from '../../domain/channels/outputs.ts';
+import { canListNodes } from '../../domain/cluster/nodes.ts';
+import { nameSchema, rejectNull } from '../../domain/shared/validation.ts';
 import { DEFAULT_VIDEO_FORMAT, videoFormatSchema } from '../../protocol/video-formats.ts';
 import { builder } from '../builder.ts';
 
 export const OutputTypeEnum = builder.enumType(OutputType, { name: 'OutputType' });
 export const ChannelStatusEnum = builder.enumType(ChannelStatus, { name: 'ChannelStatus' });
 
-// The output union: read from channels.output (public settings only; see domain/outputs.ts).
+// The output union: read from channels.output (public settings only; see domain/channels/outputs.ts).
 type View<K extends OutputView['kind']> = Extract<OutputView, { kind: K }>;
 
 const DeckLinkOutput = builder.objectRef<View<'DECKLINK'>>('DeckLinkOutput').implement({
@@ -56,7 +63,14 @@ builder.prismaObject('Channel', {
     id: t.exposeID('id'),
     name: t.exposeString('name'),
     project: t.relation('project', { nullable: true, description: 'Null: an admin-only channel.' }),
-    node: t.relation('node', { nullable: true }),
+    // A node's engine address, hostname and labels are for those who place channels.
+    node: t.relation('node', {
+      nullable: true,
+      description:
+        'Null when the channel is unplaced, and for callers who may not list nodes (admins and editors may).',
+      authScopes: (_channel, _args, ctx) => ctx.principal !== null && canListNodes(ctx.principal),
+      unauthorizedResolver: () => null,
+    }),
     outputType: t.expose('outputType', { type: OutputTypeEnum }),
     output: t.field({
       type: ChannelOutput,

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { MAX_ASSET_DURATION_MS } from '../../domain/assets.ts';
-import { addItem, findItem, removeItem, reorderItems, updateItem } from '../../domain/items.ts';
-import { restageItem } from '../../domain/staging/media.ts';
-import { effectiveDurationMs } from '../../domain/playlists.ts';
-import { nonNegativeMs } from '../../domain/validation.ts';
+import { MAX_ASSET_DURATION_MS } from '../../domain/media/assets.ts';
+import { addItem, findItem, removeItem, reorderItems, updateItem } from '../../domain/playlists/items.ts';
+import { restageItem } from '../../domain/media/staging/media.ts';
+import { effectiveDurationMs } from '../../domain/playlists/playlists.ts';
+import { nonNegativeMs } from '../../domain/shared/validation.ts';
 import { builder } from '../builder.ts';
-import { rejectNull } from '../../domain/validation.ts';
+import { rejectNull } from '../../domain/shared/validation.ts';
 
 export const TransitionEnum = builder.enumType('Transition', {
   values: ['CUT', 'MIX', 'PUSH', 'WIPE', 'SLIDE'] as const,
@@ -51,7 +51,12 @@ builder.prismaObject('Item', {
 });
 
 const inPointSchema = nonNegativeMs.nullish();
-const outPointSchema = z.number().int().min(1, 'must be at least 1').max(MAX_ASSET_DURATION_MS, 'is too large').nullish();
+const outPointSchema = z
+  .number()
+  .int()
+  .min(1, 'must be at least 1')
+  .max(MAX_ASSET_DURATION_MS, 'is too large')
+  .nullish();
 
 const AddItemInput = builder.inputType('AddItemInput', {
   fields: (t) => ({
@@ -114,7 +119,10 @@ builder.mutationFields((t) => ({
     description: "itemIds must be exactly the playlist's items, each once.",
     args: {
       playlistId: t.arg.id({ required: true }),
-      itemIds: t.arg.idList({ required: true, validate: z.array(z.string()).max(10_000, 'must list at most 10000 items') }),
+      itemIds: t.arg.idList({
+        required: true,
+        validate: z.array(z.string()).max(10_000, 'must list at most 10000 items'),
+      }),
     },
     resolve: (query, _root, args, ctx) => reorderItems(ctx, args.playlistId, args.itemIds, query),
   }),

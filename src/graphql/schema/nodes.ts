@@ -7,7 +7,7 @@ import {
   listNodes,
   registerNode,
   removeNode,
-} from '../../domain/nodes.ts';
+} from '../../domain/cluster/nodes.ts';
 import { builder } from '../builder.ts';
 
 builder.prismaObject('ClusterNode', {

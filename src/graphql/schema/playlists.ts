@@ -4,9 +4,9 @@ import {
   findPlaylist,
   playlistDurationMs,
   playlistReady,
-  updatePlaylist,
-} from '../../domain/playlists.ts';
-import { nameSchema, rejectNull } from '../../domain/validation.ts';
+} from '../../domain/playlists/playlists.ts';
+import { updatePlaylistOnAir } from '../../domain/channels/on-air-edits.ts';
+import { nameSchema, rejectNull } from '../../domain/shared/validation.ts';
 import { builder } from '../builder.ts';
 
 // The computed fields select the items with the same orderBy as `items`, so
@@ -78,7 +78,7 @@ builder.mutationFields((t) => ({
       id: t.arg.id({ required: true }),
       input: t.arg({ type: UpdatePlaylistInput, required: true }),
     },
-    resolve: (query, _root, args, ctx) => updatePlaylist(ctx, args.id, args.input, query),
+    resolve: (query, _root, args, ctx) => updatePlaylistOnAir(ctx, args.id, args.input, query),
   }),
   deletePlaylist: t.id({
     description: 'Deletes the playlist and its items; the as-run history keeps what aired.',

@@ -1,4 +1,4 @@
-import { requirePrincipal, visibleProjectIds } from '../../domain/access.ts';
+import { requirePrincipal, visibleProjectIds } from '../../domain/access/access.ts';
 import { builder } from '../builder.ts';
 
 builder.prismaObject('Project', {

@@ -1,10 +1,24 @@
-import { visibleChannelsWhere } from '../../domain/channels.ts';
-import { visibleChannels } from '../../domain/playlists.ts';
-import { asRunStream, channelEventStream, engineStatusStream, itemMediaStream } from '../../domain/subscriptions.ts';
+import { visibleChannelsWhere } from '../../domain/channels/channels.ts';
+import { visibleChannels } from '../../domain/playlists/playlists.ts';
+import {
+  asRunStream,
+  channelEventStream,
+  engineStatusStream,
+  itemMediaStream,
+  scheduleChangeStream,
+} from '../subscription-streams.ts';
 import { notFound } from '../../errors.ts';
-import { CHANNEL_EVENT_KINDS, type ChannelEventMessage } from '../../services/pubsub.ts';
+import {
+  CHANNEL_EVENT_KINDS,
+  SCHEDULE_CHANGE_KINDS,
+  type ChannelEventMessage,
+  type ScheduleChangeMessage,
+} from '../../services/pubsub.ts';
 import { builder } from '../builder.ts';
+import { ChannelAlarmKindEnum } from './alarms.ts';
 import { EngineStatus } from './engine.ts';
+import { Schedule } from './schedules.ts';
+import { findSchedule } from '../../domain/schedules/schedule-read.ts';
 
 // Served over WebSocket (graphql-transport-ws) on /graphql; see src/server/websocket.ts.
 builder.subscriptionType({ authScopes: { loggedIn: true } });
@@ -23,17 +37,52 @@ const ChannelEvent = builder.objectRef<ChannelEventMessage>('ChannelEvent').impl
       resolve: (query, event, _args, ctx) =>
         event.kind === 'DELETED' || !ctx.principal
           ? null
-          : ctx.db.channel.findFirst({ ...query, where: { id: event.channelId, ...visibleChannelsWhere(ctx.principal) } }),
+          : ctx.db.channel.findFirst({
+              ...query,
+              where: { id: event.channelId, ...visibleChannelsWhere(ctx.principal) },
+            }),
     }),
     at: t.field({ type: 'DateTime', resolve: (event) => new Date(event.at) }),
     message: t.exposeString('message', { nullable: true }),
+    alarm: t.field({
+      type: ChannelAlarmKindEnum,
+      nullable: true,
+      description: 'The alarm an ALARM_RAISED or ALARM_CLEARED event is about; null for other kinds.',
+      resolve: (event) => event.alarm ?? null,
+    }),
+  }),
+});
+
+const ScheduleChangeKindEnum = builder.enumType('ScheduleChangeKind', { values: SCHEDULE_CHANGE_KINDS });
+
+const ScheduleChange = builder.objectRef<ScheduleChangeMessage>('ScheduleChange').implement({
+  description: 'A committed change of a schedule.',
+  fields: (t) => ({
+    channelId: t.exposeID('channelId'),
+    version: t.exposeInt('version', { description: 'The version the change made.' }),
+    kind: t.expose('kind', { type: ScheduleChangeKindEnum }),
+    eventIds: t.exposeIDList('eventIds', { description: 'The events added, changed, moved or removed.' }),
+    at: t.field({ type: 'DateTime', resolve: (change) => new Date(change.at) }),
+    schedule: t.field({
+      type: Schedule,
+      description: 'The schedule as it is when the message is delivered (a later change may have followed).',
+      resolve: (change, _args, ctx) => findSchedule(ctx, change.channelId),
+    }),
   }),
 });
 
 builder.subscriptionFields((t) => ({
+  scheduleChanged: t.field({
+    type: ScheduleChange,
+    description: "Each committed change of the channel's schedule.",
+    args: { channelId: t.arg.id({ required: true }) },
+    subscribe: (_root, args, ctx) => scheduleChangeStream(ctx, args.channelId),
+    resolve: (change) => change,
+  }),
   engineStatus: t.field({
     type: EngineStatus,
-    description: "Pushed on every change of the engine's state, on-air item or reachability; the first message is the current state.",
+    description:
+      "Pushed on every change of the engine's state, on-air item or reachability; the first message is the current state.",
     args: { channelId: t.arg.id({ required: true }) },
     subscribe: (_root, args, ctx) => engineStatusStream(ctx, args.channelId),
     resolve: (state) => state,
@@ -60,7 +109,10 @@ builder.subscriptionFields((t) => ({
     subscribe: (_root, args, ctx) => itemMediaStream(ctx, args.playlistId),
     resolve: async (query, itemId, _args, ctx) => {
       const item = ctx.principal
-        ? await ctx.db.item.findFirst({ ...query, where: { id: itemId, playlist: { channel: visibleChannels(ctx.principal) } } })
+        ? await ctx.db.item.findFirst({
+            ...query,
+            where: { id: itemId, playlist: { channel: visibleChannels(ctx.principal) } },
+          })
         : null;
       // Removed between the event and its delivery.
       if (!item) throw notFound('item');

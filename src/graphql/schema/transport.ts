@@ -1,5 +1,6 @@
-import { startChannel, stopChannel } from '../../domain/channels.ts';
-import { play, transport } from '../../domain/transport.ts';
+import { startChannel, stopChannel } from '../../domain/channels/channels.ts';
+import { play, transport } from '../../domain/channels/transport.ts';
+import { resumeSchedule, takeScheduleEvent } from '../../domain/schedules/schedule-transport.ts';
 import { builder } from '../builder.ts';
 import { EngineStatus } from './engine.ts';
 
@@ -33,7 +34,8 @@ builder.mutationFields((t) => ({
   }),
   startChannel: t.prismaField({
     type: 'Channel',
-    description: "Spawn the channel's playout sidecar. CONFLICT when already STARTING/RUNNING or its DeckLink device is busy.",
+    description:
+      "Spawn the channel's playout sidecar. CONFLICT when already STARTING/RUNNING or its DeckLink device is busy.",
     args: { id: t.arg.id({ required: true }) },
     resolve: (query, _root, args, ctx) => startChannel(ctx, args.id, query),
   }),
@@ -42,5 +44,23 @@ builder.mutationFields((t) => ({
     description: 'Stops and removes its sidecar. A sidecar that cannot be confirmed gone leaves ERROR with the reason.',
     args: { id: t.arg.id({ required: true }) },
     resolve: (query, _root, args, ctx) => stopChannel(ctx, args.id, query),
+  }),
+}));
+
+// A running schedule: take a MANUAL event, give the channel back to the schedule after manual play.
+builder.mutationFields((t) => ({
+  takeScheduleEvent: t.field({
+    type: EngineStatus,
+    description:
+      "Take a MANUAL event of the running schedule now: it cuts what plays at the next frame the engine can make. NOT_FOUND (field eventId) when not in the channel's schedule; CONFLICT (extensions.eventId) when not MANUAL or not holding.",
+    args: { channelId: t.arg.id({ required: true }), eventId: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => takeScheduleEvent(ctx, args.channelId, args.eventId),
+  }),
+  resumeSchedule: t.field({
+    type: EngineStatus,
+    description:
+      'Give the channel back to its schedule after manual play (`play` suspends it), joining where the wall clock is. CONFLICT when the schedule is not suspended.',
+    args: { channelId: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => resumeSchedule(ctx, args.channelId),
   }),
 }));

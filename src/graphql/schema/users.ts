@@ -1,7 +1,13 @@
 import { z } from 'zod';
-import { createApiToken, createProject, createUser, revokeApiToken, setProjectRole } from '../../domain/users.ts';
-import { requirePrincipal } from '../../domain/access.ts';
-import { nameSchema } from '../../domain/validation.ts';
+import {
+  createApiToken,
+  createProject,
+  createUser,
+  revokeApiToken,
+  setProjectRole,
+} from '../../domain/access/users.ts';
+import { requirePrincipal } from '../../domain/access/access.ts';
+import { nameSchema } from '../../domain/shared/validation.ts';
 import { builder } from '../builder.ts';
 
 export const RoleEnum = builder.enumType('Role', { values: ['VIEWER', 'OPERATOR', 'EDITOR'] as const });
@@ -38,14 +44,12 @@ const ApiToken = builder.prismaObject('ApiToken', {
   }),
 });
 
-const CreatedApiToken = builder
-    .objectRef<{ token: string; apiToken: unknown }>('CreatedApiToken')
-  .implement({
-    fields: (t) => ({
-      token: t.exposeString('token', { description: 'The secret, shown only in this response.' }),
-      apiToken: t.field({ type: ApiToken, resolve: (r) => r.apiToken as never }),
-    }),
-  });
+const CreatedApiToken = builder.objectRef<{ token: string; apiToken: unknown }>('CreatedApiToken').implement({
+  fields: (t) => ({
+    token: t.exposeString('token', { description: 'The secret, shown only in this response.' }),
+    apiToken: t.field({ type: ApiToken, resolve: (r) => r.apiToken as never }),
+  }),
+});
 
 builder.queryField('me', (t) =>
   t.prismaField({
@@ -86,7 +90,7 @@ builder.mutationFields((t) => ({
   }),
   createApiToken: t.field({
     type: CreatedApiToken,
-    description: 'A user may create its own tokens; an admin, anyone\'s.',
+    description: "A user may create its own tokens; an admin, anyone's.",
     args: {
       userId: t.arg.id({ required: true }),
       name: t.arg.string({ required: true, validate: nameSchema() }),

@@ -4,9 +4,10 @@ import { z } from 'zod';
 import { authenticate } from '../../auth/authenticate.ts';
 import type { Principal } from '../../auth/principal.ts';
 import type { TokenUsageRecorder } from '../../auth/token-usage.ts';
-import { requirePrincipal } from '../../domain/access.ts';
-import { asRunScope, parseAsRunArgs } from '../../domain/as-run.ts';
-import { bxfDocument, csvDocument } from '../../domain/as-run-export/documents.ts';
+import { requirePrincipal } from '../../domain/access/access.ts';
+import { asRunScope, parseAsRunArgs } from '../../domain/as-run/as-run.ts';
+import { bxfDocument, csvDocument } from '../../domain/as-run/export/documents.ts';
+import { parseRfc3339 } from '../../domain/shared/iso-time.ts';
 import { ErrorCode, OnairError, badInput } from '../../errors.ts';
 import type { Services } from '../../services/index.ts';
 
@@ -18,22 +19,19 @@ export interface AsRunExportDeps {
 
 const ROUTE = '/asrun/export';
 
-// The DateTime scalar's rule: RFC 3339 with an explicit offset (a local time without zone is ambiguous on air).
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/i;
-
-/** Date.parse rolls 2026-02-30 over into March: the day must exist in its month. */
-function isRealDateTime(value: string): boolean {
-  if (!RFC3339.test(value) || Number.isNaN(Date.parse(value))) return false;
-  const [year, month, day] = value.slice(0, 10).split('-').map(Number);
-  return new Date(Date.UTC(year, month - 1, day)).getUTCDate() === day;
-}
-
 const dateTimeParam = z
   .string()
   // A '+' offset sent unencoded arrives as a space, and no date-time holds one.
   .transform((value) => value.replaceAll(' ', '+'))
-  .refine(isRealDateTime, 'must be an RFC 3339 date-time with a time zone, e.g. 2026-01-31T18:00:00Z')
-  .transform((value) => new Date(value));
+  .transform((value, ctx) => {
+    const date = parseRfc3339(value);
+    if (!date)
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be an RFC 3339 date-time with a time zone, e.g. 2026-01-31T18:00:00Z',
+      });
+    return date ?? z.NEVER;
+  });
 
 const exportParams = z.strictObject({
   channelId: z
@@ -84,7 +82,11 @@ const STATUS_OF: Partial<Record<ErrorCode, number>> = {
  * rules as Query.asRun. Streamed in batches at the pace the client reads.
  * Returns false for any other path.
  */
-export async function handleAsRunExport(req: IncomingMessage, res: ServerResponse, deps: AsRunExportDeps): Promise<boolean> {
+export async function handleAsRunExport(
+  req: IncomingMessage,
+  res: ServerResponse,
+  deps: AsRunExportDeps,
+): Promise<boolean> {
   const url = req.url ?? '/';
   const mark = url.indexOf('?');
   if ((mark === -1 ? url : url.slice(0, mark)) !== ROUTE) return false;
@@ -98,7 +100,7 @@ export async function handleAsRunExport(req: IncomingMessage, res: ServerRespons
     const authorization = req.headers.authorization ?? null;
     const principal = requirePrincipal(await authenticate(services.sql, authorization, services.principals));
     const params = parseExportParams(new URLSearchParams(mark === -1 ? '' : url.slice(mark + 1)));
-    const scope = await asRunScope({ db: services.db, log: services.log, services, principal, authorization }, params.channelId);
+    const scope = await asRunScope({ db: services.db, services, principal }, params.channelId);
     deps.tokenUsage?.touch(principal.tokenId);
     const window = { from: params.from, to: params.to };
     const headers = {
@@ -114,7 +116,11 @@ export async function handleAsRunExport(req: IncomingMessage, res: ServerRespons
     const document =
       params.format === 'csv'
         ? csvDocument(services.sql, scope, window)
-        : bxfDocument(services.sql, scope, window, { id: randomUUID(), dateTime: new Date(), userName: await userNameOf(services, principal) });
+        : bxfDocument(services.sql, scope, window, {
+            id: randomUUID(),
+            dateTime: new Date(),
+            userName: await userNameOf(services, principal),
+          });
     await stream(res, deps, headers, document);
   } catch (err) {
     if (!(err instanceof OnairError)) throw err;
@@ -128,7 +134,11 @@ export async function handleAsRunExport(req: IncomingMessage, res: ServerRespons
 
 /** e.g. asrun-<channel id>-20260101T000000Z-20260102T000000Z.csv; "all" without a channel. */
 function fileName(params: AsRunExportParams): string {
-  const stamp = (date: Date) => date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  const stamp = (date: Date) =>
+    date
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d{3}Z$/, 'Z');
   const parts = ['asrun', params.channelId ?? 'all'];
   if (params.from) parts.push(stamp(params.from));
   if (params.to) parts.push(stamp(params.to));
@@ -148,7 +158,12 @@ async function userNameOf(services: Services, principal: Principal): Promise<str
  * so the client sees an incomplete transfer rather than a short file that
  * looks complete) and logged.
  */
-async function stream(res: ServerResponse, deps: AsRunExportDeps, headers: Record<string, string>, document: AsyncGenerator<string>) {
+async function stream(
+  res: ServerResponse,
+  deps: AsRunExportDeps,
+  headers: Record<string, string>,
+  document: AsyncGenerator<string>,
+) {
   let gone = false;
   res.once('close', () => {
     gone = true;
@@ -194,7 +209,10 @@ function sendError(res: ServerResponse, status: number, message: string, code: E
     res.destroy();
     return;
   }
-  const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
+  const headers: Record<string, string> = {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+  };
   if (status === 401) headers['www-authenticate'] = 'Bearer';
   res.writeHead(status, headers);
   res.end(JSON.stringify({ errors: [{ message, extensions: field ? { code, field } : { code } }] }));

@@ -3,9 +3,14 @@ import { open, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { authenticate } from '../../auth/authenticate.ts';
-import { canSee } from '../../domain/access.ts';
-import { rewritePlaylist, segmentContentType, verifyPreviewToken } from '../../domain/preview.ts';
+import { authenticate, principalOfToken } from '../../auth/authenticate.ts';
+import { canSee } from '../../domain/access/access.ts';
+import {
+  previewTokenHolder,
+  rewritePlaylist,
+  segmentContentType,
+  verifyPreviewToken,
+} from '../../domain/channels/preview.ts';
 import { ErrorCode, OnairError } from '../../errors.ts';
 import type { Services } from '../../services/index.ts';
 
@@ -27,7 +32,11 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CHANNEL_NOT_FOUND = 'channel not found';
 
 /** The contract's code for each status these routes answer with (405 as the as-run export answers it). */
-const CODE_OF_STATUS = { 401: ErrorCode.UNAUTHENTICATED, 404: ErrorCode.NOT_FOUND, 405: ErrorCode.BAD_USER_INPUT } as const;
+const CODE_OF_STATUS = {
+  401: ErrorCode.UNAUTHENTICATED,
+  404: ErrorCode.NOT_FOUND,
+  405: ErrorCode.BAD_USER_INPUT,
+} as const;
 
 class HttpError extends Error {
   constructor(
@@ -42,7 +51,8 @@ class HttpError extends Error {
  * GET /channels/:id/preview.m3u8 (the live playlist, read fresh on every
  * request and never cached: a caching proxy once served stale live playlists)
  * and GET /channels/:id/preview/<segment> (immutable segments). Access: the
- * API's Bearer token and a channel the caller may see, or a signed `?token=`.
+ * API's Bearer token and a channel the caller may see, or a signed `?token=`
+ * whose API token still authenticates a user who may see the channel.
  * Returns false for any other path.
  */
 export async function handlePreview(req: IncomingMessage, res: ServerResponse, deps: PreviewDeps): Promise<boolean> {
@@ -70,7 +80,12 @@ export async function handlePreview(req: IncomingMessage, res: ServerResponse, d
 }
 
 /** The channel's id when the caller may watch it; throws the HTTP answer otherwise. */
-async function authorize(req: IncomingMessage, deps: PreviewDeps, rawId: string, token: string | null): Promise<string> {
+async function authorize(
+  req: IncomingMessage,
+  deps: PreviewDeps,
+  rawId: string,
+  token: string | null,
+): Promise<string> {
   const header = req.headers.authorization;
   let principal = null;
   if (header) {
@@ -90,12 +105,17 @@ async function authorize(req: IncomingMessage, deps: PreviewDeps, rawId: string,
     const check = verifyPreviewToken(deps.previewKey, id, token!, new Date());
     if (check === 'expired') throw new HttpError(401, 'preview token expired');
     if (check !== 'valid') throw new HttpError(401, 'invalid preview token');
+    // The signed URL acts for the API token it was made for, as that token is now: a
+    // revoked token, a deleted user or a removed membership closes it at the next request.
+    principal = await principalOfToken(deps.services.sql, previewTokenHolder(token!)!, deps.services.principals);
+    if (!principal)
+      throw new HttpError(401, 'preview token revoked: the API token it was made for no longer authenticates');
   }
   const channel = await deps.services.db.channel.findFirst({
     where: { id, deletedAt: null },
     select: { id: true, projectId: true },
   });
-  if (!channel || (principal && !canSee(principal, channel.projectId))) throw new HttpError(404, CHANNEL_NOT_FOUND);
+  if (!channel || !canSee(principal, channel.projectId)) throw new HttpError(404, CHANNEL_NOT_FOUND);
   return channel.id;
 }
 

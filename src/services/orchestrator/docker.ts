@@ -1,15 +1,20 @@
 import { existsSync, readFileSync } from 'node:fs';
 import Docker from 'dockerode';
+import { SIDECAR_EXIT } from '../../protocol/sidecar-env.ts';
 import type { Logger } from '../logger.ts';
+import { awaitProof } from './identity.ts';
 import {
   checkSpec,
   LABEL_CHANNEL,
   LABEL_INSTALLATION,
   LABEL_MANAGED,
+  LABEL_NODE,
   OrchestratorError,
   redact,
+  sidecarAddress,
   sidecarEnv,
   sidecarName,
+  sidecarUrl,
   type Orchestrator,
   type OrchestratorErrorKind,
   type RunningSidecar,
@@ -52,6 +57,15 @@ export interface DockerOrchestratorConfig {
   connectTimeoutMs?: number;
   /** Longest silence of an engine within one request. @defaultValue (stopTimeoutSeconds + 30) s */
   requestTimeoutMs?: number;
+  /**
+   * start() resolves only once the sidecar answered the health challenge with
+   * its spawn secret (identity.ts), within startupTimeoutMs. Off only for
+   * stand-in images that cannot answer it.
+   * @defaultValue true
+   */
+  verifyIdentity?: boolean;
+  /** How long a started container may take to prove itself. @defaultValue 30000 */
+  startupTimeoutMs?: number;
   /** ping() answer deadline. @defaultValue 2000 */
   pingTimeoutMs?: number;
   /** The DeckLink device node mapped in for DECKLINK outputs. @defaultValue /dev/blackmagic */
@@ -95,10 +109,6 @@ function pem(value: string | undefined): string | undefined {
   if (value.includes('-----BEGIN')) return value;
   if (!existsSync(value)) throw new OrchestratorError('OTHER', `Docker TLS file ${value} does not exist`);
   return readFileSync(value, 'utf8');
-}
-
-function isLocalEngine(node: SidecarNode | null): boolean {
-  return !node?.dockerHost || node.dockerHost.startsWith('unix://');
 }
 
 export class DockerOrchestrator implements Orchestrator {
@@ -156,33 +166,54 @@ export class DockerOrchestrator implements Orchestrator {
   }
 
   /** Maps a dockerode failure to an OrchestratorError; UNREACHABLE whenever no Docker engine answered. */
-  private fail(err: unknown, kind: OrchestratorErrorKind, what: string, node: SidecarNode | null, secret = ''): OrchestratorError {
+  private fail(
+    err: unknown,
+    kind: OrchestratorErrorKind,
+    what: string,
+    node: SidecarNode | null,
+    secret = '',
+  ): OrchestratorError {
     if (err instanceof OrchestratorError) return err;
     if (isUnreachable(err)) {
-      return new OrchestratorError('UNREACHABLE', `${what}: ${this.where(node)} cannot be reached (${redact(engineMessage(err), secret)})`, { cause: err });
+      return new OrchestratorError(
+        'UNREACHABLE',
+        `${what}: ${this.where(node)} cannot be reached (${redact(engineMessage(err), secret)})`,
+        { cause: err },
+      );
     }
-    return new OrchestratorError(kind, `${what} on ${this.where(node)}: ${redact(engineMessage(err), secret)}`, { cause: err });
+    return new OrchestratorError(kind, `${what} on ${this.where(node)}: ${redact(engineMessage(err), secret)}`, {
+      cause: err,
+    });
   }
 
   private createOptions(spec: SidecarSpec): Docker.ContainerCreateOptions {
-    const local = isLocalEngine(spec.node);
+    const network = this.config.network ?? 'host';
     // The secret travels in the container's env: visible to `docker inspect`, i.e. to the
     // node's admins (who could read the process anyway), and to nobody through onair.
-    // A remote sidecar must be reachable from the control plane's host; a local one only on loopback.
-    const env = sidecarEnv(spec, local ? '127.0.0.1' : '0.0.0.0');
+    // Host networking: the sidecar listens on the node's address, where the control plane
+    // calls it (a remote node's loopback would answer nobody). Otherwise it listens on the
+    // container's interfaces and the port is published on the node's address.
+    const address = sidecarAddress(spec.node);
+    const env = sidecarEnv(spec, network === 'host' ? address : '0.0.0.0');
     const binds: string[] = [];
     if (this.config.mediaVolumeDir) binds.push(`${this.config.mediaVolumeDir}:${this.config.mediaVolumeDir}`);
     for (const m of this.config.mounts ?? []) binds.push(`${m.source}:${m.target}${m.readOnly ? ':ro' : ''}`);
     const devicePath = this.config.decklinkDevicePath ?? '/dev/blackmagic';
     const devices =
-      spec.decklinkDevice != null ? [{ PathOnHost: devicePath, PathInContainer: devicePath, CgroupPermissions: 'rwm' }] : [];
-    const network = this.config.network ?? 'host';
+      spec.decklinkDevice != null
+        ? [{ PathOnHost: devicePath, PathInContainer: devicePath, CgroupPermissions: 'rwm' }]
+        : [];
     return {
       name: sidecarName(spec.channelId),
       Image: this.config.image,
       Cmd: this.config.command?.length ? this.config.command : undefined,
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-      Labels: { [LABEL_MANAGED]: 'true', [LABEL_CHANNEL]: spec.channelId, [LABEL_INSTALLATION]: this.installation },
+      Labels: {
+        [LABEL_MANAGED]: 'true',
+        [LABEL_CHANNEL]: spec.channelId,
+        [LABEL_INSTALLATION]: this.installation,
+        [LABEL_NODE]: spec.node?.id ?? 'local',
+      },
       ExposedPorts: network === 'host' ? undefined : { [`${spec.port}/tcp`]: {} },
       HostConfig: {
         NetworkMode: network,
@@ -193,9 +224,9 @@ export class DockerOrchestrator implements Orchestrator {
         Binds: binds,
         Devices: devices,
         Memory: this.config.memoryBytes ?? undefined,
-        // Off host networking, publish the sidecar's port on the node's loopback only.
+        // Off host networking, publish the sidecar's port on the node's address only.
         PortBindings:
-          network === 'host' ? undefined : { [`${spec.port}/tcp`]: [{ HostIp: local ? '127.0.0.1' : '0.0.0.0', HostPort: String(spec.port) }] },
+          network === 'host' ? undefined : { [`${spec.port}/tcp`]: [{ HostIp: address, HostPort: String(spec.port) }] },
       },
     };
   }
@@ -218,13 +249,90 @@ export class DockerOrchestrator implements Orchestrator {
       // Leave no orphan: what this call created goes. If even that fails (engine gone
       // mid-start), the labelled container is what reconciliation's list() finds and removes.
       await container.remove({ force: true }).catch((e: unknown) => {
-        this.config.logger?.warn({ channelId: spec.channelId, container: container.id, err: engineMessage(e) }, 'could not remove a sidecar container that failed to start');
+        this.config.logger?.warn(
+          { channelId: spec.channelId, container: container.id, err: engineMessage(e) },
+          'could not remove a sidecar container that failed to start',
+        );
       });
       throw this.fail(err, 'START_FAILED', what, spec.node, spec.secret);
     }
-    const host = isLocalEngine(spec.node) ? '127.0.0.1' : spec.node!.hostname;
-    this.config.logger?.info({ channelId: spec.channelId, container: container.id, name }, 'sidecar container started');
-    return { ref: container.id, url: `http://${host}:${spec.port}` };
+    const url = sidecarUrl(sidecarAddress(spec.node), spec.port);
+    if (this.config.verifyIdentity ?? true) await this.awaitStarted(container, url, spec);
+    this.config.logger?.info(
+      { channelId: spec.channelId, container: container.id, name, url },
+      'sidecar container started',
+    );
+    return { ref: container.id, url };
+  }
+
+  /**
+   * Waits until the container's sidecar proves itself at `url`. A container
+   * that exits meanwhile, or never proves itself, is removed and the start
+   * fails with its reason (PORT_IN_USE when it could not listen).
+   */
+  private async awaitStarted(container: Docker.Container, url: string, spec: SidecarSpec): Promise<void> {
+    let exit: { code: number; at: string } | null = null;
+    let unreachable: unknown = null;
+    const gone = async () => {
+      try {
+        const state = (await container.inspect()).State;
+        if (!state.Running) exit = { code: state.ExitCode, at: state.FinishedAt };
+      } catch (err) {
+        // 404: removed meanwhile (a concurrent stop); else the engine went away.
+        if (statusOf(err) === 404) exit = { code: -1, at: '' };
+        else unreachable = err;
+      }
+      return exit !== null || unreachable !== null;
+    };
+    const verdict = await awaitProof(url, spec.channelId, spec.secret, {
+      deadline: Date.now() + (this.config.startupTimeoutMs ?? 30_000),
+      gone,
+      intervalMs: 200,
+    });
+    if (verdict.kind === 'PROVEN') return;
+    const logs = exit ? await this.logTail(container) : '';
+    await container.remove({ force: true }).catch(() => {});
+    if (unreachable)
+      throw this.fail(
+        unreachable,
+        'START_FAILED',
+        `starting the sidecar of channel ${spec.channelId}`,
+        spec.node,
+        spec.secret,
+      );
+    const code = (exit as { code: number } | null)?.code;
+    const why =
+      code === SIDECAR_EXIT.portInUse
+        ? `could not listen on ${url}: the port is held by another program`
+        : code !== undefined
+          ? `exited during start-up (${code})`
+          : verdict.kind === 'IMPOSTOR'
+            ? `did not prove itself: another program answers on ${url} (${verdict.why})`
+            : `did not answer on ${url} within ${this.config.startupTimeoutMs ?? 30_000} ms (${verdict.why})`;
+    throw new OrchestratorError(
+      code === SIDECAR_EXIT.portInUse ? 'PORT_IN_USE' : 'START_FAILED',
+      redact(
+        `the sidecar of channel ${spec.channelId} on ${this.where(spec.node)} ${why}${logs ? `: ${logs}` : ''}`,
+        spec.secret,
+      ),
+    );
+  }
+
+  /** The container's last log lines (its start-failure reason), secret-free by the caller's redact. */
+  private async logTail(container: Docker.Container): Promise<string> {
+    try {
+      const raw = (await container.logs({ stdout: true, stderr: true, tail: 5, follow: false })) as unknown as Buffer;
+      // Multiplexed frames: an 8-byte header before each chunk.
+      const parts: string[] = [];
+      for (let i = 0; i + 8 <= raw.length; ) {
+        const size = raw.readUInt32BE(i + 4);
+        parts.push(raw.subarray(i + 8, i + 8 + size).toString('utf8'));
+        i += 8 + size;
+      }
+      return parts.join('').trim().slice(-2000);
+    } catch {
+      return '';
+    }
   }
 
   /**
@@ -232,7 +340,11 @@ export class DockerOrchestrator implements Orchestrator {
    * attempt for the same channel (our labels), removes it and creates again.
    * Never removes a container onair does not own.
    */
-  private async createReplacingLeftover(docker: Docker, options: Docker.ContainerCreateOptions, spec: SidecarSpec): Promise<Docker.Container> {
+  private async createReplacingLeftover(
+    docker: Docker,
+    options: Docker.ContainerCreateOptions,
+    spec: SidecarSpec,
+  ): Promise<Docker.Container> {
     try {
       return await docker.createContainer(options);
     } catch (err) {
@@ -253,7 +365,10 @@ export class DockerOrchestrator implements Orchestrator {
           `a container named ${name} exists on ${this.where(spec.node)} that is not onair's sidecar of channel ${spec.channelId}; remove or rename it`,
         );
       }
-      this.config.logger?.warn({ channelId: spec.channelId, name }, 'removing a leftover sidecar container of the same channel');
+      this.config.logger?.warn(
+        { channelId: spec.channelId, name },
+        'removing a leftover sidecar container of the same channel',
+      );
       await existing.remove({ force: true }).catch((err: unknown) => {
         if (statusOf(err) !== 404) throw err;
       });
@@ -269,7 +384,10 @@ export class DockerOrchestrator implements Orchestrator {
       const info = await container.inspect();
       const labels = info.Config.Labels ?? {};
       if (labels[LABEL_MANAGED] !== 'true' || labels[LABEL_CHANNEL] !== channelId) {
-        throw new OrchestratorError('OTHER', `container ${ref || sidecarName(channelId)} on ${this.where(node)} is not the sidecar of channel ${channelId}; left alone`);
+        throw new OrchestratorError(
+          'OTHER',
+          `container ${ref || sidecarName(channelId)} on ${this.where(node)} is not the sidecar of channel ${channelId}; left alone`,
+        );
       }
       if (info.State.Running) {
         await container.stop({ t: this.config.stopTimeoutSeconds ?? 10 }).catch((err: unknown) => {
@@ -293,7 +411,13 @@ export class DockerOrchestrator implements Orchestrator {
     try {
       const containers = await this.client(node).listContainers({
         all: true,
-        filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_INSTALLATION}=${this.installation}`] },
+        filters: {
+          label: [
+            `${LABEL_MANAGED}=true`,
+            `${LABEL_INSTALLATION}=${this.installation}`,
+            `${LABEL_NODE}=${node?.id ?? 'local'}`,
+          ],
+        },
       });
       return containers
         .filter((c) => c.Labels?.[LABEL_CHANNEL])

@@ -1,10 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fromBuild, projectRoot } from '../../paths.ts';
+import { SIDECAR_EXIT } from '../../protocol/sidecar-env.ts';
 import type { Logger } from '../logger.ts';
+import { awaitProof } from './identity.ts';
+import { RunDir } from './run-dir.ts';
 import {
   checkSpec,
   OrchestratorError,
   redact,
   sidecarEnv,
+  sidecarUrl,
   type Orchestrator,
   type RunningSidecar,
   type SidecarHandle,
@@ -15,15 +23,16 @@ import {
 export interface LocalOrchestratorConfig {
   /**
    * The sidecar program and its arguments.
-   * @defaultValue [process.execPath, '--import', 'tsx', 'src/sidecar/main.ts']
+   * @defaultValue the build's dist/sidecar.js when this process runs from dist/,
+   * else src/sidecar/main.ts through tsx (tests, development)
    */
   command?: string[];
   /** @defaultValue process.cwd() */
   cwd?: string;
   /**
-   * When set, start waits until GET <url><healthPath> answers 2xx (up to
-   * startupTimeoutMs); otherwise it waits startupGraceMs and checks the
-   * process has not exited.
+   * When set, start waits until GET <url><healthPath>?nonce=… answers with the
+   * proof of the spawn secret (up to startupTimeoutMs; see identity.ts);
+   * otherwise it waits startupGraceMs and checks the process has not exited.
    * @defaultValue null
    */
   healthPath?: string | null;
@@ -34,13 +43,22 @@ export interface LocalOrchestratorConfig {
   /** Grace between SIGTERM and SIGKILL on stop. @defaultValue 5000 */
   stopTimeoutMs?: number;
   /**
-   * Variables of this process's environment the sidecar also gets. Not all of
-   * it: the control plane's own secrets (database, tokens, keys) stay here.
-   * @defaultValue PATH HOME LANG LC_ALL TZ TMPDIR NODE_ENV
+   * Variables of this process's environment the sidecar also gets: config.ts
+   * picks them (sidecarInheritedEnv: PATH, HOME, LANG, ...), never the control
+   * plane's own secrets. @defaultValue none
    */
-  inheritEnv?: string[];
-  /** Where the sidecar's stdout/stderr go besides the start-failure message. @defaultValue inherit */
+  inheritedEnv?: Record<string, string>;
+  /** Where the sidecar's stdout/stderr go besides the start-failure message (without runDir). @defaultValue inherit */
   output?: 'inherit' | 'ignore';
+  /**
+   * Where each sidecar's pid file (`<channel>.json`) and log (`<channel>.log`)
+   * live. With it, sidecars outlive a control plane that dies (kill -9, a
+   * crash): the restarted one lists them from here, and stops them by their
+   * verified pid. Without it, sidecars are known only to the process that
+   * spawned them. One directory per installation.
+   * @defaultValue null
+   */
+  runDir?: string | null;
   logger?: Logger;
 }
 
@@ -57,16 +75,11 @@ interface Child {
 
 const TAIL_CHARS = 2000;
 
-const DEFAULT_INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'NODE_ENV'];
-
-function inherited(names: string[]): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const name of names) {
-    const value = process.env[name];
-    if (value !== undefined) env[name] = value;
-  }
-  return env;
-}
+// The sidecar runs as the control plane does: the built JavaScript when serve runs from dist/
+// (no TypeScript compiled at each channel start), the sources through tsx otherwise.
+const DEFAULT_SIDECAR_COMMAND = fromBuild
+  ? [process.execPath, '--enable-source-maps', path.join(projectRoot, 'dist/sidecar.js')]
+  : [process.execPath, '--import', 'tsx', path.join(projectRoot, 'src/sidecar/main.ts')];
 
 /** Orchestrators not yet closed; one 'exit' handler serves them all. */
 const live = new Set<LocalOrchestrator>();
@@ -75,21 +88,28 @@ function killAllOnExit(): void {
 }
 
 /**
- * Sidecars as child processes of this process, for one machine without Docker.
+ * Sidecars as processes of this machine, for one machine without Docker.
  *
- * They die with the process that started them: close() (called on SIGTERM/
- * SIGINT by main) stops them, an exit kills what is left, and Ctrl-C reaches
- * them through the terminal's process group. Their stdin is a pipe that closes
- * when this process dies, however it dies, for a sidecar that wants to notice.
- * After a restart, list() therefore finds none, and the control loop marks
- * those channels from their missing heartbeats.
+ * A normal end of this process stops them: close() (called on SIGTERM/SIGINT
+ * by main), and an exit kills what is left. A control plane that dies without
+ * an end (kill -9, a crash) leaves them playing: on air stays on air. With a
+ * runDir, each sidecar's pid file lets the restarted control plane adopt it:
+ * list() reports it (reconciliation stops it if no channel claims it), and
+ * stop() stops it by its pid once /proc confirms that pid is still that
+ * channel's sidecar (same start time, CHANNEL_ID in its environment). Their
+ * output goes to a log file beside the pid file, never to a pipe that would
+ * break with this process.
  */
 export class LocalOrchestrator implements Orchestrator {
+  /** Every sidecar runs on this machine, whatever its channel's node: ports are the host's. */
+  readonly portScope = 'host' as const;
   private readonly children = new Map<string, Child>();
   private readonly config: LocalOrchestratorConfig;
+  private readonly runDir: RunDir | null;
 
   constructor(config: LocalOrchestratorConfig = {}) {
     this.config = config;
+    this.runDir = config.runDir ? new RunDir(config.runDir) : null;
     live.add(this);
     if (live.size === 1) process.once('exit', killAllOnExit);
   }
@@ -104,15 +124,31 @@ export class LocalOrchestrator implements Orchestrator {
     const previous = this.children.get(spec.channelId);
     if (previous) await this.stop(spec.channelId, previous.ref, spec.node);
 
-    const [cmd, ...args] = this.config.command ?? [process.execPath, '--import', 'tsx', 'src/sidecar/main.ts'];
-    const env = sidecarEnv(spec);
+    const [cmd, ...args] = this.config.command ?? DEFAULT_SIDECAR_COMMAND;
+    // On this machine nothing else should reach a sidecar: loopback.
+    const host = '127.0.0.1';
+    const env = sidecarEnv(spec, host);
     const output = this.config.output ?? 'inherit';
+    // With a run dir the sidecar writes to its log file: a pipe to this process would break when it dies.
+    let logFd: number | null = null;
+    if (this.runDir) {
+      await mkdir(this.runDir.dir, { recursive: true });
+      logFd = openSync(this.runDir.logFile(spec.channelId), 'w', 0o600);
+    }
     const proc = spawn(cmd, args, {
       cwd: this.config.cwd ?? process.cwd(),
-      env: { ...inherited(this.config.inheritEnv ?? DEFAULT_INHERITED_ENV), ...env },
-      stdio: ['pipe', output, 'pipe'],
+      env: { ...this.config.inheritedEnv, ...env },
+      stdio: logFd === null ? ['ignore', output, 'pipe'] : ['ignore', logFd, logFd],
     });
-    const child: Child = { channelId: spec.channelId, process: proc, ref: '', exited: Promise.resolve(), running: true, stderrTail: '' };
+    if (logFd !== null) closeSync(logFd);
+    const child: Child = {
+      channelId: spec.channelId,
+      process: proc,
+      ref: '',
+      exited: Promise.resolve(),
+      running: true,
+      stderrTail: '',
+    };
     let spawnError: Error | null = null;
     child.exited = new Promise((resolve) => {
       proc.once('error', (err) => {
@@ -129,31 +165,37 @@ export class LocalOrchestrator implements Orchestrator {
       if (output === 'inherit') process.stderr.write(chunk);
       child.stderrTail = (child.stderrTail + chunk.toString('utf8')).slice(-TAIL_CHARS);
     });
-    proc.stdin?.on('error', () => {}); // the sidecar may close its stdin; nothing is written to it
     // Tracked from now on, so that a stop() racing this start still finds and ends it.
     child.ref = proc.pid === undefined ? '' : String(proc.pid);
     this.children.set(spec.channelId, child);
+    if (this.runDir && proc.pid !== undefined) await this.runDir.record(spec.channelId, proc.pid, spec.port);
 
-    const url = `http://${env.HOST === '0.0.0.0' ? '127.0.0.1' : env.HOST}:${spec.port}`;
-    const ok = await this.waitStarted(child, url, spec.channelId);
+    const url = sidecarUrl(host, spec.port);
+    const started = await this.waitStarted(child, url, spec);
+    const ok = started === true;
     if (!ok) {
+      if (this.runDir) child.stderrTail = await this.runDir.logTail(spec.channelId, TAIL_CHARS);
       // The reason is read before kill(), which would make every failure look like an exit.
       const exitCode = proc.exitCode ?? proc.signalCode;
       const why = spawnError
         ? `could not run ${cmd}: ${(spawnError as Error).message}`
         : exitCode !== null
           ? `exited during start-up (${exitCode})`
-          : `did not answer ${this.config.healthPath} within ${this.config.startupTimeoutMs ?? 15_000} ms`;
+          : `did not prove itself on ${this.config.healthPath} within ${this.config.startupTimeoutMs ?? 15_000} ms${started ? ` (${started})` : ''}`;
       await this.kill(child);
       if (this.children.get(spec.channelId) === child) this.children.delete(spec.channelId);
+      await this.runDir?.forget(spec.channelId, child.ref);
       const tail = child.stderrTail.trim().split('\n').slice(-5).join('\n');
       throw new OrchestratorError(
-        'START_FAILED',
+        exitCode === SIDECAR_EXIT.portInUse ? 'PORT_IN_USE' : 'START_FAILED',
         redact(`the sidecar of channel ${spec.channelId} ${why}${tail ? `: ${tail}` : ''}`, spec.secret),
       );
     }
     if (this.children.get(spec.channelId) !== child) {
-      throw new OrchestratorError('START_FAILED', `the sidecar of channel ${spec.channelId} was stopped while it started`);
+      throw new OrchestratorError(
+        'START_FAILED',
+        `the sidecar of channel ${spec.channelId} was stopped while it started`,
+      );
     }
     // A sidecar that dies by itself stays listed (not running) until stopped, as a container would.
     this.config.logger?.info({ channelId: spec.channelId, pid: proc.pid }, 'local sidecar started');
@@ -161,26 +203,23 @@ export class LocalOrchestrator implements Orchestrator {
   }
 
   /**
-   * True once the sidecar is up: alive after the grace period, or answering its health path.
-   * An answer naming another channel is another process on the port (ours then fails to listen).
+   * True once the sidecar is up: alive after the grace period, or proven on
+   * its health path; otherwise false, or why the last answer was refused.
    */
-  private async waitStarted(child: Child, url: string, channelId: string): Promise<boolean> {
+  private async waitStarted(child: Child, url: string, spec: SidecarSpec): Promise<true | false | string> {
     const exited = child.exited.then(() => 'exited' as const);
     const { healthPath } = this.config;
     if (!healthPath) {
       const grace = sleep(this.config.startupGraceMs ?? 500).then(() => 'alive' as const);
       return (await Promise.race([exited, grace])) === 'alive' && child.running;
     }
-    const deadline = Date.now() + (this.config.startupTimeoutMs ?? 15_000);
-    while (child.running && Date.now() < deadline) {
-      const answered = await fetch(`${url}${healthPath}`, { signal: AbortSignal.timeout(1000) }).then(
-        async (res) => res.ok && answersFor(await res.text(), channelId),
-        () => false,
-      );
-      if (answered) return child.running;
-      await Promise.race([exited, sleep(100)]);
-    }
-    return false;
+    const verdict = await awaitProof(url, spec.channelId, spec.secret, {
+      path: healthPath,
+      deadline: Date.now() + (this.config.startupTimeoutMs ?? 15_000),
+      gone: () => !child.running,
+    });
+    if (verdict.kind === 'PROVEN') return child.running;
+    return verdict.kind === 'IMPOSTOR' ? `another program answers on port ${spec.port}: ${verdict.why}` : false;
   }
 
   /** SIGTERM, then SIGKILL after the grace; resolves once the process is gone. */
@@ -190,7 +229,10 @@ export class LocalOrchestrator implements Orchestrator {
       child.process.kill('SIGTERM');
       const timer = sleep(this.config.stopTimeoutMs ?? 5000).then(() => 'timeout' as const);
       if ((await Promise.race([child.exited.then(() => 'exited' as const), timer])) === 'timeout') {
-        this.config.logger?.warn({ channelId: child.channelId, pid: child.process.pid }, 'local sidecar ignored SIGTERM; killing it');
+        this.config.logger?.warn(
+          { channelId: child.channelId, pid: child.process.pid },
+          'local sidecar ignored SIGTERM; killing it',
+        );
         child.process.kill('SIGKILL');
         await child.exited;
       }
@@ -200,15 +242,27 @@ export class LocalOrchestrator implements Orchestrator {
 
   async stop(channelId: string, ref: string, _node: SidecarNode | null): Promise<void> {
     const child = this.children.get(channelId);
+    if (!child) {
+      // Not a child of this process: one that a previous control plane spawned, adopted through the run dir.
+      if (this.runDir && (await this.runDir.stop(channelId, ref, this.config.stopTimeoutMs ?? 5000))) {
+        this.config.logger?.info({ channelId, pid: ref }, 'adopted local sidecar stopped');
+      }
+      return;
+    }
     // Not ours (any more): the process named by ref is gone, or belongs to a newer start.
-    if (!child || (ref && child.ref !== ref)) return;
+    if (ref && child.ref !== ref) return;
     await this.kill(child);
     if (this.children.get(channelId) === child) this.children.delete(channelId);
+    await this.runDir?.forget(channelId, child.ref);
     this.config.logger?.info({ channelId, pid: child.process.pid }, 'local sidecar stopped');
   }
 
+  /** The children of this process, then the sidecars of the run dir a previous control plane left running. */
   async list(_node: SidecarNode | null): Promise<RunningSidecar[]> {
-    return [...this.children.values()].map((c) => ({ channelId: c.channelId, ref: c.ref, running: c.running }));
+    const own = [...this.children.values()].map((c) => ({ channelId: c.channelId, ref: c.ref, running: c.running }));
+    if (!this.runDir) return own;
+    const adopted = (await this.runDir.live()).filter((s) => !this.children.has(s.channelId));
+    return [...own, ...adopted.map((s) => ({ channelId: s.channelId, ref: String(s.pid), running: true }))];
   }
 
   /** This machine is the node: it answers as long as this process runs. */
@@ -216,8 +270,15 @@ export class LocalOrchestrator implements Orchestrator {
     return true;
   }
 
+  /**
+   * Stops every sidecar this process started. Those of the run dir it did not
+   * start are left playing: another process on this machine (serve, or another
+   * worker sharing the run dir) may be theirs, and a worker that shuts down must
+   * not take channels off air. stopChannel stops them by verified pid.
+   */
   async close(): Promise<void> {
-    await Promise.all([...this.children.values()].map((c) => this.stop(c.channelId, c.ref, null)));
+    const sidecars = [...this.children.values()];
+    await Promise.all(sidecars.map((c) => this.stop(c.channelId, c.ref, null)));
     live.delete(this);
     if (live.size === 0) process.removeListener('exit', killAllOnExit);
   }
@@ -225,14 +286,4 @@ export class LocalOrchestrator implements Orchestrator {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-/** Whether a health answer is from the channel's sidecar: one that names no channel is taken at its word. */
-function answersFor(body: string, channelId: string): boolean {
-  try {
-    const named = (JSON.parse(body) as { channelId?: unknown }).channelId;
-    return named === undefined || named === channelId;
-  } catch {
-    return true;
-  }
 }

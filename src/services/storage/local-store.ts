@@ -1,8 +1,15 @@
 import { constants as fsc } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
-import { StoreError, isUnreachableError, type MediaStore, type StoreChecksum, type StoreObjectInfo } from './store.ts';
+import {
+  StoreError,
+  badKeyReason,
+  isUnreachableError,
+  type MediaStore,
+  type StoreChecksum,
+  type StoreObjectInfo,
+} from './store.ts';
 
 export interface LocalStoreConfig {
   /** Directory holding the media; keys are paths relative to it. */
@@ -41,6 +48,8 @@ export function createLocalStore(config: LocalStoreConfig): MediaStore {
   const root = path.resolve(config.root);
 
   function fullPath(key: string): string {
+    const reason = badKeyReason(key);
+    if (reason) throw new StoreError('OTHER', `invalid media key ${JSON.stringify(key)}: ${reason}`);
     try {
       return resolveInside(root, key);
     } catch (err) {
@@ -53,20 +62,25 @@ export function createLocalStore(config: LocalStoreConfig): MediaStore {
     if (err instanceof StoreError) return err;
     const code = (err as { code?: string }).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
-      const rootOk = await stat(root).then((s) => s.isDirectory(), () => false);
+      const rootOk = await stat(root).then(
+        (s) => s.isDirectory(),
+        () => false,
+      );
       return rootOk
         ? new StoreError('NOT_FOUND', `not found in the media store: ${key}`, { cause: err })
         : new StoreError('UNREACHABLE', `media store root ${root} is missing (not mounted?)`, { cause: err });
     }
     if (code === 'ESTALE' || code === 'EIO' || isUnreachableError(err)) {
-      return new StoreError('UNREACHABLE', `media store ${root} unreachable: ${(err as Error).message}`, { cause: err });
+      return new StoreError('UNREACHABLE', `media store ${root} unreachable: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     return new StoreError('OTHER', `media store error for ${key}: ${(err as Error).message}`, { cause: err });
   }
 
   async function readSidecar(file: string, key: string): Promise<StoreChecksum | undefined> {
     for (const sidecar of SIDECARS) {
-      let handle;
+      let handle: FileHandle;
       try {
         handle = await open(file + sidecar.ext, fsc.O_RDONLY);
       } catch (err) {
@@ -104,7 +118,7 @@ export function createLocalStore(config: LocalStoreConfig): MediaStore {
     async open(key: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
       const file = fullPath(key);
       options.signal?.throwIfAborted();
-      let handle;
+      let handle: FileHandle;
       try {
         handle = await open(file, fsc.O_RDONLY);
         if (!(await handle.stat()).isFile()) {

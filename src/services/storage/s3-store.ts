@@ -1,6 +1,14 @@
 import { GetObjectCommand, HeadObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { Readable, addAbortSignal } from 'node:stream';
-import { StoreError, isAbortError, isUnreachableError, type MediaStore, type StoreChecksum, type StoreObjectInfo } from './store.ts';
+import {
+  StoreError,
+  badKeyReason,
+  isAbortError,
+  isUnreachableError,
+  type MediaStore,
+  type StoreChecksum,
+  type StoreObjectInfo,
+} from './store.ts';
 
 export interface S3StoreConfig {
   bucket: string;
@@ -41,7 +49,7 @@ export function checksumFromHead(head: {
     const hex = Buffer.from(head.ChecksumSHA256, 'base64').toString('hex');
     if (hex.length === 64) return { algorithm: 'sha256', value: hex };
   }
-  if (head.SSECustomerAlgorithm || (head.ServerSideEncryption && head.ServerSideEncryption.startsWith('aws:kms'))) return undefined;
+  if (head.SSECustomerAlgorithm || head.ServerSideEncryption?.startsWith('aws:kms')) return undefined;
   const match = head.ETag ? MD5_ETAG.exec(head.ETag) : null;
   return match ? { algorithm: 'md5', value: match[1].toLowerCase() } : undefined;
 }
@@ -63,12 +71,15 @@ function mapError(err: unknown, key: string, where: string): Error {
   }
   // 5xx and throttling are the service failing, not the request: retryable like a dead socket.
   if ((status !== undefined && status >= 500) || name === 'SlowDown' || isUnreachableError(err)) {
-    return new StoreError('UNREACHABLE', `media store ${where} unreachable: ${(err as Error).message || name}`, { cause: err });
+    return new StoreError('UNREACHABLE', `media store ${where} unreachable: ${(err as Error).message || name}`, {
+      cause: err,
+    });
   }
   if (status === 403 || name === 'AccessDenied') {
     return new StoreError('OTHER', `access denied by the media store for ${key}`, { cause: err });
   }
-  const detail = err instanceof S3ServiceException ? `${err.name}: ${err.message}` : String((err as Error).message ?? err);
+  const detail =
+    err instanceof S3ServiceException ? `${err.name}: ${err.message}` : String((err as Error).message ?? err);
   return new StoreError('OTHER', `media store error for ${key}: ${detail}`, { cause: err });
 }
 
@@ -91,9 +102,8 @@ export function createS3Store(config: S3StoreConfig): MediaStore {
   const where = config.endpoint ? `${config.endpoint}/${config.bucket}` : `s3://${config.bucket}`;
 
   function objectKey(key: string): string {
-    if (typeof key !== 'string' || key.length === 0 || key.includes('\0')) {
-      throw new StoreError('OTHER', `invalid media key ${JSON.stringify(key)}`);
-    }
+    const reason = badKeyReason(key);
+    if (reason) throw new StoreError('OTHER', `invalid media key ${JSON.stringify(key)}: ${reason}`);
     return prefix + key;
   }
 
@@ -117,7 +127,9 @@ export function createS3Store(config: S3StoreConfig): MediaStore {
       options.signal?.throwIfAborted();
       let body: unknown;
       try {
-        const res = await client.send(new GetObjectCommand({ Bucket: config.bucket, Key }), { abortSignal: options.signal });
+        const res = await client.send(new GetObjectCommand({ Bucket: config.bucket, Key }), {
+          abortSignal: options.signal,
+        });
         body = res.Body;
       } catch (err) {
         throw mapError(err, key, where);

@@ -1,6 +1,4 @@
 import type { Readable } from 'node:stream';
-import { createLocalStore } from './local-store.ts';
-import { createS3Store, type S3StoreConfig } from './s3-store.ts';
 import { KindedError } from '../../errors.ts';
 
 /** A checksum the store vouches for, as lowercase hex. */
@@ -69,26 +67,59 @@ export function isAbortError(err: unknown): boolean {
   return err instanceof Error && (err.name === 'AbortError' || (err as { code?: unknown }).code === 'ABORT_ERR');
 }
 
-export type MediaStoreConfig =
-  | {
-      kind: 'local';
-      /** Directory holding the media; keys are paths relative to it. */
-      root: string;
-    }
-  | ({ kind: 's3' } & S3StoreConfig);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Builds the store the configuration names; callers own it and close it. */
-export function createMediaStore(config: MediaStoreConfig): MediaStore {
-  switch (config.kind) {
-    case 'local':
-      return createLocalStore({ root: config.root });
-    case 's3': {
-      const { kind: _kind, ...s3 } = config;
-      return createS3Store(s3);
-    }
-    default: {
-      const never: never = config;
-      throw new Error(`unknown media store kind: ${(never as { kind: string }).kind}`);
-    }
+/**
+ * Why a key cannot name an object of the store, or null when it can: keys
+ * are relative paths with no `.`/`..` segment, no empty segment, no
+ * backslash and no control character, so that a key means one object to
+ * every store and never leaves the part of the store it is given.
+ */
+export function badKeyReason(key: unknown): string | null {
+  if (typeof key !== 'string' || key.length === 0) return 'empty key';
+  if (/[\u0000-\u001f\u007f]/.test(key)) return 'key contains a control character';
+  if (key.includes('\\')) return 'key contains a backslash';
+  if (key.startsWith('/')) return 'key is absolute';
+  const segments = key.split('/');
+  if (segments.some((s) => s === '..' || s === '.')) return "key contains a '.' or '..' segment";
+  if (segments.some((s) => s === '')) return 'key contains an empty segment';
+  return null;
+}
+
+/**
+ * One project's part of the media store: every key is read under
+ * `<project id>/`, so a project's assets can only name its own files.
+ * Errors name the key as the project wrote it, never the full path.
+ */
+export function projectStore(store: MediaStore, projectId: string): MediaStore {
+  if (!UUID.test(projectId)) throw new StoreError('OTHER', 'invalid project for the media store');
+  const prefix = `${projectId.toLowerCase()}/`;
+  function scoped(key: string): string {
+    const reason = badKeyReason(key);
+    if (reason) throw new StoreError('OTHER', `invalid media key ${JSON.stringify(key)}: ${reason}`);
+    return prefix + key;
   }
+  function relative(err: unknown, key: string, full: string): unknown {
+    if (!(err instanceof StoreError) || !err.message.includes(full)) return err;
+    return new StoreError(err.kind, err.message.split(full).join(key), { cause: err.cause });
+  }
+  return {
+    async stat(key) {
+      const full = scoped(key);
+      try {
+        return await store.stat(full);
+      } catch (err) {
+        throw relative(err, key, full);
+      }
+    },
+    async open(key, options) {
+      const full = scoped(key);
+      try {
+        return await store.open(full, options);
+      } catch (err) {
+        throw relative(err, key, full);
+      }
+    },
+    close: () => store.close(),
+  };
 }

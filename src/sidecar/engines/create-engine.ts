@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { SidecarConfig } from '../config.ts';
+import { childEnvironment, type SidecarConfig } from '../config.ts';
 import { hlsSettings } from '../hls.ts';
 import { CasparcgEngine } from './casparcg/index.ts';
 import type { Engine, EngineReporter } from './engine.ts';
@@ -19,5 +19,11 @@ export function createEngine(config: SidecarConfig, deps: { report: EngineReport
       logger: deps.logger,
     });
   }
-  return new FfmpegEngine({ mode: config.videoMode, output: config.output, hls });
+  return new FfmpegEngine({
+    mode: config.videoMode,
+    output: config.output,
+    hls,
+    report: deps.report,
+    env: childEnvironment(),
+  });
 }

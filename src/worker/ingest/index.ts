@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { sidecarSecretOf } from '../../domain/channel-lifecycle.ts';
-import { EngineSnapshots } from '../../domain/engine-status.ts';
+import { sidecarSecretOf } from '../../domain/channels/channel-lifecycle.ts';
+import { EngineSnapshots } from '../../domain/channels/engine-status.ts';
 import type { Services } from '../../services/index.ts';
 import { HeartbeatWriter } from './heartbeats.ts';
 import { ChannelLeases } from './lease.ts';
 import { ChannelReader } from './reader.ts';
 
-export type IngestServices = Pick<Services, 'config' | 'db' | 'sql' | 'redis' | 'log' | 'pubsub' | 'sidecars'>;
+export type IngestServices = Pick<
+  Services,
+  'config' | 'db' | 'sql' | 'redis' | 'log' | 'pubsub' | 'sidecars' | 'metrics' | 'queues'
+>;
 
 export interface Ingest {
   /** Channels whose reader runs in this process. */
@@ -70,7 +73,9 @@ export function startIngest(services: IngestServices): Ingest {
     const gone = [...readers.values()].filter((r) => byId.get(r.channel.id)?.sidecarRef !== r.channel.sidecarRef);
     await Promise.all(gone.map((r) => stopReader(r.channel.id)));
 
-    const candidates = rows.filter((r) => r.status === 'RUNNING' && r.sidecarUrl && r.sidecarSecret && !readers.has(r.id));
+    const candidates = rows.filter(
+      (r) => r.status === 'RUNNING' && r.sidecarUrl && r.sidecarSecret && !readers.has(r.id),
+    );
     const taken = new Set(await leases.acquire(candidates.map((r) => r.id)));
     for (const row of candidates) {
       if (!taken.has(row.id)) continue;

@@ -17,17 +17,40 @@ describe('sidecar config for the CasparCG engine', () => {
       engine: 'casparcg',
       casparcg: { host: '127.0.0.1', port: 5250, channel: 1, layer: 10, setMode: false, mediaDir: null, preview: true },
     });
-    expect(loadSidecarConfig({ ...env, ENGINE: 'ffmpeg', OUTPUT_JSON: JSON.stringify({ type: 'UDP', url: 'udp://127.0.0.1:9' }) }).casparcg).toBeNull();
+    expect(
+      loadSidecarConfig({
+        ...env,
+        ENGINE: 'ffmpeg',
+        OUTPUT_JSON: JSON.stringify({ type: 'UDP', url: 'udp://127.0.0.1:9' }),
+      }).casparcg,
+    ).toBeNull();
   });
 
   it('reads CASPARCG_*, and takes every CasparCG mode (the ffmpeg engine stops at 1080 lines)', () => {
     const c = loadSidecarConfig({
-      ...env, VIDEO_FORMAT: '2160p5000', CASPARCG_HOST: 'caspar.lan', CASPARCG_PORT: '5251', CASPARCG_CHANNEL: '2', CASPARCG_LAYER: '20',
-      CASPARCG_SET_MODE: 'true', CASPARCG_MEDIA_DIR: '/srv/media', CASPARCG_PREVIEW: 'false',
+      ...env,
+      VIDEO_FORMAT: '2160p5000',
+      CASPARCG_HOST: 'caspar.lan',
+      CASPARCG_PORT: '5251',
+      CASPARCG_CHANNEL: '2',
+      CASPARCG_LAYER: '20',
+      CASPARCG_SET_MODE: 'true',
+      CASPARCG_MEDIA_DIR: '/srv/media',
+      CASPARCG_PREVIEW: 'false',
     });
-    expect(c.casparcg).toEqual({ host: 'caspar.lan', port: 5251, channel: 2, layer: 20, setMode: true, mediaDir: '/srv/media', preview: false });
+    expect(c.casparcg).toEqual({
+      host: 'caspar.lan',
+      port: 5251,
+      channel: 2,
+      layer: 20,
+      setMode: true,
+      mediaDir: '/srv/media',
+      preview: false,
+    });
     expect(c.videoMode).toMatchObject({ name: '2160p5000', rateNum: 50, rateDen: 1 });
-    expect(() => loadSidecarConfig({ ...env, VIDEO_FORMAT: '2160p5000', ENGINE: 'ffmpeg' })).toThrow(/VIDEO_FORMAT: must be a supported video mode/);
+    expect(() => loadSidecarConfig({ ...env, VIDEO_FORMAT: '2160p5000', ENGINE: 'ffmpeg' })).toThrow(
+      /VIDEO_FORMAT: must be a supported video mode/,
+    );
   });
 
   it.each([

@@ -12,7 +12,14 @@ afterEach(async () => {
 });
 
 const client = (port: number, extra: Partial<ConstructorParameters<typeof AmcpClient>[0]> = {}) => {
-  const c = new AmcpClient({ host: '127.0.0.1', port, redact: (t) => t.replace('s3cret', '[redacted]'), retryFirstMs: 50, retryMaxMs: 200, ...extra });
+  const c = new AmcpClient({
+    host: '127.0.0.1',
+    port,
+    redact: (t) => t.replace('s3cret', '[redacted]'),
+    retryFirstMs: 50,
+    retryMaxMs: 200,
+    ...extra,
+  });
   cleanup.push(() => c.close());
   return c;
 };

@@ -16,13 +16,17 @@ afterEach(async () => {
   cleanup = [];
 });
 
-const errors = (events: SidecarEvent[]) => events.filter((e) => e.kind === 'ERROR').map((e) => (e.kind === 'ERROR' ? e.message : ''));
+const errors = (events: SidecarEvent[]) =>
+  events.filter((e) => e.kind === 'ERROR').map((e) => (e.kind === 'ERROR' ? e.message : ''));
 const playout = (r: Rig) => r.peer.playoutCommands().filter((c) => !c.startsWith('ADD') && !c.startsWith('REMOVE'));
 
 describe('transport on CasparCG', () => {
   it('maps pause, resume, skip and stop to AMCP', async () => {
     const r = (current = await rig());
-    await r.load({ loop: false, items: [item('A', 'a.mp4', 2500), item('B', 'b.mp4', 2500), item('C', 'c.mp4', 2500)] });
+    await r.load({
+      loop: false,
+      items: [item('A', 'a.mp4', 2500), item('B', 'b.mp4', 2500), item('C', 'c.mp4', 2500)],
+    });
     await r.waitFor((evs) => !!onAir(evs, 'A'));
     await sleep(200);
 
@@ -67,20 +71,32 @@ describe('transport on CasparCG', () => {
     await r.load({ loop: true, items: [item('A', 'a.mp4', 600)] });
     const events = await r.waitFor((evs) => evs.filter((e) => e.kind === 'ITEM_ON_AIR').length >= 3);
     await r.sequencer.stop();
-    const starts = events.filter((e) => e.kind === 'ITEM_ON_AIR').map((e) => (e.kind === 'ITEM_ON_AIR' ? Date.parse(e.startedAt) : 0));
+    const starts = events
+      .filter((e) => e.kind === 'ITEM_ON_AIR')
+      .map((e) => (e.kind === 'ITEM_ON_AIR' ? Date.parse(e.startedAt) : 0));
     const tick = r.peer.tickMs();
     expect(r.peer.history.slice(0, 3).map((h) => h.tick - r.peer.history[0].tick)).toEqual([0, 30, 60]);
-    starts.forEach((t, i) => expect(Math.abs(t - r.peer.history[i].atMs)).toBeLessThanOrEqual(3 * tick));
-    expect(playout(r).slice(0, 4)).toEqual(['CLEAR 1-10', 'PLAY 1-10 "clips/a.mp4" LENGTH 30', 'LOADBG 1-10 "clips/a.mp4" LENGTH 30 AUTO', 'LOADBG 1-10 "clips/a.mp4" LENGTH 30 AUTO']);
+    for (const [i, t] of starts.entries()) expect(Math.abs(t - r.peer.history[i].atMs)).toBeLessThanOrEqual(3 * tick);
+    expect(playout(r).slice(0, 4)).toEqual([
+      'CLEAR 1-10',
+      'PLAY 1-10 "clips/a.mp4" LENGTH 30',
+      'LOADBG 1-10 "clips/a.mp4" LENGTH 30 AUTO',
+      'LOADBG 1-10 "clips/a.mp4" LENGTH 30 AUTO',
+    ]);
   });
 });
 
 describe('AMCP errors', () => {
   it('fails an item the server refuses, naming the command, and plays on', async () => {
     const r = (current = await rig());
-    await r.load({ loop: false, items: [item('A', 'a.mp4', 1000), item('X', 'missing.mp4', 1000), item('C', 'c.mp4', 1000)] });
+    await r.load({
+      loop: false,
+      items: [item('A', 'a.mp4', 1000), item('X', 'missing.mp4', 1000), item('C', 'c.mp4', 1000)],
+    });
     const events = await r.waitFor((evs) => !!ended(evs, 'C'));
-    expect(errors(events)).toEqual(['item X (missing.mp4) failed: LOADBG 1-10 "clips/missing.mp4" LENGTH 50 AUTO: 404 LOADBG (media file not found)']);
+    expect(errors(events)).toEqual([
+      'item X (missing.mp4) failed: LOADBG 1-10 "clips/missing.mp4" LENGTH 50 AUTO: 404 LOADBG (media file not found)',
+    ]);
     expect(ended(events, 'X')).toMatchObject({ how: 'FAILED', startedAt: null });
     expect(ended(events, 'A')).toMatchObject({ how: 'PLAYED', endedAt: onAir(events, 'C')!.startedAt });
   });
@@ -92,8 +108,15 @@ describe('AMCP errors', () => {
     const mediaDir = await mediaVolume(['clips/a.mp4']);
     cleanup.push(() => rm(mediaDir, { recursive: true, force: true }));
     const config = loadSidecarConfig({
-      CHANNEL_ID, PORT: '0', SIDECAR_SECRET: SECRET, ENGINE: 'casparcg', VIDEO_FORMAT: '720p5000', MEDIA_DIR: mediaDir,
-      OUTPUT_JSON: JSON.stringify({ type: 'NDI', name: 'onair one' }), CASPARCG_PORT: String(peer.port), CASPARCG_PREVIEW: 'false',
+      CHANNEL_ID,
+      PORT: '0',
+      SIDECAR_SECRET: SECRET,
+      ENGINE: 'casparcg',
+      VIDEO_FORMAT: '720p5000',
+      MEDIA_DIR: mediaDir,
+      OUTPUT_JSON: JSON.stringify({ type: 'NDI', name: 'onair one' }),
+      CASPARCG_PORT: String(peer.port),
+      CASPARCG_PREVIEW: 'false',
     });
     const app = buildSidecarApp(config, { logger: capturedLogger().logger, eventsFile: false });
     cleanup.push(() => app.stop());
@@ -104,13 +127,22 @@ describe('AMCP errors', () => {
     // The PAUSE goes out without holding up the answer: its refusal is reported once the server's reply is in.
     const status = async () => (await call('GET', '/status')).body;
     await until(async () => (await status()).errors.length > 0, 'the refusal reported');
-    expect((await status()).errors.map((e: { message: string }) => e.message)).toEqual(['CasparCG: PAUSE 1-10: 403 PAUSE (illegal parameter)']);
+    expect((await status()).errors.map((e: { message: string }) => e.message)).toEqual([
+      'CasparCG: PAUSE 1-10: 403 PAUSE (illegal parameter)',
+    ]);
     const events = (await call('GET', '/events?after=0')).body.events;
     expect(errors(events)).toEqual(['CasparCG: PAUSE 1-10: 403 PAUSE (illegal parameter)']);
     // Still in charge: resume and stop go through.
     expect((await call('POST', '/transport/resume')).status).toBe(200);
     expect((await call('POST', '/transport/stop')).status).toBe(200);
-    expect(peer.playoutCommands()).toEqual(['CLEAR 1-10', 'ADD 1-700 NDI NAME "onair one"', 'PLAY 1-10 "clips/a.mp4" LENGTH 125', 'PAUSE 1-10', 'RESUME 1-10', 'CLEAR 1-10']);
+    expect(peer.playoutCommands()).toEqual([
+      'CLEAR 1-10',
+      'ADD 1-700 NDI NAME "onair one"',
+      'PLAY 1-10 "clips/a.mp4" LENGTH 125',
+      'PAUSE 1-10',
+      'RESUME 1-10',
+      'CLEAR 1-10',
+    ]);
   });
 });
 
@@ -124,7 +156,11 @@ describe('the channel video mode', () => {
   });
 
   it('switches it when allowed', async () => {
-    const r = (current = await rig({ mode: '720p5000', peer: { channels: ['1080i5000'] }, settings: { setMode: true } }));
+    const r = (current = await rig({
+      mode: '720p5000',
+      peer: { channels: ['1080i5000'] },
+      settings: { setMode: true },
+    }));
     expect(r.peer.playoutCommands()[0]).toBe('SET 1 MODE 720p5000');
     await r.load({ loop: false, items: [item('A', 'a.mp4', 400)] });
     await r.waitFor((evs) => !!ended(evs, 'A'));
@@ -132,7 +168,9 @@ describe('the channel video mode', () => {
 
   it('names a missing channel and an unreachable server', async () => {
     const r = (current = await rig({ settings: { channel: 2 }, start: false }));
-    await expect(r.engine.start()).rejects.toThrow(/CasparCG Server at 127\.0\.0\.1:\d+ has no channel 2 \(it has 1\): set CASPARCG_CHANNEL/);
+    await expect(r.engine.start()).rejects.toThrow(
+      /CasparCG Server at 127\.0\.0\.1:\d+ has no channel 2 \(it has 1\): set CASPARCG_CHANNEL/,
+    );
     const port = r.peer.port;
     await r.peer.stop();
     const r2 = await rig({ settings: { port }, engine: { connectTimeoutMs: 500 }, start: false });

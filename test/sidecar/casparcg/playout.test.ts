@@ -13,16 +13,26 @@ afterEach(async () => {
 });
 
 describe.each(['2.3', '2.4'] as const)('a channel on CasparCG %s through the sidecar API', (version) => {
-  it('plays a three-item playlist with a MIX and in/out points, frame for frame, with the server\'s times in the event log', async () => {
-    const peer = new AmcpPeer({ channels: ['720p5000'], version, clips: { 'clips/a.mp4': 3, 'clips/b.mp4': 4, 'clips/c.mp4': 3 } });
+  it("plays a three-item playlist with a MIX and in/out points, frame for frame, with the server's times in the event log", async () => {
+    const peer = new AmcpPeer({
+      channels: ['720p5000'],
+      version,
+      clips: { 'clips/a.mp4': 3, 'clips/b.mp4': 4, 'clips/c.mp4': 3 },
+    });
     await peer.start();
     cleanup.push(() => peer.stop());
     const mediaDir = await mediaVolume(['clips/a.mp4', 'clips/b.mp4', 'clips/c.mp4']);
     cleanup.push(() => rm(mediaDir, { recursive: true, force: true }));
     const config = loadSidecarConfig({
-      CHANNEL_ID, PORT: '0', SIDECAR_SECRET: SECRET, ENGINE: 'casparcg', VIDEO_FORMAT: '720p5000', MEDIA_DIR: mediaDir,
+      CHANNEL_ID,
+      PORT: '0',
+      SIDECAR_SECRET: SECRET,
+      ENGINE: 'casparcg',
+      VIDEO_FORMAT: '720p5000',
+      MEDIA_DIR: mediaDir,
       OUTPUT_JSON: JSON.stringify({ type: 'DECKLINK', deviceIndex: 1 }),
-      CASPARCG_PORT: String(peer.port), CASPARCG_MEDIA_DIR: '/srv/onair-media',
+      CASPARCG_PORT: String(peer.port),
+      CASPARCG_MEDIA_DIR: '/srv/onair-media',
     });
     const { logger } = capturedLogger();
     const app: SidecarApp = buildSidecarApp(config, { logger, eventsFile: false });
@@ -40,7 +50,9 @@ describe.each(['2.3', '2.4'] as const)('a channel on CasparCG %s through the sid
     });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ engine: 'casparcg', state: 'PLAYING' });
-    const events = await readEventsUntil(call, (evs) => evs.some((e) => e.kind === 'STATE_CHANGED' && e.state === 'STOPPED'));
+    const events = await readEventsUntil(call, (evs) =>
+      evs.some((e) => e.kind === 'STATE_CHANGED' && e.state === 'STOPPED'),
+    );
     await app.stop();
 
     // The exact AMCP the engine sent, in order (INFO polls and VERSION aside). 50 ticks a second:
@@ -63,13 +75,21 @@ describe.each(['2.3', '2.4'] as const)('a channel on CasparCG %s through the sid
 
     // Frame for frame on the server: B's MIX starts 20 ticks before A's 100 are out, C right after B's 100.
     const [a, b, c] = peer.history;
-    expect(peer.history.map((h) => [h.name, h.position])).toEqual([['clips/a.mp4', 0], ['clips/b.mp4', 25], ['clips/c.mp4', 50]]);
+    expect(peer.history.map((h) => [h.name, h.position])).toEqual([
+      ['clips/a.mp4', 0],
+      ['clips/b.mp4', 25],
+      ['clips/c.mp4', 50],
+    ]);
     expect(b.tick - a.tick).toBe(80);
     expect(c.tick - b.tick).toBe(100);
 
     // As-run times are the server's: each start within a tick or two of the tick it went out on.
     const tick = peer.tickMs();
-    for (const [id, h] of [['A', a], ['B', b], ['C', c]] as const) {
+    for (const [id, h] of [
+      ['A', a],
+      ['B', b],
+      ['C', c],
+    ] as const) {
       expect(Math.abs(Date.parse(onAir(events, id)!.startedAt) - h.atMs)).toBeLessThanOrEqual(3 * tick);
     }
     // An item ends as the next starts; durations follow the server's clock, not the sidecar's timers.

@@ -8,7 +8,8 @@ afterEach(async () => {
   current = null;
 });
 
-const errors = (events: SidecarEvent[]) => events.filter((e): e is Extract<SidecarEvent, { kind: 'ERROR' }> => e.kind === 'ERROR');
+const errors = (events: SidecarEvent[]) =>
+  events.filter((e): e is Extract<SidecarEvent, { kind: 'ERROR' }> => e.kind === 'ERROR');
 const seqOf = (events: SidecarEvent[], pick: (e: SidecarEvent) => boolean) => events.find(pick)?.seq ?? -1;
 const time = (iso: string | null | undefined) => Date.parse(iso ?? '');
 
@@ -22,7 +23,15 @@ function replay(r: Rig, clip: string, after: number) {
   const at = r.peer.commands.findIndex((c) => c.atMs >= after && c.line.startsWith(`PLAY 1-10 "${clip}"`));
   const cmd = at > 0 ? r.peer.commands[at] : null;
   const m = cmd && /SEEK (\d+) LENGTH (\d+)/.exec(cmd.line);
-  return cmd && m ? { atMs: cmd.atMs, decidedAfterMs: r.peer.commands[at - 1].atMs, seek: Number(m[1]), length: Number(m[2]), line: cmd.line } : null;
+  return cmd && m
+    ? {
+        atMs: cmd.atMs,
+        decidedAfterMs: r.peer.commands[at - 1].atMs,
+        seek: Number(m[1]),
+        length: Number(m[2]),
+        line: cmd.line,
+      }
+    : null;
 }
 
 /**
@@ -38,7 +47,10 @@ function expectWallClockSeek(again: NonNullable<ReturnType<typeof replay>>, star
 describe('a CasparCG Server that restarts mid-playlist', () => {
   it('gets the item that should be on air back at its wall-clock position, and the event log shows the interruption', async () => {
     const r = (current = await rig({ peer: { clips: { 'clips/a.mp4': 2, 'clips/b.mp4': 4, 'clips/c.mp4': 2 } } }));
-    await r.load({ loop: false, items: [item('A', 'a.mp4', 1500), item('B', 'b.mp4', 3000), item('C', 'c.mp4', 1500)] });
+    await r.load({
+      loop: false,
+      items: [item('A', 'a.mp4', 1500), item('B', 'b.mp4', 3000), item('C', 'c.mp4', 1500)],
+    });
     await r.waitFor((evs) => !!onAir(evs, 'B'));
     await sleep(800);
     await r.peer.stop();
@@ -48,7 +60,10 @@ describe('a CasparCG Server that restarts mid-playlist', () => {
     await r.peer.start();
     const events = await r.waitFor((evs) => !!ended(evs, 'C'));
     // C's end is logged as the engine clears the layer: the CLEAR may reach the server a moment later.
-    await until(() => r.peer.commands.some((c) => c.atMs >= restartedAt && c.line === 'CLEAR 1-10'), 'layer 1-10 cleared at the end of the list');
+    await until(
+      () => r.peer.commands.some((c) => c.atMs >= restartedAt && c.line === 'CLEAR 1-10'),
+      'layer 1-10 cleared at the end of the list',
+    );
 
     const b = onAir(events, 'B')!;
     // Put back where the wall clock says B is: SEEK = ticks since B went on air, LENGTH = what is left of its 150.
@@ -57,7 +72,9 @@ describe('a CasparCG Server that restarts mid-playlist', () => {
     const tick = r.peer.tickMs();
     expectWallClockSeek(again!, time(b.startedAt), tick);
     expect(again!.seek + again!.length).toBe(150);
-    const after = r.peer.commands.filter((c) => c.atMs >= restartedAt && !/^(INFO|VERSION)/.test(c.line)).map((c) => c.line.split(' -format')[0]);
+    const after = r.peer.commands
+      .filter((c) => c.atMs >= restartedAt && !/^(INFO|VERSION)/.test(c.line))
+      .map((c) => c.line.split(' -format')[0]);
     expect(after).toEqual([
       'ADD 1-700 STREAM "udp://127.0.0.1:9?pkt_size=1316"',
       expect.stringMatching(/^ADD 1-701 STREAM "\/srv\/onair-media\/live\/.+\/index\.m3u8"$/),
@@ -69,12 +86,16 @@ describe('a CasparCG Server that restarts mid-playlist', () => {
     // C still starts when the schedule says, as if nothing had happened: B's 3 s after B's start
     // (late by at most how long B's PLAY took to reach the server: its SEEK was the position when it left).
     const c = r.peer.history.find((h) => h.name === 'clips/c.mp4')!;
-    expect(Math.abs(c.atMs - (time(b.startedAt) + 3000))).toBeLessThanOrEqual(3 * tick + (again!.atMs - again!.decidedAfterMs));
+    expect(Math.abs(c.atMs - (time(b.startedAt) + 3000))).toBeLessThanOrEqual(
+      3 * tick + (again!.atMs - again!.decidedAfterMs),
+    );
     expect(ended(events, 'B')).toMatchObject({ how: 'PLAYED', endedAt: onAir(events, 'C')!.startedAt });
 
     // The interruption, between B going on air and B ending.
     const [lost, back] = errors(events);
-    expect(lost.message).toBe(`lost the connection to CasparCG Server at 127.0.0.1:${r.peer.port} while B (clips/b.mp4) was on air; reconnecting (what the channel shows meanwhile is up to the server)`);
+    expect(lost.message).toBe(
+      `lost the connection to CasparCG Server at 127.0.0.1:${r.peer.port} while B (clips/b.mp4) was on air; reconnecting (what the channel shows meanwhile is up to the server)`,
+    );
     expect(back.message).toMatch(
       new RegExp(
         `^reconnected to CasparCG Server at 127\\.0\\.0\\.1:${r.peer.port} after \\d+\\.\\d\\d s; outputs added again: UDP udp://127\\.0\\.0\\.1:9, HLS preview; ` +
@@ -94,7 +115,10 @@ describe('a CasparCG Server that restarts mid-playlist', () => {
 
   it('lets items whose time ran out during a long outage end on schedule, and puts the present one back', async () => {
     const r = (current = await rig({ peer: { clips: { 'clips/a.mp4': 2, 'clips/b.mp4': 2, 'clips/c.mp4': 5 } } }));
-    await r.load({ loop: false, items: [item('A', 'a.mp4', 1000), item('B', 'b.mp4', 1000), item('C', 'c.mp4', 4000)] });
+    await r.load({
+      loop: false,
+      items: [item('A', 'a.mp4', 1000), item('B', 'b.mp4', 1000), item('C', 'c.mp4', 4000)],
+    });
     await r.waitFor((evs) => !!onAir(evs, 'A'));
     await sleep(300);
     await r.peer.stop();
@@ -109,7 +133,9 @@ describe('a CasparCG Server that restarts mid-playlist', () => {
     expect(Math.abs(time(onAir(events, 'C')!.startedAt) - (a + 2000))).toBeLessThanOrEqual(2 * tick);
     expect(ended(events, 'A')).toMatchObject({ how: 'PLAYED', endedAt: onAir(events, 'B')!.startedAt });
     expect(ended(events, 'B')).toMatchObject({ how: 'PLAYED', endedAt: onAir(events, 'C')!.startedAt });
-    expect(errors(events).at(-1)!.message).toMatch(/ran out meanwhile by the wall clock: A, B; the server had lost layer 1-10 \(restarted\?\): C \(clips\/c\.mp4\) back on air at \d+\.\d\d s into it$/);
+    expect(errors(events).at(-1)!.message).toMatch(
+      /ran out meanwhile by the wall clock: A, B; the server had lost layer 1-10 \(restarted\?\): C \(clips\/c\.mp4\) back on air at \d+\.\d\d s into it$/,
+    );
 
     // The log says C is back only once the server has taken its PLAY.
     const again = replay(r, 'clips/c.mp4', restartedAt);
@@ -123,7 +149,10 @@ describe('a CasparCG Server that restarts mid-playlist', () => {
 
   it('says so when the restarted server refuses the item due on air, and plays on from the next', async () => {
     const r = (current = await rig({ peer: { clips: { 'clips/a.mp4': 2, 'clips/b.mp4': 5, 'clips/c.mp4': 2 } } }));
-    await r.load({ loop: false, items: [item('A', 'a.mp4', 1000), item('B', 'b.mp4', 4000), item('C', 'c.mp4', 1000)] });
+    await r.load({
+      loop: false,
+      items: [item('A', 'a.mp4', 1000), item('B', 'b.mp4', 4000), item('C', 'c.mp4', 1000)],
+    });
     await r.waitFor((evs) => !!onAir(evs, 'A'));
     await sleep(300);
     await r.peer.stop();
@@ -139,7 +168,9 @@ describe('a CasparCG Server that restarts mid-playlist', () => {
     expect(messages[0]).toMatch(/^lost the connection/);
     expect(messages[1]).toMatch(new RegExp(String.raw`^item B \(b\.mp4\) failed: ${refusal}$`));
     expect(messages[2]).toMatch(
-      new RegExp(String.raw`^reconnected .*; ran out meanwhile by the wall clock: A; the server had lost layer 1-10 \(restarted\?\): B \(clips/b\.mp4\) could not be put back: ${refusal}$`),
+      new RegExp(
+        String.raw`^reconnected .*; ran out meanwhile by the wall clock: A; the server had lost layer 1-10 \(restarted\?\): B \(clips/b\.mp4\) could not be put back: ${refusal}$`,
+      ),
     );
     // The reconnection note waited for the server's answer: B's failure is in the log before it. C then played from its start.
     const bEnded = seqOf(events, (e) => e.kind === 'ITEM_ENDED' && e.itemId === 'B');
@@ -147,10 +178,11 @@ describe('a CasparCG Server that restarts mid-playlist', () => {
     expect(bEnded).toBeLessThan(errors(events)[2].seq);
     expect(bEnded).toBeLessThan(seqOf(events, (e) => e.kind === 'ITEM_ON_AIR' && e.itemId === 'C'));
     expect(ended(events, 'C')!.how).toBe('PLAYED');
-    expect(r.peer.commands.filter((c) => c.atMs >= restartedAt && c.line.startsWith('PLAY')).map((c) => c.line.replace(/SEEK \d+ LENGTH \d+/, 'SEEK … LENGTH …'))).toEqual([
-      'PLAY 1-10 "clips/b.mp4" SEEK … LENGTH …',
-      'PLAY 1-10 "clips/c.mp4" LENGTH 50',
-    ]);
+    expect(
+      r.peer.commands
+        .filter((c) => c.atMs >= restartedAt && c.line.startsWith('PLAY'))
+        .map((c) => c.line.replace(/SEEK \d+ LENGTH \d+/, 'SEEK … LENGTH …')),
+    ).toEqual(['PLAY 1-10 "clips/b.mp4" SEEK … LENGTH …', 'PLAY 1-10 "clips/c.mp4" LENGTH 50']);
     expect(r.peer.history.map((h) => h.name)).toEqual(['clips/a.mp4', 'clips/c.mp4']);
   });
 
@@ -170,9 +202,13 @@ describe('a CasparCG Server that restarts mid-playlist', () => {
       `reconnected to CasparCG Server at 127.0.0.1:${r.peer.port} after …; the server had kept playing the layer`,
     ]);
     // Nothing played again: the server's own LOADBG AUTO took B in.
-    expect(r.peer.commands.filter((c) => c.atMs >= droppedAt && !/^(INFO|VERSION)/.test(c.line)).map((c) => c.line)).toEqual(['CLEAR 1-10']);
+    expect(
+      r.peer.commands.filter((c) => c.atMs >= droppedAt && !/^(INFO|VERSION)/.test(c.line)).map((c) => c.line),
+    ).toEqual(['CLEAR 1-10']);
     expect(r.peer.history.map((h) => h.name)).toEqual(['clips/a.mp4', 'clips/b.mp4']);
     expect(ended(events, 'A')).toMatchObject({ how: 'PLAYED', endedAt: onAir(events, 'B')!.startedAt });
-    expect(Math.abs(time(onAir(events, 'B')!.startedAt) - r.peer.history[1].atMs)).toBeLessThanOrEqual(3 * r.peer.tickMs());
+    expect(Math.abs(time(onAir(events, 'B')!.startedAt) - r.peer.history[1].atMs)).toBeLessThanOrEqual(
+      3 * r.peer.tickMs(),
+    );
   });
 });

@@ -17,7 +17,13 @@ import { channelModes, mediaFolder, type ChannelSnapshot } from './info.ts';
  * Null when the server's channel runs `mode` (switching it first when
  * `setMode`); else what is wrong, for the operator.
  */
-export async function checkMode(client: AmcpClient, channel: number, mode: string, setMode: boolean, logger?: Logger): Promise<string | null> {
+export async function checkMode(
+  client: AmcpClient,
+  channel: number,
+  mode: string,
+  setMode: boolean,
+  logger?: Logger,
+): Promise<string | null> {
   const modes = async () => channelModes((await client.send(amcp.channels())).data);
   let list = await modes();
   let found = list.find((c) => c.channel === channel);
@@ -58,9 +64,16 @@ export interface OutputsOptions {
   now: () => number;
 }
 
+/** @defaultValue first wait after the server refused to add a lost consumer again; doubled at each refusal */
+export const RESTORE_FIRST_MS = 1000;
+/** @defaultValue longest wait between tries to add a lost consumer again */
+export const RESTORE_MAX_MS = 30_000;
+
 /** The channel's consumers: added at start, added again when the server lost them, removed at the end. */
 export class Outputs {
   private added: ConsumerSpec[] = [];
+  /** Consumers the server refused to add again, by index: when to try next. */
+  private readonly backoff = new Map<number, { delayMs: number; nextAtMs: number }>();
 
   constructor(private readonly o: OutputsOptions) {}
 
@@ -73,7 +86,9 @@ export class Outputs {
     const { client, channel, program } = this.o;
     const preview = this.o.preview ? await this.previewSpec() : null;
     await client.send(amcp.add(channel, program.index, program.params)).catch((err: Error) => {
-      throw new EngineError(`CasparCG could not add the channel's output (${this.o.redact(program.label)}): ${err.message}`);
+      throw new EngineError(
+        `CasparCG could not add the channel's output (${this.o.redact(program.label)}): ${err.message}`,
+      );
     });
     this.added = [program];
     if (!preview) return;
@@ -85,30 +100,54 @@ export class Outputs {
     }
   }
 
-  /** ADDs again each of ours missing from the channel; returns their labels. */
-  async restore(s: ChannelSnapshot): Promise<string[]> {
+  /**
+   * ADDs again each of ours missing from the channel, at most once per
+   * back-off: one that the server refuses waits twice as long (from
+   * RESTORE_FIRST_MS, up to RESTORE_MAX_MS) before the next try, so that a
+   * consumer failing at once (its receiver gone) is not added in a tight loop.
+   * Returns the labels of those added again, and of those missing still.
+   */
+  async restore(s: ChannelSnapshot, nowMs: number): Promise<{ restored: string[]; missing: string[] }> {
     const restored: string[] = [];
+    const missing: string[] = [];
     this.added = await Promise.all(
       this.added.map(async (spec) => {
-        if (s.ports.includes(spec.index)) return spec;
+        if (s.ports.includes(spec.index)) {
+          this.backoff.delete(spec.index);
+          return spec;
+        }
+        const waiting = this.backoff.get(spec.index);
+        if (waiting && nowMs < waiting.nextAtMs) {
+          missing.push(this.o.redact(spec.label));
+          return spec;
+        }
         // The preview's segment names must not come back: a fresh run for each ADD.
         const fresh = spec === this.o.program ? spec : await this.previewSpec();
         try {
           await this.o.client.send(amcp.add(this.o.channel, fresh.index, fresh.params));
+          this.backoff.delete(spec.index);
           restored.push(this.o.redact(fresh.label));
         } catch (err) {
           if (!(err instanceof AmcpError)) throw err;
-          this.o.report(`CasparCG could not add the ${this.o.redact(fresh.label)} output again: ${err.message}`);
+          const delayMs = Math.min(RESTORE_MAX_MS, waiting ? waiting.delayMs * 2 : RESTORE_FIRST_MS);
+          this.backoff.set(spec.index, { delayMs, nextAtMs: nowMs + delayMs });
+          missing.push(this.o.redact(fresh.label));
+          this.o.report(
+            `CasparCG could not add the ${this.o.redact(fresh.label)} output again (next try in ${delayMs / 1000} s): ${err.message}`,
+          );
         }
         return fresh;
       }),
     );
-    return restored;
+    return { restored, missing };
   }
 
   async removeAll(): Promise<void> {
+    this.backoff.clear();
     for (const spec of this.added) {
-      await this.o.client.send(amcp.remove(this.o.channel, spec.index)).catch((err: Error) => this.o.report(`CasparCG: ${err.message}`));
+      await this.o.client
+        .send(amcp.remove(this.o.channel, spec.index))
+        .catch((err: Error) => this.o.report(`CasparCG: ${err.message}`));
     }
     this.added = [];
   }

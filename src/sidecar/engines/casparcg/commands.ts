@@ -113,12 +113,16 @@ export const amcp = {
   load: (a: LayerAddress, cue: ClipCue) => `LOAD ${address(a)} ${clipParams(cue)}`,
   /** Arms the next clip: CasparCG swaps it in itself at the foreground's out point, minus the transition. */
   loadNext: (a: LayerAddress, cue: ClipCue) => `LOADBG ${address(a)} ${clipParams(cue)} AUTO`,
+  /** Loads a timed start in the background: it waits there, without AUTO, for a PLAY sent on time. */
+  loadBackground: (a: LayerAddress, cue: ClipCue) => `LOADBG ${address(a)} ${clipParams(cue)}`,
   /**
    * Disarms the background: a transparent colour producer without AUTO takes
    * its place (AMCP has no command that clears only the background).
    */
   disarm: (a: LayerAddress) => `LOADBG ${address(a)} EMPTY`,
   pause: (a: LayerAddress) => `PAUSE ${address(a)}`,
+  /** The foreground off air, the background (a timed start waiting) kept. */
+  stop: (a: LayerAddress) => `STOP ${address(a)}`,
   resume: (a: LayerAddress) => `RESUME ${address(a)}`,
   /** Foreground and background gone: the layer is empty. */
   clear: (a: LayerAddress) => `CLEAR ${address(a)}`,

@@ -84,9 +84,13 @@ export class AmcpClient extends EventEmitter<Events> {
     super();
     this.timeoutMs = o.timeoutMs ?? 5000;
     this.api = new BasicCasparCGAPI({ host: o.host, port: o.port, autoConnect: false, timeoutTime: this.timeoutMs });
+    // casparcg-connection 6.x has no public switch for its fixed 5 s reconnect timer, which also fires after
+    // disconnect() (see above): its private trigger is replaced, after checking it is where 6.x keeps it.
     const internals = (this.api as unknown as LibraryInternals)._connection;
     if (!internals || typeof internals._triggerReconnect !== 'function') {
-      throw new EngineError('casparcg-connection is not the 6.x this engine was written for (its reconnection timer is not where expected)');
+      throw new EngineError(
+        'casparcg-connection is not the 6.x this engine was written for (its reconnection timer is not where expected)',
+      );
     }
     internals._triggerReconnect = () => undefined;
     // 'connect' comes once the library's own VERSION request is answered.
@@ -132,7 +136,9 @@ export class AmcpClient extends EventEmitter<Events> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.off('connect', done);
-        reject(new AmcpUnavailable(`CasparCG Server at ${this.endpoint} did not answer within ${Math.round(ms / 1000)} s`));
+        reject(
+          new AmcpUnavailable(`CasparCG Server at ${this.endpoint} did not answer within ${Math.round(ms / 1000)} s`),
+        );
       }, ms);
       const done = () => {
         clearTimeout(timer);
@@ -166,7 +172,8 @@ export class AmcpClient extends EventEmitter<Events> {
     if (!this.connected) throw new AmcpUnavailable(`${shown}: not connected to CasparCG Server at ${this.endpoint}`);
     this.o.logger?.[command.startsWith('INFO ') ? 'trace' : 'debug']({ command: shown }, 'AMCP send');
     const sent = await this.api.executeCommand({ command: Commands.Custom, params: { command } });
-    if (sent.error || !sent.request) throw new AmcpUnavailable(`${shown}: ${this.o.redact(sent.error?.message ?? 'not sent')}`);
+    if (sent.error || !sent.request)
+      throw new AmcpUnavailable(`${shown}: ${this.o.redact(sent.error?.message ?? 'not sent')}`);
     const request = sent.request;
     const response = await new Promise<Awaited<typeof request>>((resolve, reject) => {
       const entry: Pending = { fail: (err) => finish(() => reject(new AmcpUnavailable(`${shown}: ${err.message}`))) };
@@ -184,7 +191,11 @@ export class AmcpClient extends EventEmitter<Events> {
     });
     if (response.responseCode >= 400) {
       // The library keeps the code and the command word of the reply, not its ERROR/FAILED word: its description stands in.
-      const { responseCode, command: word, message } = response as { responseCode: number; command?: string; message?: string };
+      const {
+        responseCode,
+        command: word,
+        message,
+      } = response as { responseCode: number; command?: string; message?: string };
       const reply = `${responseCode}${word ? ` ${word}` : ''}${message ? ` (${message.toLowerCase()})` : ''}`;
       throw new AmcpError(responseCode, shown, this.o.redact(reply));
     }

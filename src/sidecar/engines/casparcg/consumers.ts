@@ -36,9 +36,22 @@ export interface ConsumerSpec {
 function streamOptions(mode: VideoMode, kbps: number, extra: string[] = []): string {
   const gop = String(framesPerSecond(mode));
   return [
-    '-codec:v', 'libx264', '-preset:v', 'veryfast', '-tune:v', 'zerolatency',
-    '-g:v', gop, '-keyint_min:v', gop,
-    '-b:v', `${kbps}k`, '-maxrate:v', `${kbps}k`, '-bufsize:v', `${kbps * 2}k`,
+    '-codec:v',
+    'libx264',
+    '-preset:v',
+    'veryfast',
+    '-tune:v',
+    'zerolatency',
+    '-g:v',
+    gop,
+    '-keyint_min:v',
+    gop,
+    '-b:v',
+    `${kbps}k`,
+    '-maxrate:v',
+    `${kbps}k`,
+    '-bufsize:v',
+    `${kbps * 2}k`,
     ...extra,
   ].join(' ');
 }
@@ -48,9 +61,19 @@ export function programConsumer(output: SidecarOutput, mode: VideoMode): Consume
   switch (output.type) {
     case 'DECKLINK':
       // Device indexes are 1-based on both sides; embedded audio puts the programme sound on the SDI.
-      return { index: PROGRAM_INDEX, params: `DECKLINK ${output.deviceIndex} EMBEDDED_AUDIO`, secrets: [], label: `DECKLINK ${output.deviceIndex}` };
+      return {
+        index: PROGRAM_INDEX,
+        params: `DECKLINK ${output.deviceIndex} EMBEDDED_AUDIO`,
+        secrets: [],
+        label: `DECKLINK ${output.deviceIndex}`,
+      };
     case 'NDI':
-      return { index: PROGRAM_INDEX, params: `NDI NAME ${quote(output.name)}`, secrets: [], label: `NDI ${output.name}` };
+      return {
+        index: PROGRAM_INDEX,
+        params: `NDI NAME ${quote(output.name)}`,
+        secrets: [],
+        label: `NDI ${output.name}`,
+      };
     case 'SRT':
     case 'RTMP':
     case 'UDP': {
@@ -79,15 +102,25 @@ export function programConsumer(output: SidecarOutput, mode: VideoMode): Consume
 export function previewConsumer(mode: VideoMode, hls: HlsSettings, serverDir: string, run: string): ConsumerSpec {
   const segments = join(serverDir, `seg-${run}-%d.ts`);
   if (/\s/.test(segments)) {
-    throw new EngineError('the preview folder on the CasparCG side contains spaces, which ffmpeg consumer options cannot carry: set CASPARCG_MEDIA_DIR to a path without spaces');
+    throw new EngineError(
+      'the preview folder on the CasparCG side contains spaces, which ffmpeg consumer options cannot carry: set CASPARCG_MEDIA_DIR to a path without spaces',
+    );
   }
   const height = Math.min(hls.height, mode.height) & ~1;
   const filter = `${mode.interlaced ? 'yadif,' : ''}scale=-2:${height}`;
   const params = [
-    'STREAM', quote(join(serverDir, 'index.m3u8')),
-    '-format', 'hls', '-hls_time', String(hls.segmentSeconds), '-hls_list_size', String(hls.listSize),
-    '-hls_flags', 'delete_segments+append_list+discont_start+omit_endlist+independent_segments+temp_file',
-    '-hls_segment_filename', segments,
+    'STREAM',
+    quote(join(serverDir, 'index.m3u8')),
+    '-format',
+    'hls',
+    '-hls_time',
+    String(hls.segmentSeconds),
+    '-hls_list_size',
+    String(hls.listSize),
+    '-hls_flags',
+    'delete_segments+append_list+discont_start+omit_endlist+independent_segments+temp_file',
+    '-hls_segment_filename',
+    segments,
     streamOptions(mode, hls.videoKbps, ['-filter:v', filter, '-codec:a', 'aac', '-b:a', '64k']),
   ].join(' ');
   return { index: PREVIEW_INDEX, params, secrets: [], label: 'HLS preview' };

@@ -2,11 +2,18 @@ import type { Logger } from 'pino';
 import type { SidecarOutput } from '../../../protocol/sidecar-env.ts';
 import type { HlsSettings } from '../../hls.ts';
 import type { VideoMode } from '../../video-modes.ts';
-import { EngineError, type ClipHandle, type ClipListener, type Engine, type EngineClip, type EngineReporter } from '../engine.ts';
+import {
+  EngineError,
+  type ClipHandle,
+  type ClipListener,
+  type Engine,
+  type EngineClip,
+  type EngineReporter,
+} from '../engine.ts';
 import { Outputs, checkMode } from './channel.ts';
 import { amcp, redact, tickRate, type LayerAddress } from './commands.ts';
 import { AmcpClient } from './connection.ts';
-import { programConsumer } from './consumers.ts';
+import { PROGRAM_INDEX, programConsumer } from './consumers.ts';
 import { channelSnapshot, type ChannelSnapshot } from './info.ts';
 import { LayerPlayer } from './layer.ts';
 
@@ -70,6 +77,8 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
  */
 export class CasparcgEngine implements Engine {
   readonly name = 'casparcg';
+  /** The server swaps to an armed clip on its own (LOADBG AUTO); the engine learns of it at the next INFO poll. */
+  readonly cueLockMs: number;
   private readonly client: AmcpClient;
   private readonly at: LayerAddress;
   private readonly now: () => number;
@@ -82,15 +91,20 @@ export class CasparcgEngine implements Engine {
   private pollTimer: NodeJS.Timeout | null = null;
   private polling = false;
   private lastConsumerCheck = 0;
+  /** Whether OUTPUT_LOST is up: the server dropped the program consumer and has not taken it back yet. */
+  private outputLost = false;
+  private readonly programLabel: string;
   private lastPollError: string | null = null;
   private downSinceMs: number | null = null;
 
   constructor(private readonly o: CasparcgEngineOptions) {
     this.now = o.now ?? Date.now;
+    this.cueLockMs = 3 * (o.pollMs ?? 100) + 200;
     this.at = { channel: o.settings.channel, layer: o.settings.layer };
     // Built first: an output it cannot express fails here, before any connection.
     const program = programConsumer(o.output, o.mode);
     this.secrets = [...program.secrets];
+    this.programLabel = program.label;
     const redactText = (text: string) => redact(text, this.secrets);
     this.client = new AmcpClient({
       host: o.settings.host,
@@ -127,17 +141,35 @@ export class CasparcgEngine implements Engine {
     });
   }
 
+  /** The channel's tick at or after `ms`, as its frame clock knows the phase (null before any clip of ours played). */
+  frameAtOrAfter(ms: number): number | null {
+    return this.layer.clock.bounds ? this.layer.clock.tickFrom(ms) : null;
+  }
+
   async start(): Promise<void> {
     this.client.open();
     try {
       await this.client.waitConnected(this.o.connectTimeoutMs ?? 10_000);
       const version = (await this.client.send(amcp.version())).data[0] ?? 'unknown';
-      const problem = await checkMode(this.client, this.at.channel, this.o.mode.name, this.o.settings.setMode, this.o.logger);
+      const problem = await checkMode(
+        this.client,
+        this.at.channel,
+        this.o.mode.name,
+        this.o.settings.setMode,
+        this.o.logger,
+      );
       if (problem) throw new EngineError(problem);
       await this.client.send(amcp.clear(this.at));
       await this.outputs.addAll();
       this.o.logger?.info(
-        { server: this.client.endpoint, version, channel: this.at.channel, layer: this.at.layer, videoFormat: this.o.mode.name, outputs: this.outputs.labels },
+        {
+          server: this.client.endpoint,
+          version,
+          channel: this.at.channel,
+          layer: this.at.layer,
+          videoFormat: this.o.mode.name,
+          outputs: this.outputs.labels,
+        },
         'CasparCG engine ready',
       );
     } catch (err) {
@@ -162,7 +194,8 @@ export class CasparcgEngine implements Engine {
     this.pollTimer = null;
     const showsOurs = this.layer.clear();
     if (this.started && this.client.connected) {
-      if (showsOurs) await this.client.send(amcp.clear(this.at)).catch((err: Error) => this.report(`CasparCG: ${err.message}`));
+      if (showsOurs)
+        await this.client.send(amcp.clear(this.at)).catch((err: Error) => this.report(`CasparCG: ${err.message}`));
       await this.outputs.removeAll();
     }
     await this.client.close();
@@ -181,20 +214,19 @@ export class CasparcgEngine implements Engine {
     if (this.closing || this.catchingUp || this.polling || !this.client.connected) return;
     this.polling = true;
     try {
-      const { snapshot, atMs } = await this.sample();
+      const { snapshot, atMs, trip } = await this.sample();
       if (this.catchingUp || this.closing) return;
-      this.layer.apply(snapshot, atMs);
+      this.layer.apply(snapshot, atMs, trip);
       if (this.now() - this.lastConsumerCheck >= (this.o.consumerCheckMs ?? 2000)) {
         this.lastConsumerCheck = this.now();
-        for (const label of await this.outputs.restore(snapshot)) {
-          this.report(`CasparCG channel ${this.at.channel} had lost its ${label} output (the server drops a failing consumer): added it again`);
-        }
+        await this.followOutputs(snapshot);
       }
       this.lastPollError = null;
     } catch (err) {
       const message = (err as Error).message;
       // A dropped connection is reported by the disconnect handler; anything else once, until it clears.
-      if (this.client.connected && message !== this.lastPollError) this.report(`CasparCG: watching layer ${this.at.channel}-${this.at.layer} failed: ${message}`);
+      if (this.client.connected && message !== this.lastPollError)
+        this.report(`CasparCG: watching layer ${this.at.channel}-${this.at.layer} failed: ${message}`);
       this.lastPollError = message;
     } finally {
       this.polling = false;
@@ -202,12 +234,55 @@ export class CasparcgEngine implements Engine {
     }
   }
 
-  /** One INFO sample, timed at the middle of its round trip. */
-  private async sample(): Promise<{ snapshot: ChannelSnapshot; atMs: number }> {
-    const sentAt = this.now();
+  /**
+   * The server drops a consumer that fails (its receiver gone, its device
+   * lost) without a word: the channel's consumers are compared with ours, a
+   * lost program output raises OUTPUT_LOST while it is added again (with
+   * back-off), and clears once the server has it again. Frames are made on
+   * time meanwhile: the layer plays on, only its output is gone.
+   */
+  private async followOutputs(snapshot: ChannelSnapshot): Promise<void> {
+    const programLabel = redact(this.programLabel, this.secrets);
+    const programGone = !snapshot.ports.includes(PROGRAM_INDEX);
+    if (programGone && !this.outputLost) {
+      this.outputLost = true;
+      this.o.report?.count?.('outputReconnects');
+      this.o.report?.raise?.(
+        'OUTPUT_LOST',
+        `CasparCG channel ${this.at.channel} dropped the ${programLabel} output (the server drops a failing consumer): adding it again`,
+      );
+    }
+    const { restored } = await this.outputs.restore(snapshot, this.now());
+    for (const label of restored) {
+      this.report(
+        `CasparCG channel ${this.at.channel} had lost its ${label} output (the server drops a failing consumer): added it again`,
+      );
+    }
+    if (this.outputLost && (!programGone || restored.includes(programLabel))) {
+      this.outputLost = false;
+      this.o.report?.clear?.('OUTPUT_LOST');
+    }
+  }
+
+  /**
+   * One INFO sample, timed when the server read it: the usual one-way latency
+   * after it was sent (the middle of its round trip before any is known). An
+   * answer read late (this process busy) says nothing about when the server
+   * read its state; the middle of that trip would date every start as late.
+   * The round trip itself times timed starts.
+   */
+  private async sample(): Promise<{
+    snapshot: ChannelSnapshot;
+    atMs: number;
+    trip: { sentMs: number; receivedMs: number };
+  }> {
+    const sentMs = this.now();
     const reply = await this.client.send(amcp.info(this.at.channel));
-    const atMs = Math.round((sentAt + this.now()) / 2);
-    return { snapshot: channelSnapshot(reply.data[0] ?? '', this.at.layer), atMs };
+    const receivedMs = this.now();
+    const latencyMs = this.layer.clock.latencyMs;
+    const half = (receivedMs - sentMs) / 2;
+    const atMs = Math.round(sentMs + (latencyMs > 0 ? Math.min(latencyMs, half) : half));
+    return { snapshot: channelSnapshot(reply.data[0] ?? '', this.at.layer), atMs, trip: { sentMs, receivedMs } };
   }
 
   // --- connection loss and recovery ---------------------------------------
@@ -232,17 +307,26 @@ export class CasparcgEngine implements Engine {
     const downFor = this.downSinceMs === null ? 0 : this.now() - this.downSinceMs;
     try {
       const notes: string[] = [];
-      const problem = await checkMode(this.client, this.at.channel, this.o.mode.name, this.o.settings.setMode, this.o.logger);
+      const problem = await checkMode(
+        this.client,
+        this.at.channel,
+        this.o.mode.name,
+        this.o.settings.setMode,
+        this.o.logger,
+      );
       if (problem) notes.push(problem);
       const { snapshot, atMs } = await this.sample();
-      const restored = await this.outputs.restore(snapshot);
+      const { restored } = await this.outputs.restore(snapshot, this.now());
       if (restored.length) notes.push(`outputs added again: ${restored.join(', ')}`);
       notes.push(...(await this.layer.catchUp(snapshot, atMs, () => void (this.catchingUp = false))));
-      this.report(`reconnected to CasparCG Server at ${this.client.endpoint} after ${seconds(downFor)}; ${notes.join('; ')}`);
+      this.report(
+        `reconnected to CasparCG Server at ${this.client.endpoint} after ${seconds(downFor)}; ${notes.join('; ')}`,
+      );
       this.downSinceMs = null;
     } catch (err) {
       // Dropped again: the next connection starts over.
-      if (this.client.connected) this.report(`CasparCG: resuming after the reconnection failed: ${(err as Error).message}`);
+      if (this.client.connected)
+        this.report(`CasparCG: resuming after the reconnection failed: ${(err as Error).message}`);
     } finally {
       this.catchingUp = false;
       if (this.client.connected && !this.closing) {

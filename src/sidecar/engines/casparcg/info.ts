@@ -1,3 +1,5 @@
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+
 /**
  * Reading CasparCG's INFO answers: pure, table-tested.
  *
@@ -8,8 +10,7 @@
  * values repeats its element (`<time>1.2</time><time>60</time>`). 2.3 and 2.4
  * write the same shape. casparcg-connection's own INFO channel parser keeps
  * only the layers; the output ports (consumers the server dropped) are needed
- * too, hence this small reader of the property_tree subset (elements, text,
- * the five entities; no attributes).
+ * too, hence this reader, over fast-xml-parser in document order.
  */
 
 export interface XmlElement {
@@ -18,43 +19,34 @@ export interface XmlElement {
   children: XmlElement[];
 }
 
-const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+/** Document order kept (a repeated key stays two elements), every value as text, attributes ignored. */
+const parser = new XMLParser({
+  preserveOrder: true,
+  ignoreAttributes: true,
+  parseTagValue: false,
+  trimValues: true,
+  ignoreDeclaration: true,
+});
 
-function decode(text: string): string {
-  return text.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (whole, code: string) => {
-    if (code[0] === '#') {
-      const n = code[1] === 'x' || code[1] === 'X' ? parseInt(code.slice(2), 16) : parseInt(code.slice(1), 10);
-      return Number.isFinite(n) ? String.fromCodePoint(n) : whole;
-    }
-    return ENTITIES[code.toLowerCase()] ?? whole;
-  });
+/** fast-xml-parser's ordered node: `{ <name>: [children…] }` or `{ '#text': value }`. */
+type OrderedNode = Record<string, unknown>;
+
+function element(node: OrderedNode): XmlElement | null {
+  const name = Object.keys(node).find((k) => k !== ':@' && k !== '#text');
+  if (!name) return null;
+  const nodes = (node[name] as OrderedNode[]) ?? [];
+  const text = nodes.map((n) => (n['#text'] === undefined ? '' : String(n['#text']))).join('');
+  const children = nodes.map(element).filter((e): e is XmlElement => e !== null);
+  return { name, text, children };
 }
 
-/** The document's root element; throws on markup it does not understand. */
+/** The document's root element; throws on markup that is not well formed. */
 export function parseXml(xml: string): XmlElement {
-  const root: XmlElement = { name: '#document', text: '', children: [] };
-  const stack: XmlElement[] = [root];
-  const tag = /<(\/?)([A-Za-z_][\w.:-]*)\s*(\/?)>|<\?[^>]*\?>|<!--[\s\S]*?-->/g;
-  let at = 0;
-  for (let m = tag.exec(xml); m; m = tag.exec(xml)) {
-    const top = stack[stack.length - 1];
-    top.text += xml.slice(at, m.index);
-    at = tag.lastIndex;
-    if (!m[2]) continue; // declaration or comment
-    if (m[1]) {
-      const open = stack.pop();
-      if (!open || open.name !== m[2] || stack.length === 0) throw new Error(`unbalanced </${m[2]}>`);
-      open.text = decode(open.text.trim());
-      continue;
-    }
-    const el: XmlElement = { name: m[2], text: '', children: [] };
-    top.children.push(el);
-    if (!m[3]) stack.push(el);
-  }
-  if (stack.length !== 1) throw new Error(`unclosed <${stack[stack.length - 1].name}>`);
-  const element = root.children[0];
-  if (!element) throw new Error('no element');
-  return element;
+  const valid = XMLValidator.validate(xml);
+  if (valid !== true) throw new Error(`INFO answer is not XML: ${valid.err.msg} (line ${valid.err.line})`);
+  const root = (parser.parse(xml) as OrderedNode[]).map(element).find((e) => e !== null);
+  if (!root) throw new Error('no element');
+  return root;
 }
 
 /** The first descendant along the path of element names, or null. */

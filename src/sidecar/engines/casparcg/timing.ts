@@ -64,7 +64,8 @@ export interface SampleResult {
 
 const same = (a: string | null, b: string | null) => a !== null && b !== null && a.toLowerCase() === b.toLowerCase();
 
-export const shows = (p: ProducerState, clip: TrackedClip): boolean => p.producer !== 'empty' && same(p.name, clip.name);
+export const shows = (p: ProducerState, clip: TrackedClip): boolean =>
+  p.producer !== 'empty' && same(p.name, clip.name);
 
 /** Ms the playhead is past the clip's start; null when INFO gave no position. */
 function elapsedMs(p: ProducerState, clip: TrackedClip): number | null {
@@ -85,23 +86,51 @@ const startOf = (atMs: number, elapsed: number, clip: TrackedClip) => Math.round
  * It also must have shown a frame: a producer still opening its file has a
  * playhead at 0.
  */
-function startedAt(s: ChannelSnapshot, clip: TrackedClip, before: string | null, ctx: SampleContext, armedSeen: boolean): number | null {
-  if (!shows(s.foreground, clip)) return null;
+function startedAt(
+  s: ChannelSnapshot,
+  clip: TrackedClip,
+  before: string | null,
+  ctx: SampleContext,
+  armedSeen: boolean,
+): number | null {
+  if (!showsItself(s, clip, before, ctx, armedSeen)) return null;
   const elapsed = elapsedMs(s.foreground, clip);
   if (elapsed === null || elapsed < clip.tickMs / 2) return null;
+  return startOf(ctx.atMs, elapsed, clip);
+}
+
+/** Whether the foreground shows `clip` itself rather than the clip before it under the same name (see startedAt). */
+function showsItself(
+  s: ChannelSnapshot,
+  clip: TrackedClip,
+  before: string | null,
+  ctx: SampleContext,
+  armedSeen: boolean,
+): boolean {
+  if (!shows(s.foreground, clip)) return false;
   const prev = ctx.previousForeground;
-  const jumpedBack = prev !== null && shows(prev, clip) && prev.timeSec !== null && (s.foreground.timeSec ?? 0) < prev.timeSec;
-  const distinct = !same(before, clip.name) || (armedSeen && !shows(s.background, clip)) || jumpedBack;
-  return distinct ? startOf(ctx.atMs, elapsed, clip) : null;
+  const jumpedBack =
+    prev !== null && shows(prev, clip) && prev.timeSec !== null && (s.foreground.timeSec ?? 0) < prev.timeSec;
+  return !same(before, clip.name) || (armedSeen && !shows(s.background, clip)) || jumpedBack;
 }
 
 /**
  * What the sample says about `current` (the first queued clip) and `next`
  * (the one armed behind it, if any).
  */
-export function observe(s: ChannelSnapshot, current: TrackedClip, next: TrackedClip | null, ctx: SampleContext): SampleResult {
+export function observe(
+  s: ChannelSnapshot,
+  current: TrackedClip,
+  next: TrackedClip | null,
+  ctx: SampleContext,
+): SampleResult {
   const armedSeen = next ? next.armedSeen || shows(s.background, next) : false;
-  const result = (observation: Observation, anchorMs: number | null = null, shown = false): SampleResult => ({ observation, anchorMs, armedSeen, shown });
+  const result = (observation: Observation, anchorMs: number | null = null, shown = false): SampleResult => ({
+    observation,
+    anchorMs,
+    armedSeen,
+    shown,
+  });
 
   if (!current.onAir) {
     // A clip promoted from the background (skip) was seen armed there.
@@ -111,11 +140,15 @@ export function observe(s: ChannelSnapshot, current: TrackedClip, next: TrackedC
   if (next) {
     const at = startedAt(s, next, current.name, ctx, armedSeen);
     if (at !== null) return result({ kind: 'took-over', startedAtMs: at }, at, true);
+    // Swapped in, its first frame not counted yet: the next sample dates it. Under the same name the playhead is
+    // the armed clip's, back at its start: it must not re-date the clip before (which would then seem to run on).
+    if (showsItself(s, next, current.name, ctx, armedSeen)) return result({ kind: 'none' });
   }
   if (!shows(s.foreground, current)) {
     // The armed clip is in, its first frame not yet counted: the next sample dates it.
     if (next && shows(s.foreground, next)) return result({ kind: 'none' });
-    const what = s.foreground.producer === 'empty' ? 'nothing' : `${s.foreground.producer} ${s.foreground.name ?? ''}`.trim();
+    const what =
+      s.foreground.producer === 'empty' ? 'nothing' : `${s.foreground.producer} ${s.foreground.name ?? ''}`.trim();
     return result({ kind: 'lost', shows: what });
   }
   const elapsed = elapsedMs(s.foreground, current);

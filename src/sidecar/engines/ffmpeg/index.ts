@@ -1,13 +1,25 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { Writable } from 'node:stream';
 import type { SidecarOutput } from '../../../protocol/sidecar-env.ts';
 import { preparePreviewDir, type HlsSettings } from '../../hls.ts';
+import { frameFrom, frameStartMs, type FrameRate } from '../../../schedule/frames.ts';
 import { frameMs, type VideoMode } from '../../video-modes.ts';
-import type { ClipHandle, ClipListener, Engine, EngineClip } from '../engine.ts';
+import type { ClipHandle, ClipListener, Engine, EngineClip, EngineReporter } from '../engine.ts';
 import { EngineError } from '../engine.ts';
-import { blackFrame, BYTES_PER_SAMPLE, outputArgs, programTarget, redact, samplesForFrame, type ProgramTarget } from './args.ts';
-import { ClipSource } from './decoder.ts';
+import {
+  blackFrame,
+  BYTES_PER_SAMPLE,
+  encoderArgs,
+  programTarget,
+  redact,
+  samplesForFrame,
+  type ProgramTarget,
+} from './args.ts';
+import { ClipSource, probeAudio } from './decoder.ts';
+import { OutputLink } from './output-link.ts';
 
 export interface FfmpegEngineOptions {
   mode: VideoMode;
@@ -18,104 +30,200 @@ export interface FfmpegEngineOptions {
   /** @defaultValue 'ffprobe' */
   ffprobePath?: string;
   /**
-   * @defaultValue 2000 — how long before a clip's last frame the engine asks
+   * @defaultValue 4000 — how long before a clip's last frame the engine asks
    * for the next (onCue), so that it is decoding before it is due. Starting a
    * decoder (ffprobe, then ffmpeg opening and seeking the file) takes a few
-   * hundred ms on an idle machine and can take over a second on a busy one;
-   * an early start costs little, as a decoder stops once 400 ms of frames wait.
+   * hundred ms on an idle machine and about three seconds on a starved one
+   * (measured: 1.3 s for each of ffprobe and ffmpeg to start at a load of 20
+   * on 2 cores); an early start costs little, as a decoder stops once 400 ms
+   * of frames wait. A clip still not ready when due takes its slot anyway,
+   * losing its first frames rather than delaying the schedule.
    */
   prerollMs?: number;
   /** @defaultValue 2000 — how long the output ffmpeg may take to exit on close before SIGKILL */
   killAfterMs?: number;
   /**
-   * @defaultValue 15000 — how long the output ffmpeg may take to start and
-   * catch up with real time (loading, opening its outputs: about a second on
-   * an idle machine, several on a busy one) before it is given up; meanwhile
-   * the session's clock waits for it. Once started, 3 s behind is a failure.
+   * @defaultValue 15000 — how long the encoder ffmpeg may take to start and
+   * catch up with real time (loading: about a second on an idle machine,
+   * several on a busy one) before it is killed and started again; meanwhile
+   * the session's clock waits for the first one. Once started, an encoder
+   * behind real time gets frames dropped, never killed.
    */
   startTimeoutMs?: number;
+  /** @defaultValue 3 — encoders in a row that exit without ever starting before playout stops */
+  maxFailedStarts?: number;
+  /**
+   * @defaultValue 1000 — how far behind real time (ms of frames waiting) the
+   * encoder may fall before frames are dropped: a short stall of a busy
+   * machine is absorbed, a longer one costs frames, never the encoder.
+   */
+  maxBehindMs?: number;
+  /** Alarms (OUTPUT_LOST, ENGINE_BEHIND) and fault counters. */
+  report?: EngineReporter;
+  /** @defaultValue {PATH, LANG} — the whole environment of every ffmpeg and ffprobe started */
+  env?: NodeJS.ProcessEnv;
+  /** @defaultValue 250 / 1000 — sender restart back-off (see OutputLink) */
+  retryFirstMs?: number;
+  retryMaxMs?: number;
   now?: () => number;
 }
 
-interface Output {
+interface Encoder {
   proc: ChildProcess;
   video: Writable;
   audio: Writable;
-  /** performance.now() and epoch ms of output frame 0. */
-  t0: number;
-  epoch0: number;
-  /** Frames written so far (the index of the next one). */
-  written: number;
+  /** Frames written to this encoder. */
+  fed: number;
   /** performance.now() at spawn. */
   spawnedAt: number;
-  /** It has taken every frame written up to some moment: started, and from then on held to real time (3 s behind: killed). */
+  /** It has taken every frame written up to some moment: from then on it is fed in real time, frames dropped when it lags. */
   started: boolean;
-  timer: NodeJS.Timeout | null;
   closing: boolean;
-  /** Why it was killed: it did not start in time, or fell 3 s behind real time once started. */
+  /** Why it was killed (it did not start in time). */
   killedFor: string | null;
   exited: Promise<void>;
 }
 
+/** The session's frame clock: it runs whatever the encoder and the output do. */
+interface Clock {
+  /** performance.now() of frame 0. */
+  t0: number;
+  /** The channel's number of frame 0 (frame n of a channel starts n frames after the Unix epoch: src/schedule/frames.ts). */
+  frame0: number;
+  /** Frames made so far (the index of the next one). */
+  n: number;
+  timer: NodeJS.Timeout | null;
+}
+
 /**
- * Gapless playout: ONE output ffmpeg for the session encodes to the channel's
- * output and the HLS preview, fed a continuous raw stream that this class
- * writes frame by frame on its own clock; each clip has a short-lived decoder
- * ffmpeg (decoder.ts) whose frames wait in a queue. At each frame tick the
- * clip at the head of the queue gives its next frame; when it runs out, the
- * next clip's first frame goes out in the very same tick. With nothing ready
- * (a late decoder, a pause) the last frame is repeated with silence, and after
- * a while of nothing to play the output is black: the connection never drops.
+ * Gapless playout that never stops for a fault that can pass. This class
+ * makes a continuous raw stream frame by frame on its own clock; each clip has
+ * a short-lived decoder ffmpeg (decoder.ts) whose frames wait in a queue. At
+ * each frame tick the clip at the head of the queue gives its next frame; when
+ * it runs out, the next clip's first frame goes out in the very same tick.
+ * With nothing ready (a late decoder, a pause) the last frame is repeated with
+ * silence, and after a while of nothing to play the output is black.
  *
- * The output ffmpeg's own start (loading, opening its outputs: slow on a busy
- * machine) is waited for: until it takes frames as fast as they are due it
- * gets black, at most a second of it queued, the clock holding beyond that,
- * and no clip airs; `startTimeoutMs` bounds the wait. Once started, falling
- * 3 s behind real time is a failure (the queue would grow without bound).
+ * The frames go to ONE encoder ffmpeg for the session (program as MPEG-TS on
+ * a pipe, HLS preview to files), and the program from it to a sender ffmpeg
+ * (output-link.ts) that holds the connection to the receiver. The parts are
+ * decoupled so that the clock never waits:
+ * - the receiver going away ends the sender only; the program is dropped
+ *   until a new sender is connected (OUTPUT_LOST meanwhile), items advance
+ *   on time and the preview goes on;
+ * - an encoder that falls `maxBehindMs` behind real time gets frames dropped
+ *   (ENGINE_BEHIND, framesDropped) instead of being killed;
+ * - an encoder that dies is started again while the clock runs on; only
+ *   `maxFailedStarts` in a row that never start, or an output the sender
+ *   refuses outright, end the clips as fatal: playout stops, saying why.
+ *
+ * The first encoder's start (loading: slow on a busy machine) is waited for:
+ * until it takes frames as fast as they are due it gets black, at most a
+ * second of it queued, the clock holding beyond that, and no clip airs.
  *
  * `prerollMs` before a clip's last frame it asks the sequencer for the next
  * (onCue), whose decoder then starts while those frames still play; onEnd
  * comes at the very tick the clip leaves air. onAir and endedAtMs are the
  * times of the frame ticks themselves, counted from frame 0.
+ *
+ * Frame 0 falls on the channel's frame grid (frame n of a channel starts
+ * n × den / num s after the Unix epoch, as src/schedule plans), so a timed
+ * start (EngineClip.startAtMs) names one frame of this clock. A timed clip's
+ * decoder starts when it is played (seconds ahead) and stops once 400 ms of
+ * frames wait; at its frame the clips queued before it are cut and its first
+ * frame goes out in that very tick, the output running on without a gap.
  */
 export class FfmpegEngine implements Engine {
   readonly name = 'ffmpeg';
   private target: ProgramTarget | null = null;
-  private out: Output | null = null;
+  private enc: Encoder | null = null;
+  private clock: Clock | null = null;
+  private link: OutputLink | null = null;
   private sources: ClipSource[] = [];
   private paused = false;
   private held: Buffer;
   private readonly black: Buffer;
   private idleFrames = 0;
   private readonly perFrame: number;
+  /** The channel's frame rate, for exact frame times (frames, not fields). */
+  private readonly rate: FrameRate;
   private readonly probes = new Map<string, Promise<boolean>>();
+  /** Closed: no more background probes. */
+  private closed = false;
+  /** The background probes of prefetch(), one at a time. */
+  private prefetching: Promise<void> = Promise.resolve();
   private readonly now: () => number;
+  private readonly env: NodeJS.ProcessEnv;
   private pending: (() => void)[] = [];
   /** Clips that asked for their successor already (onCue). */
   private readonly cued = new WeakSet<ClipSource>();
+  /** An encoder has started this session: from then on the clock never waits. */
+  private everStarted = false;
+  private failedStarts = 0;
+  private restartTimer: NodeJS.Timeout | null = null;
+  /** performance.now() when ENGINE_BEHIND was raised (null: not up). */
+  private behindSince: number | null = null;
+  /** performance.now() of the frames dropped in the last 2 s. */
+  private drops: number[] = [];
 
   constructor(private readonly o: FfmpegEngineOptions) {
     this.now = o.now ?? Date.now;
     this.perFrame = frameMs(o.mode);
+    this.rate = { num: o.mode.timeScale, den: o.mode.duration };
     this.black = blackFrame(o.mode);
     this.held = this.black;
+    this.env = o.env ?? { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8' };
   }
 
   async start(): Promise<void> {
     this.target = programTarget(this.o.output);
     await new Promise<void>((resolve, reject) => {
-      const p = spawn(this.o.ffmpegPath ?? 'ffmpeg', ['-hide_banner', '-version'], { stdio: 'ignore' });
+      const p = spawn(this.o.ffmpegPath ?? 'ffmpeg', ['-hide_banner', '-version'], { stdio: 'ignore', env: this.env });
       p.on('error', (err) => reject(new EngineError(`ffmpeg cannot run: ${err.message}`)));
       p.on('close', (code) => (code === 0 ? resolve() : reject(new EngineError(`ffmpeg -version exited ${code}`))));
     });
     await preparePreviewDir(this.o.hls.dir);
   }
 
+  /**
+   * Probes the files one after the other, in the background, into the cache
+   * the decoders read: a clip put on air at once (skip) spawns its decoder
+   * without first waiting for ffprobe (1.5 s on a busy machine). Files that
+   * are missing now are left to the decoder, which reports them.
+   */
+  prefetch(files: string[]): void {
+    const ffprobe = this.o.ffprobePath ?? 'ffprobe';
+    const todo = [...new Set(files)].filter((f) => !this.probes.has(f));
+    this.prefetching = todo.reduce(
+      (chain, file) =>
+        chain.then(async () => {
+          if (this.closed || this.probes.has(file)) return;
+          const readable = await access(file, constants.R_OK).then(
+            () => true,
+            () => false,
+          );
+          if (readable) await probeAudio(this.probes, ffprobe, file, this.env);
+        }),
+      this.prefetching,
+    );
+  }
+
   play(clip: EngineClip, listener: ClipListener): ClipHandle {
     if (!this.target) throw new EngineError('engine not started');
-    if (!this.out) this.startOutput(this.target);
+    if (!this.clock) this.startSession(this.target);
     const maxQueued = Math.max(8, Math.ceil(400 / this.perFrame));
-    const src = new ClipSource(clip, listener, this.o.mode, this.o.ffmpegPath ?? 'ffmpeg', maxQueued, (s) => this.decoderExited(s));
+    const src = new ClipSource(
+      clip,
+      listener,
+      this.o.mode,
+      this.o.ffmpegPath ?? 'ffmpeg',
+      maxQueued,
+      (s) => this.decoderExited(s),
+      this.env,
+    );
+    // Its instant already past (or its frame already made): it cuts as soon as it has a frame to show.
+    const clock = this.clock!;
+    if (clip.startAtMs !== undefined && this.frameFrom(clock, clip.startAtMs) < clock.n) src.lateStart = true;
     this.sources.push(src);
     src.start(this.probes, this.o.ffprobePath ?? 'ffprobe');
     return {
@@ -133,25 +241,90 @@ export class FfmpegEngine implements Engine {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    await this.endSession();
+  }
+
+  /** The output as alarms name it: the URL without stream key or passphrase. */
+  private label(): string {
+    const o = this.o.output;
+    const url = 'url' in o ? o.url : o.type;
+    return `${o.type} ${redact(url, this.target?.secrets ?? [])}`;
+  }
+
+  private startSession(target: ProgramTarget): void {
+    // The first frame is the channel's next frame boundary: every frame of the session is then one of the grid's.
+    const wall = this.now();
+    const frame0 = frameFrom(wall, this.rate);
+    const startsIn = (frame0 * 1000 * this.rate.den) / this.rate.num - wall;
+    this.clock = { t0: performance.now() + startsIn, frame0, n: 0, timer: null };
+    this.everStarted = false;
+    this.failedStarts = 0;
+    this.held = this.black;
+    this.link = new OutputLink({
+      target,
+      label: this.label(),
+      ffmpegPath: this.o.ffmpegPath ?? 'ffmpeg',
+      env: this.env,
+      report: this.o.report,
+      retryFirstMs: this.o.retryFirstMs,
+      retryMaxMs: this.o.retryMaxMs,
+      onFatal: (message) => this.fatal(message),
+    });
+    this.link.start();
+    this.startEncoder();
+    this.tick();
+  }
+
+  private async endSession(): Promise<void> {
     for (const s of this.sources) {
       s.reported = true;
       s.kill();
     }
     this.sources = [];
-    const out = this.out;
-    if (!out) return;
-    out.closing = true;
-    if (out.timer) clearTimeout(out.timer);
-    // Ending the inputs lets ffmpeg flush the program and close the preview playlist.
-    out.video.end();
-    out.audio.end();
-    const timer = setTimeout(() => out.proc.kill('SIGKILL'), this.o.killAfterMs ?? 2000);
-    await out.exited;
-    clearTimeout(timer);
+    const clock = this.clock;
+    this.clock = null;
+    if (clock?.timer) clearTimeout(clock.timer);
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = null;
+    this.o.report?.clear?.('ENGINE_BEHIND');
+    this.behindSince = null;
+    const enc = this.enc;
+    this.enc = null;
+    const link = this.link;
+    this.link = null;
+    if (enc) {
+      enc.closing = true;
+      // Ending the inputs lets ffmpeg flush the program and close the preview playlist.
+      enc.video.end();
+      enc.audio.end();
+      const timer = setTimeout(() => enc.proc.kill('SIGKILL'), this.o.killAfterMs ?? 2000);
+      await enc.exited;
+      clearTimeout(timer);
+    }
+    await link?.close();
+    this.o.report?.clear?.('OUTPUT_LOST');
   }
 
-  private startOutput(target: ProgramTarget): void {
-    const proc = spawn(this.o.ffmpegPath ?? 'ffmpeg', outputArgs(this.o.mode, target, this.o.hls), { stdio: ['pipe', 'ignore', 'pipe', 'pipe'] });
+  /** Nothing can be played any more: every clip ends as fatal (the sequencer stops) and the session closes. */
+  private fatal(message: string): void {
+    const failed = this.sources;
+    this.sources = [];
+    for (const s of failed) {
+      s.kill();
+      if (!s.reported) {
+        s.reported = true;
+        s.listener.onEnd({ ok: false, fatal: true, message });
+      }
+    }
+    void this.endSession();
+  }
+
+  private startEncoder(): void {
+    const proc = spawn(this.o.ffmpegPath ?? 'ffmpeg', encoderArgs(this.o.mode, this.o.hls), {
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+      env: this.env,
+    });
     let stderr = '';
     proc.stderr!.setEncoding('utf8').on('data', (c: string) => void (stderr = (stderr + c).slice(-4000)));
     const video = proc.stdin!;
@@ -159,130 +332,241 @@ export class FfmpegEngine implements Engine {
     // A dying ffmpeg closes its pipes: the close handler below reports why.
     video.on('error', () => undefined);
     audio.on('error', () => undefined);
-    const out: Output = {
-      proc, video, audio, t0: performance.now(), epoch0: this.now(), written: 0, spawnedAt: performance.now(), started: false,
-      timer: null, closing: false, killedFor: null,
+    // The program is always read, so the encoder never waits for the output.
+    this.link?.resetStream();
+    proc.stdout!.on('data', (chunk: Buffer) => this.link?.send(chunk));
+    const enc: Encoder = {
+      proc,
+      video,
+      audio,
+      fed: 0,
+      spawnedAt: performance.now(),
+      started: false,
+      closing: false,
+      killedFor: null,
       exited: new Promise<void>((resolve) => proc.on('close', () => resolve())),
     };
     proc.on('error', (err) => void (stderr += `${err.message}\n`));
     proc.on('close', (code, signal) => {
-      if (out.timer) clearTimeout(out.timer);
-      if (this.out === out) this.out = null;
-      if (out.closing) return;
-      const why = out.killedFor ?? (redact(stderr.trim().split('\n').slice(-3).join(' | '), target.secrets) || 'no message');
-      const failed = this.sources;
-      this.sources = [];
-      for (const s of failed) {
-        s.kill();
-        if (!s.reported) {
-          s.reported = true;
-          s.listener.onEnd({ ok: false, message: `output ffmpeg exited ${code ?? signal}: ${why}` });
-        }
+      if (this.enc === enc) this.enc = null;
+      if (enc.closing || !this.clock) return;
+      const why = enc.killedFor ?? (stderr.trim().split('\n').slice(-3).join(' | ') || 'no message');
+      const message = `encoder ffmpeg exited ${code ?? signal}: ${why}`;
+      if (!enc.started && ++this.failedStarts >= (this.o.maxFailedStarts ?? 3)) {
+        this.fatal(`${message} (${this.failedStarts} starts in a row failed)`);
+        return;
       }
+      this.o.report?.error(`${message}; starting it again`);
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = null;
+        if (this.clock && !this.enc) this.startEncoder();
+      }, 250);
     });
-    this.out = out;
-    this.held = this.black;
-    this.tick();
+    this.enc = enc;
   }
 
-  /** Writes every frame due by now, then sleeps until the next one is. */
+  /** Makes every frame due by now, then sleeps until the next one is. */
   private tick = (): void => {
-    const out = this.out;
-    if (!out || out.closing) return;
-    let due = Math.floor((performance.now() - out.t0) / this.perFrame);
-    // After a long stall (a blocked event loop) re-anchor rather than burst.
-    if (due - out.written > 25) {
-      this.shiftClock(out, due - out.written);
-      due = out.written;
+    const clock = this.clock;
+    if (!clock) return;
+    let due = Math.floor((performance.now() - clock.t0) / this.perFrame);
+    const enc = this.enc;
+    // After a long stall (a starved or blocked process) the frames missed are dropped, not sent in a
+    // burst: the clips still advance by them, so items keep their time.
+    if (this.everStarted && due - clock.n > 25) while (clock.n < due) this.makeFrame(clock, true);
+    if (!this.everStarted && due >= clock.n && !(enc && this.starting(enc))) {
+      // The first encoder is still starting, with a second of black waiting: no clip has aired yet,
+      // so the session's clock waits for it rather than queue more frames than it can take.
+      this.shiftClock(clock, due - clock.n + 1);
+      due = clock.n - 1;
     }
-    if (!out.started && due >= out.written && !this.starting(out)) {
-      // Still starting, with a second of black waiting: no clip has aired yet, so the session's
-      // clock waits for the encoder rather than queue more frames than it can take.
-      this.shiftClock(out, due - out.written + 1);
-      due = out.written - 1;
-    }
-    while (out.written <= due) this.writeFrame(out);
+    while (clock.n <= due) this.makeFrame(clock);
+    this.checkBehind();
     const calls = this.pending;
     this.pending = [];
     for (const call of calls) call();
-    if (this.out !== out || out.closing) return;
-    out.timer = setTimeout(this.tick, Math.max(1, out.t0 + out.written * this.perFrame - performance.now()));
+    if (this.clock !== clock) return;
+    clock.timer = setTimeout(this.tick, Math.max(1, clock.t0 + clock.n * this.perFrame - performance.now()));
   };
 
-  private shiftClock(out: Output, frames: number): void {
-    out.t0 += frames * this.perFrame;
-    out.epoch0 += frames * this.perFrame;
+  private shiftClock(clock: Clock, frames: number): void {
+    clock.t0 += frames * this.perFrame;
+    clock.frame0 += frames;
   }
 
   /**
-   * Before the output ffmpeg has started (it reads a frame, then opens its
-   * outputs before it reads on), whether another frame may be queued for it:
-   * up to a second's worth, within the start timeout (past it, it is killed).
+   * Before an encoder has started (it reads a frame, then loads before it
+   * reads on), whether another frame may be queued for it: up to a second's
+   * worth, within the start timeout (past it, it is killed and started again).
    */
-  private starting(out: Output): boolean {
+  private starting(enc: Encoder): boolean {
+    if (enc.started) return true;
     // Killed, or its input closed: its exit is on the way.
-    if (out.killedFor || out.video.destroyed) return false;
+    if (enc.killedFor || enc.video.destroyed) return false;
     const frame = this.black.length;
-    const backlog = out.video.writableLength;
-    if (out.written * frame - backlog >= 2 * frame && backlog <= 2 * frame) {
-      out.started = true;
+    const backlog = enc.video.writableLength;
+    if (enc.fed * frame - backlog >= 2 * frame && backlog <= 2 * frame) {
+      enc.started = true;
+      this.everStarted = true;
+      this.failedStarts = 0;
       return true;
     }
     const limitMs = this.o.startTimeoutMs ?? 15_000;
-    if (performance.now() - out.spawnedAt > limitMs) {
-      this.kill(out, `the encoder did not catch up with real time within ${limitMs / 1000} s of starting`);
+    if (performance.now() - enc.spawnedAt > limitMs) {
+      enc.killedFor = `the encoder did not catch up with real time within ${limitMs / 1000} s of starting`;
+      enc.proc.kill('SIGKILL');
       return false;
     }
     return backlog < frame * Math.ceil(1000 / this.perFrame);
   }
 
-  private kill(out: Output, why: string): void {
-    if (out.killedFor) return;
-    out.killedFor = why;
-    out.proc.kill('SIGKILL');
+  /** Epoch ms at which frame n starts on air (whole ms, rounded down, as the schedule plans it). */
+  private at(clock: Clock, n: number): number {
+    return frameStartMs(clock.frame0 + n, this.rate);
   }
 
-  /** Epoch ms at which output frame n starts on air. */
-  private at(out: Output, n: number): number {
-    return Math.round(out.epoch0 + n * this.perFrame);
+  /** The first frame of this clock starting at or after `ms`. */
+  private frameFrom(clock: Clock, ms: number): number {
+    return frameFrom(ms, this.rate) - clock.frame0;
   }
 
-  private writeFrame(out: Output): void {
-    const n = out.written;
+  /**
+   * At frame n, the last timed clip whose frame has come (a late one once its
+   * decoder has a frame ready) takes air: the clips queued before it are cut,
+   * the one on air TRUNCATED at this frame, the others SKIPPED. A pause does
+   * not hold it: a fixed-time start is the schedule's, not the paused clip's.
+   */
+  private takeTimed(clock: Clock, n: number, samples: number): void {
+    let at = -1;
+    for (let i = 0; i < this.sources.length; i++) {
+      const s = this.sources[i];
+      if (s.timed && this.frameFrom(clock, s.clip.startAtMs!) <= n && (!s.lateStart || s.ready(samples))) at = i;
+    }
+    if (at < 0) return;
+    const endedAtMs = this.at(clock, n);
+    for (const s of this.sources.splice(0, at)) {
+      s.kill();
+      if (s.reported) continue;
+      s.reported = true;
+      const wasOnAir = s.taken > 0 || s.dueAt !== null;
+      if (s.taken === 0 && s.dueAt !== null) this.pending.push(() => s.listener.onAir(s.dueAt!));
+      const result = wasOnAir
+        ? ({ ok: true, endedAtMs, cut: 'TRUNCATED' } as const)
+        : ({ ok: true, cut: 'SKIPPED' } as const);
+      this.pending.push(() => s.listener.onEnd(result));
+    }
+    const src = this.sources[0];
+    src.timed = false;
+    // On time, it keeps its time even if its decoder lags (frames lost, the last one held); a late one is ready.
+    src.due = true;
+    this.paused = false;
+  }
+
+  /**
+   * Makes frame n: the clips advance whatever becomes of it (a clip whose
+   * decoder is late loses the frame rather than the time); then it is fed to
+   * the encoder, or dropped when `drop` or no encoder can take it in time.
+   */
+  private makeFrame(clock: Clock, drop = false): void {
+    const n = clock.n;
     const samples = samplesForFrame(this.o.mode, n);
     let video = this.held;
     let audio: Buffer | null = null;
-    // Clips wait for a started encoder: what airs before it takes frames in real time is black.
-    if (!this.paused && out.started) {
-      while (this.sources[0]?.exhausted) this.finish(this.sources.shift()!, this.at(out, n));
-      const src = this.sources[0];
-      if (src?.ready(samples)) {
+    // Clips wait for the first encoder: what airs before it takes frames in real time is black.
+    if (this.everStarted) {
+      if (!this.paused) {
+        while (this.sources[0]?.exhausted && !this.sources[0].timed) {
+          this.finish(this.sources.shift()!, this.at(clock, n));
+          // The next clip is due at this very frame, ready or not: it keeps the schedule's time.
+          if (this.sources[0] && !this.sources[0].timed) this.sources[0].due = true;
+        }
+      }
+      this.takeTimed(clock, n, samples);
+    }
+    if (!this.paused && this.everStarted) {
+      // A timed clip at the head waits for its frame: until then the output holds the last frame (black after a while).
+      const src = this.sources[0]?.timed ? undefined : this.sources[0];
+      // A clip on air (or due now) whose decoder lags goes on with what it has: a frame without its
+      // audio (silence, the late audio dropped), or no frame (the frame lost, the clip keeps its time).
+      const late = !!src && !src.reported && (src.aired > 0 || src.due) && !src.ready(samples);
+      if (src && (src.ready(samples) || (late && src.queued > 0))) {
         ({ video, audio } = src.take(samples));
         this.held = video;
-        if (src.aired === 1 && !src.reported) {
-          const startedAt = this.at(out, n);
+        if (src.taken === 1 && !src.reported) {
+          // A clip that took its slot before its decoder caught up aired from the start of the slot.
+          const startedAt = src.dueAt ?? this.at(clock, n);
           this.pending.push(() => src.listener.onAir(startedAt));
         }
         // Ask for the next clip one preroll ahead, so that it decodes in time.
-        if (!this.cued.has(src) && src.remaining * this.perFrame <= (this.o.prerollMs ?? 2000)) {
+        if (!this.cued.has(src) && src.remaining * this.perFrame <= (this.o.prerollMs ?? 4000)) {
+          this.cued.add(src);
+          this.pending.push(() => src.listener.onCue?.());
+        }
+      } else if (src && late) {
+        // On air (or due to follow the clip before it now), but its decoder is behind real time
+        // (a starved machine): the frame is lost, the clip keeps its time, the last frame shows again.
+        // Its slot starts now; it is logged on air with its first real frame (a clip that fails
+        // before showing one never aired).
+        if (src.aired === 0) src.dueAt = this.at(clock, n);
+        src.skip(samples);
+        drop = true;
+        if (!this.cued.has(src) && src.remaining * this.perFrame <= (this.o.prerollMs ?? 4000)) {
           this.cued.add(src);
           this.pending.push(() => src.listener.onCue?.());
         }
       }
-      this.idleFrames = this.sources.length ? 0 : this.idleFrames + 1;
+      this.idleFrames = src ? 0 : this.idleFrames + 1;
       if (this.idleFrames * this.perFrame > 500) this.held = this.black;
     }
-    out.video.write(video);
-    out.audio.write(audio ?? Buffer.alloc(samples * BYTES_PER_SAMPLE));
-    out.written++;
-    // An encoder slower than real time would otherwise grow this buffer without bound.
-    if (out.started && out.video.writableLength > video.length * 3 * Math.ceil(1000 / this.perFrame)) this.kill(out, 'the encoder fell 3 s behind real time');
+    clock.n++;
+    const enc = this.enc;
+    if (drop) {
+      this.dropped();
+      if (!enc?.started) return;
+      // The encoder still gets a frame (the last one again) so that its timeline stays continuous.
+      if (enc.video.writableLength > video.length * 2) return;
+    }
+    if (enc && this.starting(enc) && !enc.video.destroyed) {
+      const maxBacklog = video.length * Math.max(2, Math.ceil((this.o.maxBehindMs ?? 1000) / this.perFrame));
+      if (!enc.started || enc.video.writableLength <= maxBacklog) {
+        enc.video.write(video);
+        enc.audio.write(audio ?? Buffer.alloc(samples * BYTES_PER_SAMPLE));
+        enc.fed++;
+        return;
+      }
+    }
+    // No encoder taking frames (one behind real time, or one starting again): this frame is dropped.
+    if (this.everStarted) this.dropped();
+  }
+
+  private dropped(): void {
+    this.o.report?.count?.('framesDropped');
+    const now = performance.now();
+    this.drops.push(now);
+    // Raised once playout loses 5 frames within a second: a lone late frame is no fault to report.
+    if (this.behindSince === null && this.drops.filter((t) => now - t < 1000).length >= 5) {
+      this.behindSince = now;
+      this.o.report?.raise?.('ENGINE_BEHIND', 'playout fell behind real time: frames are dropped to keep time');
+    }
+  }
+
+  /** ENGINE_BEHIND clears once 2 s pass with at most one dropped frame. */
+  private checkBehind(): void {
+    const now = performance.now();
+    while (this.drops.length && now - this.drops[0] > 2000) this.drops.shift();
+    if (this.behindSince === null || now - this.behindSince < 2000 || this.drops.length > 1) return;
+    this.behindSince = null;
+    this.o.report?.clear?.('ENGINE_BEHIND');
   }
 
   private finish(src: ClipSource, endedAtMs: number): void {
     src.kill();
     if (src.reported) return;
     src.reported = true;
+    // Its slot went by before its decoder delivered a single frame (a starved machine): it is logged
+    // as it would have aired, on time; ENGINE_BEHIND and framesDropped say what the output showed.
+    const dueAt = src.dueAt;
+    if (src.taken === 0 && dueAt !== null) this.pending.push(() => src.listener.onAir(dueAt));
     this.pending.push(() => src.listener.onEnd({ ok: true, endedAtMs }));
   }
 

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { channelFrameRate, remainingMs, timecode, type AnchoredEngine } from '../../console/src/lib/countdown.ts';
+
+const STARTED = Date.parse('2026-12-02T10:00:00.000Z');
+
+/** A PLAYING 10 s item whose status (position `positionMs`) arrived at page time 1000, wall time `wallMs`. */
+function playing(positionMs: number, wallMs: number, state: 'PLAYING' | 'PAUSED' = 'PLAYING'): AnchoredEngine {
+  return {
+    engine: {
+      channelId: 'c',
+      reachable: true,
+      state,
+      updatedAt: new Date(wallMs).toISOString(),
+      current: { clipName: 'a.mxf', startedAt: new Date(STARTED).toISOString(), positionMs, durationMs: 10_000 },
+      next: null,
+    },
+    receivedAt: 1000,
+    receivedWallMs: wallMs,
+  };
+}
+
+describe('the countdown', () => {
+  it('shows HH:MM:SS:FF at the channel frame rate, frames rounded down', () => {
+    expect(timecode(3_723_480, channelFrameRate('1080i5000'))).toBe('01:02:03:12');
+    expect(timecode(999, channelFrameRate('720p5000'))).toBe('00:00:00:49');
+    expect(timecode(999, channelFrameRate('1080p5994'))).toBe('00:00:00:59');
+    expect(timecode(-5, channelFrameRate('1080i5000'))).toBe('00:00:00:00');
+    expect(channelFrameRate('1080i5994')).toEqual({ num: 30000, den: 1001 });
+  });
+
+  it('counts from the status as it arrived, and from the item start when the status came late', () => {
+    // Arrived 300 ms after the sidecar said 2000 (it played uninterrupted since STARTED): the start wins.
+    expect(remainingMs(playing(2000, STARTED + 2300), 1500)).toBe(10_000 - 2800);
+    // Paused for 5 s earlier: the time since the start is far ahead, so the status's count stands.
+    expect(remainingMs(playing(2000, STARTED + 7000), 1500)).toBe(10_000 - 2500);
+    // A clock behind the sidecar's: the status's count stands.
+    expect(remainingMs(playing(2000, STARTED + 1000), 1500)).toBe(10_000 - 2500);
+    // Paused: no counting.
+    expect(remainingMs(playing(2000, STARTED + 2300, 'PAUSED'), 60_000)).toBe(8000);
+    expect(remainingMs(playing(2000, STARTED + 2300), 1_000_000)).toBe(0);
+  });
+});

@@ -1,0 +1,79 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+
+/**
+ * The far end of a channel's output for fault tests: an ffmpeg that listens
+ * (SRT listener, or RTMP server with -listen 1) and copies what it receives to
+ * a pipe, so the test knows when program bytes arrive. Killing it is the
+ * receiver going away; start() again is it coming back.
+ */
+export class Receiver {
+  private proc: ChildProcess | null = null;
+  /** Arrival times (Date.now()) of every chunk of program received. */
+  readonly arrivals: number[] = [];
+  bytes = 0;
+  /** What it printed (warnings and errors), last 8 kB. */
+  log = '';
+
+  constructor(private readonly input: string[]) {}
+
+  static srt(port: number, passphrase?: string): Receiver {
+    const query = passphrase ? `&passphrase=${encodeURIComponent(passphrase)}` : '';
+    return new Receiver(['-f', 'mpegts', '-i', `srt://127.0.0.1:${port}?mode=listener${query}`]);
+  }
+
+  static rtmp(port: number, key: string): Receiver {
+    return new Receiver(['-listen', '1', '-f', 'flv', '-i', `rtmp://127.0.0.1:${port}/live/${key}`]);
+  }
+
+  start(): void {
+    // Warnings too: an RTMP server that gets another stream key than it expects only warns.
+    const proc = spawn(
+      'ffmpeg',
+      [
+        '-hide_banner',
+        '-loglevel',
+        'warning',
+        '-fflags',
+        'nobuffer',
+        '-probesize',
+        '100000',
+        '-analyzeduration',
+        '300000',
+        ...this.input,
+        '-map',
+        '0',
+        '-c',
+        'copy',
+        '-f',
+        'mpegts',
+        '-flush_packets',
+        '1',
+        'pipe:1',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    proc.stderr!.setEncoding('utf8').on('data', (c: string) => void (this.log = (this.log + c).slice(-8000)));
+    proc.stdout!.on('data', (c: Buffer) => {
+      this.arrivals.push(Date.now());
+      this.bytes += c.length;
+    });
+    this.proc = proc;
+  }
+
+  /** The receiver goes away at once (as a crashed or unplugged one would). */
+  kill(): void {
+    this.proc?.kill('SIGKILL');
+    this.proc = null;
+  }
+
+  /** First arrival at or after `t`, if any. */
+  firstAfter(t: number): number | undefined {
+    return this.arrivals.find((a) => a >= t);
+  }
+
+  lastBefore(t: number): number | undefined {
+    return this.arrivals.filter((a) => a < t).at(-1);
+  }
+}

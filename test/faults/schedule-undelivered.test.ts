@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { until } from '../helpers/until.ts';
+import { alive, channelWithClips, report, sidecarStatus, useFaultRig, watchChannel } from './helpers.ts';
+
+// An edit of a running channel's schedule while its sidecar does not answer
+// (hung: SIGSTOP). The edit commits; the sidecar runs the version it had: the
+// operator is told (EDIT_NOT_APPLIED, the schedule's message) as soon as the
+// push fails, it is tried again, and once the sidecar answers it runs the new
+// version and the alarm clears.
+const SIDECAR_TIMEOUT_MS = 2000;
+const {
+  server,
+  cast,
+  srtPort: SRT_PORT,
+} = useFaultRig(
+  { 'filler.mp4': 3, 'prog.mp4': 3 },
+  {
+    SIDECAR_TIMEOUT_MS: String(SIDECAR_TIMEOUT_MS),
+    // Longer than the hang: no failover (whose new sidecar would take the schedule anyway).
+    HEARTBEAT_TIMEOUT_MS: '30000',
+  },
+);
+
+describe('a schedule edit that cannot reach the sidecar', () => {
+  it('raises EDIT_NOT_APPLIED, delivers the version once the sidecar answers and clears the alarm; emptied, hands back to manual', async () => {
+    const { db } = server.services;
+    const { channel, items } = await channelWithClips(server.services, cast, SRT_PORT, [
+      ['filler.mp4', 3000],
+      ['prog.mp4', 3000],
+    ]);
+    const [filler, prog] = await Promise.all(items.map((i) => db.item.findUniqueOrThrow({ where: { id: i.id } })));
+    const ok = async (query: string, variables: Record<string, unknown> = {}) => {
+      const res = await server.gql(cast.operator.token, query, variables);
+      expect(res.errors).toBeUndefined();
+      return res.data;
+    };
+    const watch = await watchChannel(server.url, cast.viewer.token, server.services, channel.id, cast.home.id);
+    let pid = 0;
+    try {
+      const first = (
+        await ok(`mutation($c: ID!, $a: [ID!]!) { setScheduleFiller(channelId: $c, assetIds: $a) { version } }`, {
+          c: channel.id,
+          a: [filler.assetId],
+        })
+      ).setScheduleFiller.version as number;
+      await ok(`mutation { startChannel(id: "${channel.id}") { status } }`);
+      await until(
+        async () => (await sidecarStatus(server.services, channel.id).catch(() => null))?.schedule?.version === first,
+        'the filler-only schedule on the sidecar',
+      );
+      pid = Number((await db.channel.findUniqueOrThrow({ where: { id: channel.id } })).sidecarRef);
+
+      process.kill(pid, 'SIGSTOP');
+      const editedAt = Date.now();
+      const added = (
+        await ok(`mutation($i: AddScheduleEventInput!) { addScheduleEvent(input: $i) { version eventId } }`, {
+          i: {
+            channelId: channel.id,
+            trigger: 'HARD',
+            at: new Date(Date.now() + 120_000).toISOString(),
+            assetId: prog.assetId,
+          },
+        })
+      ).addScheduleEvent as { version: number; eventId: string };
+      const edited = added.version;
+      const raised = await watch.waitFor('ALARM_RAISED', 'EDIT_NOT_APPLIED', editedAt, 20_000);
+      const toldMs = raised.receivedAt - editedAt;
+      expect(toldMs).toBeLessThan(SIDECAR_TIMEOUT_MS + 2000);
+      expect(raised.message).toMatch(
+        new RegExp(`^EDIT_NOT_APPLIED: the schedule version ${edited} has not reached the sidecar`),
+      );
+
+      const continuedAt = Date.now();
+      process.kill(pid, 'SIGCONT');
+      const cleared = await watch.waitFor('ALARM_CLEARED', 'EDIT_NOT_APPLIED', continuedAt, 30_000);
+      const clearedMs = cleared.receivedAt - continuedAt;
+      // The next retry (at most 4 s apart) delivers it.
+      expect(clearedMs).toBeLessThan(4000 + SIDECAR_TIMEOUT_MS + 1000);
+      expect((await sidecarStatus(server.services, channel.id)).schedule?.version).toBe(edited);
+      const now = await server.gql(
+        cast.viewer.token,
+        `query($id: ID!) { channel(id: $id) { restartCount alarms { kind } engine { schedule { version } } } }`,
+        { id: channel.id },
+      );
+      expect(now.data.channel).toMatchObject({ restartCount: 0, engine: { schedule: { version: edited } } });
+      expect(now.data.channel.alarms.map((a: { kind: string }) => a.kind)).not.toContain('EDIT_NOT_APPLIED');
+      report(
+        'schedule edit while the sidecar is hung (SIGSTOP), woken after the alarm',
+        null,
+        toldMs,
+        `the edit committed; ALARM_RAISED EDIT_NOT_APPLIED ("the schedule version ${edited} has not reached the sidecar …"); cleared ${(clearedMs / 1000).toFixed(2)} s after SIGCONT, the sidecar runs version ${edited}`,
+      );
+
+      // Emptied (no events, no filler), the schedule hands the channel back to manual operation.
+      await ok(`mutation($id: ID!) { removeScheduleEvent(id: $id) { version } }`, { id: added.eventId });
+      await ok(`mutation($c: ID!) { setScheduleFiller(channelId: $c, assetIds: []) { version } }`, { c: channel.id });
+      expect((await sidecarStatus(server.services, channel.id)).schedule).toBeUndefined();
+      const manual = await server.gql(
+        cast.viewer.token,
+        `query($id: ID!) { channel(id: $id) { engine { schedule { version } } } }`,
+        { id: channel.id },
+      );
+      expect(manual.data.channel.engine.schedule).toBeNull();
+
+      await ok(`mutation { stopChannel(id: "${channel.id}") { status } }`);
+      await until(() => !alive(pid), 'no sidecar process left');
+    } finally {
+      if (pid && alive(pid)) process.kill(pid, 'SIGCONT');
+      await watch.close();
+    }
+  }, 120_000);
+});

@@ -1,0 +1,277 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ClipListener, ClipResult, EngineClip } from '../../src/sidecar/engines/engine.ts';
+import { FfmpegEngine } from '../../src/sidecar/engines/ffmpeg/index.ts';
+import { hlsSettings, type HlsSettings } from '../../src/sidecar/hls.ts';
+import { VIDEO_MODES } from '../../src/sidecar/video-modes.ts';
+import { frameFrom, frameRateOf, frameStartMs } from '../../src/schedule/frames.ts';
+import { until } from '../helpers/until.ts';
+import { CHANNEL_ID } from './helpers.ts';
+
+const run = promisify(execFile);
+const FRAME_MS = 40; // 576p2500
+
+// Clips of one solid colour each, so that every frame of the output says which clip it came from.
+let dir: string;
+let engine: FfmpegEngine | null = null;
+let hls: HlsSettings;
+let dropped = 0;
+
+async function colourClip(name: string, colour: string, seconds: number): Promise<void> {
+  await run('ffmpeg', [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    `color=c=${colour}:size=320x180:rate=25:duration=${seconds}`,
+    '-f',
+    'lavfi',
+    '-i',
+    `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-g',
+    '25',
+    '-c:a',
+    'aac',
+    '-shortest',
+    join(dir, 'clips', name),
+  ]);
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'onair-timed-'));
+  await mkdir(join(dir, 'clips'), { recursive: true });
+  await Promise.all([
+    colourClip('red.mp4', 'red', 10),
+    colourClip('green.mp4', 'green', 3),
+    colourClip('blue.mp4', 'blue', 3),
+  ]);
+}, 60_000);
+
+afterEach(async () => {
+  await engine?.close();
+  engine = null;
+});
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function startEngine(mode = '576p2500'): Promise<FfmpegEngine> {
+  dropped = 0;
+  hls = hlsSettings(dir, CHANNEL_ID, { listSize: 100 });
+  engine = new FfmpegEngine({
+    mode: VIDEO_MODES.get(mode)!,
+    output: { type: 'UDP', url: 'udp://127.0.0.1:9' },
+    hls,
+    report: { error: () => undefined, count: (name, n = 1) => void (name === 'framesDropped' && (dropped += n)) },
+  });
+  await engine.start();
+  return engine;
+}
+
+interface Watched {
+  onAirAt: number | null;
+  /** Date.now() when onAir was called: how late after its frame's instant the engine made it. */
+  calledAt: number | null;
+  end: ClipResult | null;
+}
+
+function play(e: FfmpegEngine, itemId: string, file: string, durationMs: number, startAtMs?: number): Watched {
+  const w: Watched = { onAirAt: null, calledAt: null, end: null };
+  const clip: EngineClip = {
+    itemId,
+    file: join(dir, 'clips', file),
+    inPointMs: 0,
+    durationMs,
+    transition: 'CUT',
+    transitionMs: 0,
+    startAtMs,
+  };
+  const listener: ClipListener = {
+    onAir: (at) => {
+      w.onAirAt = at;
+      w.calledAt = Date.now();
+    },
+    onEnd: (result) => void (w.end = result),
+  };
+  e.play(clip, listener);
+  return w;
+}
+
+type Colour = 'black' | 'red' | 'green' | 'blue' | 'other';
+
+/** The preview's frames in output order, each by its colour (the program and the preview are one encode of one stream). */
+async function outputColours(): Promise<Colour[]> {
+  // The playlist is live (no end tag): ffmpeg would wait on it for more, so its segments are read as one stream.
+  const playlist = await readFile(join(hls.dir, 'index.m3u8'), 'utf8');
+  const segments = playlist.split('\n').filter((line) => line.endsWith('.ts'));
+  const { stdout } = await run(
+    'ffmpeg',
+    [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-i',
+      `concat:${segments.map((name) => join(hls.dir, name)).join('|')}`,
+      '-vf',
+      'scale=4:4',
+      '-fps_mode',
+      'passthrough',
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'rgb24',
+      'pipe:1',
+    ],
+    { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 },
+  );
+  const colours: Colour[] = [];
+  for (let at = 0; at + 48 <= stdout.length; at += 48) {
+    // The middle pixel of the 4x4 frame.
+    const [r, g, b] = stdout.subarray(at + 5 * 3, at + 5 * 3 + 3);
+    const hi = (v: number) => v > 120;
+    const lo = (v: number) => v < 80;
+    colours.push(
+      lo(r) && lo(g) && lo(b)
+        ? 'black'
+        : hi(r) && lo(g) && lo(b)
+          ? 'red'
+          : lo(r) && hi(g) && lo(b)
+            ? 'green'
+            : lo(r) && lo(g) && hi(b)
+              ? 'blue'
+              : 'other',
+    );
+  }
+  return colours;
+}
+
+/** Runs of one colour: [colour, frames]. */
+function runs(colours: Colour[]): [Colour, number][] {
+  const out: [Colour, number][] = [];
+  for (const c of colours) {
+    const last = out.at(-1);
+    if (last && last[0] === c) last[1]++;
+    else out.push([c, 1]);
+  }
+  return out;
+}
+
+describe('a timed start on the ffmpeg engine', () => {
+  it('cuts the clip on air on its frame, with no gap, and drops the clip that was to follow', async () => {
+    const e = await startEngine();
+    const a = play(e, 'A', 'red.mp4', 10_000);
+    await until(() => a.onAirAt !== null, 'A on air', 30_000, 10);
+    // The follower the sequencer queues behind A (it never airs), then B timed 3 s or more ahead, on a frame
+    // of A's, and D to follow B.
+    const c = play(e, 'C', 'green.mp4', 2000);
+    const ahead = Math.ceil((Date.now() + 3000 - a.onAirAt!) / FRAME_MS);
+    const startAtMs = a.onAirAt! + ahead * FRAME_MS;
+    expect(startAtMs % FRAME_MS).toBe(0); // the channel's frame grid: frame n at n × 40 ms since the epoch
+    const b = play(e, 'B', 'blue.mp4', 1000, startAtMs);
+    const d = play(e, 'D', 'green.mp4', 400);
+    await until(() => d.end !== null, 'D to play out', 30_000, 10);
+    const droppedMeanwhile = dropped;
+    await e.close();
+    engine = null;
+
+    expect(b.onAirAt).toBe(startAtMs);
+    expect(a.end).toEqual({ ok: true, endedAtMs: startAtMs, cut: 'TRUNCATED' });
+    expect(c.onAirAt).toBeNull();
+    expect(c.end).toEqual({ ok: true, cut: 'SKIPPED' });
+    expect(b.end).toEqual({ ok: true, endedAtMs: startAtMs + 1000 });
+    expect(d.onAirAt).toBe(startAtMs + 1000);
+
+    // What went out: black before A, A's red up to the cut, B's blue from the very next frame, then D's green
+    // (C's green never).
+    const shown = runs(await outputColours()).filter(([colour]) => colour !== 'black');
+    expect(shown.map(([colour]) => colour)).toEqual(['red', 'blue', 'green']);
+    const [[, redFrames], [, blueFrames]] = shown;
+    // How late the engine's tick for B's frame ran on this machine, and what it lost.
+    console.info(
+      `timed start: B's frame made ${b.calledAt! - startAtMs} ms after its instant; ${droppedMeanwhile} frames dropped; red ${redFrames}/${ahead}, blue ${blueFrames}/25`,
+    );
+    // A aired `ahead` frames, then B its 25. A frame counted as dropped is either not sent (the encoder behind)
+    // or, while a decoder lags, the last frame sent again: only then can the counts differ.
+    if (droppedMeanwhile === 0) expect([redFrames, blueFrames]).toEqual([ahead, 25]);
+    expect(redFrames + blueFrames).toBeLessThanOrEqual(ahead + 25 + droppedMeanwhile);
+    expect(redFrames + blueFrames).toBeGreaterThanOrEqual(ahead + 25 - droppedMeanwhile);
+  }, 60_000);
+
+  it('a clip whose instant has passed cuts as soon as its first frame is ready, reporting that instant', async () => {
+    const e = await startEngine();
+    const a = play(e, 'A', 'red.mp4', 10_000);
+    await until(() => a.onAirAt !== null, 'A on air', 30_000, 10);
+    const calledAt = Date.now();
+    const b = play(e, 'B', 'blue.mp4', 1000, calledAt - 5000);
+    const d = play(e, 'D', 'green.mp4', 400);
+    await until(() => d.end !== null, 'D to play out', 30_000, 10);
+    await e.close();
+    engine = null;
+
+    expect(b.onAirAt).not.toBeNull();
+    expect(b.onAirAt!).toBeGreaterThanOrEqual(calledAt - FRAME_MS);
+    expect(b.onAirAt! % FRAME_MS).toBe(0);
+    expect(a.end).toEqual({ ok: true, endedAtMs: b.onAirAt, cut: 'TRUNCATED' });
+    expect(b.end).toEqual({ ok: true, endedAtMs: b.onAirAt! + 1000 });
+    // Red straight to blue: the clip on air went on while B's decoder opened its file.
+    const shown = runs(await outputColours()).filter(([colour]) => colour !== 'black');
+    expect(shown.map(([colour]) => colour)).toEqual(['red', 'blue', 'green']);
+    if (dropped === 0) expect(shown[1][1]).toBe(25);
+  }, 60_000);
+
+  it('a clip queued before the timed one that ends earlier plays out, and the output holds until the instant', async () => {
+    const e = await startEngine();
+    const a = play(e, 'A', 'red.mp4', 1000);
+    await until(() => a.onAirAt !== null, 'A on air', 30_000, 10);
+    const startAtMs = a.onAirAt! + 2000;
+    const b = play(e, 'B', 'blue.mp4', 1000, startAtMs);
+    const d = play(e, 'D', 'green.mp4', 400);
+    await until(() => d.end !== null, 'D, queued after B, to play out', 30_000, 10);
+    await e.close();
+    engine = null;
+
+    expect(a.end).toEqual({ ok: true, endedAtMs: a.onAirAt! + 1000 });
+    expect(b.onAirAt).toBe(startAtMs);
+    expect(b.end).toEqual({ ok: true, endedAtMs: startAtMs + 1000 });
+    expect(d.onAirAt).toBe(startAtMs + 1000);
+    // Between A's end and B's instant the output idles as it does with nothing queued: A's last frame held
+    // for half a second, then black (a schedule fills such a gap with filler).
+    const shown = runs(await outputColours());
+    const red = shown.findIndex(([colour]) => colour === 'red');
+    expect(shown.slice(red, red + 4).map(([colour]) => colour)).toEqual(['red', 'black', 'blue', 'green']);
+    if (dropped === 0) {
+      expect(shown[red][1]).toBe(25 + 13);
+      expect(shown[red + 1][1]).toBe(50 - 25 - 13);
+      // D's last frame is held after it (nothing follows), so its run is at least its 10 frames.
+      expect(shown[red + 2]).toEqual(['blue', 25]);
+      expect(shown[red + 3][1]).toBeGreaterThanOrEqual(10);
+    }
+  }, 60_000);
+
+  it('names the frame the schedule plans at 29.97 fps, whose frames fall between whole ms', async () => {
+    const rate = frameRateOf('720p2997');
+    const e = await startEngine('720p2997');
+    const a = play(e, 'A', 'red.mp4', 10_000);
+    await until(() => a.onAirAt !== null, 'A on air', 30_000, 10);
+    // The plan's instant of a frame about three seconds ahead (whole ms, rounded down), as the runner passes it.
+    const frame = frameFrom(Date.now() + 3000, rate);
+    const startAtMs = frameStartMs(frame, rate);
+    const b = play(e, 'B', 'blue.mp4', 1000, startAtMs);
+    await until(() => b.onAirAt !== null, 'B on air', 30_000, 10);
+    expect(frameStartMs(frameFrom(a.onAirAt!, rate), rate)).toBe(a.onAirAt);
+    expect(b.onAirAt).toBe(startAtMs);
+    expect(a.end).toEqual({ ok: true, endedAtMs: startAtMs, cut: 'TRUNCATED' });
+  }, 60_000);
+});

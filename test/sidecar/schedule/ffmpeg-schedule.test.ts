@@ -1,0 +1,152 @@
+import { rm } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SidecarEvent } from '../../../src/protocol/sidecar-api.ts';
+import { frameFrom, frameRateOf, frameStartMs } from '../../../src/schedule/frames.ts';
+import { buildSidecarApp, type SidecarApp } from '../../../src/sidecar/app.ts';
+import { loadSidecarConfig, type SidecarConfig } from '../../../src/sidecar/config.ts';
+import { until } from '../../helpers/until.ts';
+import { CHANNEL_ID, client, makeMediaDir, SECRET, sleep } from '../helpers.ts';
+
+// A short schedule on a real sidecar with the real ffmpeg engine: three HARD
+// events, FOLLOW clips, filler in the gaps. What a user checks: every clip
+// reaches air within one frame (40 ms at 25 fps) of its planned start, and a
+// sidecar restarted in the middle of an event joins it in progress.
+
+const FORMAT = '576p2500';
+const RATE = frameRateOf(FORMAT);
+const FRAME_MS = 40;
+
+let mediaDir: string;
+let config: SidecarConfig;
+let app: SidecarApp | null = null;
+
+const clip = (name: string, file: string, durationMs: number) => ({
+  itemId: `item-${name}`,
+  assetId: `asset-${name}`,
+  clipName: name,
+  mediaPath: `clips/${file}`,
+  durationMs,
+  transition: 'CUT' as const,
+  transitionMs: 0,
+});
+
+beforeAll(async () => {
+  mediaDir = await makeMediaDir({ 'a.mp4': 8, 'b.mp4': 8, 'fill.mp4': 3 });
+  config = loadSidecarConfig({
+    CHANNEL_ID,
+    PORT: '0',
+    SIDECAR_SECRET: SECRET,
+    ENGINE: 'ffmpeg',
+    VIDEO_FORMAT: FORMAT,
+    MEDIA_DIR: mediaDir,
+    OUTPUT_JSON: JSON.stringify({ type: 'UDP', url: 'udp://127.0.0.1:9' }),
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await app?.stop();
+  if (mediaDir) await rm(mediaDir, { recursive: true, force: true });
+});
+
+async function startSidecar() {
+  app = buildSidecarApp(config, { eventsFile: false });
+  return client(`http://127.0.0.1:${await app.start()}`);
+}
+
+const onAirEvents = (a: SidecarApp) =>
+  a.log.after(0).filter((e): e is Extract<SidecarEvent, { kind: 'ITEM_ON_AIR' }> => e.kind === 'ITEM_ON_AIR');
+
+describe('a schedule on the ffmpeg engine', () => {
+  it('puts every clip on air within a frame of plan, HARD events on their frame, and joins in progress after a restart', async () => {
+    const call = await startSidecar();
+    // On a whole second a few seconds ahead, so that the engine has the first clip ready.
+    const t0 = Math.ceil((Date.now() + 6000) / 1000) * 1000;
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const put = await call('PUT', '/schedule', {
+      version: 1,
+      videoFormat: FORMAT,
+      timeZone: 'UTC',
+      events: [
+        { eventId: 'h1', trigger: 'HARD', at: iso(t0), content: { kind: 'CLIP', clip: clip('a1', 'a.mp4', 6000) } },
+        { eventId: 'f1', trigger: 'FOLLOW', content: { kind: 'CLIP', clip: clip('b1', 'b.mp4', 4000) } },
+        // 10 s: two seconds of filler, then a HARD event that cuts the next clip at 18 s.
+        {
+          eventId: 'h2',
+          trigger: 'HARD',
+          at: iso(t0 + 12_000),
+          content: { kind: 'CLIP', clip: clip('a2', 'a.mp4', 8000) },
+        },
+        {
+          eventId: 'h3',
+          trigger: 'HARD',
+          at: iso(t0 + 18_000),
+          content: { kind: 'CLIP', clip: clip('b2', 'b.mp4', 8000) },
+        },
+      ],
+      filler: [clip('fill', 'fill.mp4', 3000)],
+    });
+    expect(put.body).toEqual({ version: 1 });
+    // Restarted two and a half seconds into b2 (18 s to 26 s): the new sidecar joins b2 where the clock is.
+    await sleep(Math.max(0, t0 + 20_500 - Date.now()));
+    const first = app!;
+    await first.stop();
+    const restartedAt = Date.now();
+    const again = await startSidecar();
+    const joined = await until(() => onAirEvents(app!)[0], 'the restarted sidecar on air', 5000);
+    expect(joined).toMatchObject({ itemId: 'item-b2', schedule: { eventId: 'h3', plannedStartAt: iso(t0 + 18_000) } });
+    // On air as soon as the engine has started and opened the clip, seeked to where the clock is.
+    expect(Date.parse(joined.startedAt) - restartedAt).toBeLessThan(3000);
+    const status = (await again('GET', '/status')).body;
+    expect(status).toMatchObject({
+      state: 'PLAYING',
+      current: { itemId: 'item-b2' },
+      schedule: { version: 1, onAir: { eventId: 'h3' } },
+    });
+    // Its position is where the clock is in the event (less what the engine took to start), not the time since the restart.
+    const behind = Date.now() - (t0 + 18_000) - status.current.positionMs;
+    expect(behind).toBeGreaterThanOrEqual(-FRAME_MS);
+    expect(behind).toBeLessThanOrEqual(Date.parse(joined.startedAt) - restartedAt + 100);
+    // What follows is on its planned frame again: a late start does not push the schedule.
+    const next = await until(() => onAirEvents(app!)[1], 'the segment after the joined one', 10_000);
+    const after = app!.log
+      .after(0)
+      .map((e) => [
+        e.kind,
+        'itemId' in e ? e.itemId : '',
+        e.at,
+        'startedAt' in e ? e.startedAt : '',
+        'message' in e ? e.message : '',
+      ]);
+    expect(
+      Math.abs(Date.parse(next.startedAt) - Date.parse(next.schedule!.plannedStartAt)),
+      JSON.stringify({ t0, restartedAt, after }),
+    ).toBeLessThanOrEqual(FRAME_MS);
+
+    // Before the restart: every clip within a frame of its planned start, HARD events on their frame.
+    const aired = onAirEvents(first).filter((e) => Date.parse(e.schedule!.plannedStartAt) >= t0);
+    expect(aired.map((e) => e.itemId)).toEqual(['item-a1', 'item-b1', 'item-fill', 'item-a2', 'item-b2']);
+    const lateness = aired.map((e) => Date.parse(e.startedAt) - Date.parse(e.schedule!.plannedStartAt));
+    for (const late of lateness) expect(Math.abs(late)).toBeLessThanOrEqual(FRAME_MS);
+    for (const [id, at] of [
+      ['item-a1', t0],
+      ['item-a2', t0 + 12_000],
+      ['item-b2', t0 + 18_000],
+    ] as const) {
+      const hard = aired.find((e) => e.itemId === id)!;
+      expect(Math.abs(Date.parse(hard.startedAt) - frameStartMs(frameFrom(at, RATE), RATE))).toBeLessThanOrEqual(
+        FRAME_MS,
+      );
+    }
+    const ended = first.log
+      .after(0)
+      .filter(
+        (e): e is Extract<SidecarEvent, { kind: 'ITEM_ENDED' }> =>
+          e.kind === 'ITEM_ENDED' && Date.parse(e.schedule!.plannedStartAt) >= t0,
+      );
+    expect(ended.find((e) => e.itemId === 'item-a2')).toMatchObject({ how: 'TRUNCATED' });
+    expect(ended.find((e) => e.itemId === 'item-fill')).toMatchObject({ how: 'TRUNCATED' });
+    console.log(
+      `planned → aired (ms): ${aired.map((e, i) => `${e.itemId} ${lateness[i]}`).join(', ')}; joined after the restart ${Date.parse(joined.startedAt) - restartedAt} ms, ${behind} ms behind the clock, the next segment ${Date.parse(next.startedAt) - Date.parse(next.schedule!.plannedStartAt)} ms`,
+    );
+  }, 90_000);
+});
