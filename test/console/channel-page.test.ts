@@ -3,6 +3,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sidecarSecretOf } from '../../src/domain/channels/channel-lifecycle.ts';
 import { startWorkers, type Workers } from '../../src/worker/index.ts';
+import { testPort } from '../helpers/fixtures.ts';
 import { srtReceiver } from '../helpers/srt-receiver.ts';
 import { until } from '../helpers/until.ts';
 import { countdownMs, field, openConsole, type TabRecord, useConsoleServer } from './console-browser.ts';
@@ -16,7 +17,7 @@ const CLIPS = ['opener.mp4', 'news.mp4', 'weather.mp4'];
 
 const { server, cast, console: onair } = useConsoleServer(Object.fromEntries(CLIPS.map((c) => [c, 8])));
 
-const SRT_PORT = 20_000 + Math.floor(Math.random() * 20_000);
+const SRT_PORT = testPort();
 let workers: Workers;
 let receiver: { close(): void } | undefined;
 let browser: Browser;

@@ -2,6 +2,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorkers, type Workers } from '../../src/worker/index.ts';
 import { createChannelWithPlaylist } from '../e2e/as-run-helpers.ts';
+import { testPort } from '../helpers/fixtures.ts';
 import { srtReceiver } from '../helpers/srt-receiver.ts';
 import { until } from '../helpers/until.ts';
 import { field, openConsole, type TabRecord, useConsoleServer } from './console-browser.ts';
@@ -11,7 +12,7 @@ import { field, openConsole, type TabRecord, useConsoleServer } from './console-
 // operator takes it with a confirmation, and the view and the API agree it is on air. A viewer is
 // shown no Take button; the API refuses a viewer's take anyway.
 const CLIPS = { 'filler.mp4': 6, 'ident.mp4': 4, 'prog.mp4': 16 };
-const SRT_PORT = 20_000 + Math.floor(Math.random() * 20_000);
+const SRT_PORT = testPort();
 
 const { server, cast, console: onair } = useConsoleServer(CLIPS, { EVENTS_WAIT_MS: '1000' });
 let workers: Workers;

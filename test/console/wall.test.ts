@@ -3,6 +3,7 @@ import type { Browser, Locator, Page, WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { announceAlarms, raiseAlarm } from '../../src/domain/channels/alarms.ts';
 import { startWorkers, type Workers } from '../../src/worker/index.ts';
+import { testPort } from '../helpers/fixtures.ts';
 import { srtReceiver } from '../helpers/srt-receiver.ts';
 import { until } from '../helpers/until.ts';
 import { countdownMs, useConsoleServer } from './console-browser.ts';
@@ -15,7 +16,7 @@ const SCREENSHOT = process.env.ONAIR_SCREENSHOTS === '1' ? path.resolve('docs/co
 
 const { server, cast, console: onair } = useConsoleServer({ 'opener.mp4': 8, 'news.mp4': 8 });
 
-const SRT_PORT = 20_000 + Math.floor(Math.random() * 20_000);
+const SRT_PORT = testPort();
 let workers: Workers;
 let receiver: { close(): void } | undefined;
 let browser: Browser;
