@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { buildConsole } from '../../scripts/build-console.ts';
 
@@ -11,6 +11,7 @@ const CACHE = path.join(root, 'node_modules/.cache/onair-console');
 /** What the build reads besides console/ (its typed operations are generated against the schema). */
 const INPUTS = ['schema/schema.graphql', 'scripts/build-console.ts', 'package-lock.json'];
 const LOCK_STALE_MS = 120_000;
+const PRUNE_AFTER_MS = 24 * 3_600_000;
 
 async function filesUnder(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -47,7 +48,11 @@ const exists = (p: string) =>
  */
 export async function consoleBuild(): Promise<string> {
   const dir = path.join(CACHE, await contentHash());
-  if (await exists(path.join(dir, 'index.html'))) return dir;
+  if (await exists(path.join(dir, 'index.html'))) {
+    // Marked as used, so that a prune leaves it.
+    await utimes(dir, new Date(), new Date()).catch(() => {});
+    return dir;
+  }
   await mkdir(CACHE, { recursive: true });
   const lock = `${dir}.lock`;
   for (;;) {
@@ -71,10 +76,16 @@ export async function consoleBuild(): Promise<string> {
     const building = `${dir}.building-${process.pid}`;
     await buildConsole(building);
     await rename(building, dir);
-    // Builds of other content are of no more use.
-    for (const name of await readdir(CACHE))
-      if (!name.startsWith(path.basename(dir)) && !name.endsWith('.lock'))
-        await rm(path.join(CACHE, name), { recursive: true, force: true });
+    // Builds of other content a day old are of no more use (a younger one may serve a run going on).
+    for (const name of await readdir(CACHE)) {
+      const other = path.join(CACHE, name);
+      const age = await stat(other).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
+      if (!name.startsWith(path.basename(dir)) && !name.endsWith('.lock') && age > PRUNE_AFTER_MS)
+        await rm(other, { recursive: true, force: true });
+    }
     return dir;
   } finally {
     await rm(lock, { force: true });

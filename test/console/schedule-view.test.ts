@@ -288,7 +288,7 @@ describe('the day view against the as-run', () => {
     );
     // A short HARD event, a MANUAL event after it that nobody takes, then a HARD event a few seconds
     // away, which passes it.
-    const openAt = new Date(Math.ceil(Date.now() / 1000) * 1000 + 1_000).toISOString();
+    const openAt = new Date(Math.ceil(Date.now() / 1000) * 1000 + 10_000).toISOString();
     const hardAt = new Date(Date.parse(openAt) + 20_000).toISOString();
     const add = async (input: Record<string, unknown>) =>
       (await gql(op, ADD, { input: { channelId: channel.id, ...input } })).addScheduleEvent.eventId as string;
