@@ -35,6 +35,8 @@ const PAGE_QUERY = `query AsRunPage($channelId: ID!, $first: Int, $after: String
 }`;
 
 async function startServer(services: Services): Promise<{ app: App; url: string }> {
+  // As `serve` does before it reports ready (src/server/main.ts).
+  await services.warm();
   const app = buildApp(services);
   await new Promise<void>((resolve) => app.server.listen(0, '127.0.0.1', resolve));
   return { app, url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/graphql` };
