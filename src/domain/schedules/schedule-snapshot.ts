@@ -67,7 +67,12 @@ export function sidecarSchedule(
   db: Db,
   channel: { id: string; projectId: string | null; videoFormat: string },
 ): Promise<Schedule> {
-  return db.$transaction(async (tx) => (await readSchedule(tx, await scheduleView(tx, channel))).schedule, {
-    isolationLevel: 'RepeatableRead',
-  });
+  return db.$transaction(
+    async (tx) => {
+      const built = await readSchedule(tx, await scheduleView(tx, channel));
+      // The takes go with it: a sidecar that did not make them (after a failover) must not hold for them again.
+      return built.taken.size > 0 ? { ...built.schedule, taken: Object.fromEntries(built.taken) } : built.schedule;
+    },
+    { isolationLevel: 'RepeatableRead' },
+  );
 }

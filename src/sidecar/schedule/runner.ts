@@ -40,13 +40,15 @@ export class ScheduleRunner extends Handover {
         );
       }
       if (held && schedule.version === held.version && !this.halted) return { version: held.version };
-      if (this.plan) this.plan.replace(schedule);
-      else {
+      if (!this.plan) {
         this.plan = new RunnerPlan(schedule, () => this.clock.now(), this.lookaheadMs);
         // A restart: the takes made before it still stand (their events are on air or done).
         for (const [id, at] of Object.entries(restoredTakes)) this.plan.taken.set(id, at);
-        this.plan.replace(schedule);
       }
+      // Takes the control plane recorded that this runner did not make (another sidecar, before a failover).
+      for (const [id, at] of Object.entries(schedule.taken ?? {}))
+        if (!this.plan.taken.has(id)) this.plan.taken.set(id, at);
+      this.plan.replace(schedule);
       await this.persist();
       if (!held || this.halted) {
         if (this.halted) this.o.alarms.clear('PLAYOUT_STOPPED');
