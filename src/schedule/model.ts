@@ -89,6 +89,12 @@ export const ScheduleSchema = z
      * for it again. Not content: a take does not change the version.
      */
     taken: z.record(z.string().min(1).max(200), z.number().int()).optional(),
+    /**
+     * Events an operator skipped while they aired, and the instant they were cut
+     * (event id → ms since the epoch): what followed them moved up. Not content,
+     * as `taken`.
+     */
+    skipped: z.record(z.string().min(1).max(200), z.number().int()).optional(),
   })
   .superRefine((schedule, ctx) => {
     const first = schedule.events[0];

@@ -70,8 +70,12 @@ export function sidecarSchedule(
   return db.$transaction(
     async (tx) => {
       const built = await readSchedule(tx, await scheduleView(tx, channel));
-      // The takes go with it: a sidecar that did not make them (after a failover) must not hold for them again.
-      return built.taken.size > 0 ? { ...built.schedule, taken: Object.fromEntries(built.taken) } : built.schedule;
+      // The takes and skips go with it: a sidecar that did not make them (after a failover) plans them too.
+      return {
+        ...built.schedule,
+        ...(built.taken.size > 0 && { taken: Object.fromEntries(built.taken) }),
+        ...(built.skipped.size > 0 && { skipped: Object.fromEntries(built.skipped) }),
+      };
     },
     { isolationLevel: 'RepeatableRead' },
   );

@@ -5,6 +5,7 @@ import { RunnerPlan } from './planner.ts';
 import { sameAiring, type Airing } from './airing.ts';
 import { runnerStatus, type RunnerStatus } from './status.ts';
 import { Handover } from './handover.ts';
+import type { KeptSchedule } from './store.ts';
 import { hardResumeFrame } from './precedence.ts';
 
 /**
@@ -25,7 +26,7 @@ export class ScheduleRunner extends Handover {
    * from the next segment boundary, the segment on air playing on; the same
    * version again changes nothing; an older one is STALE.
    */
-  apply(schedule: Schedule, restoredTakes: Record<string, number> = {}): Promise<{ version: number }> {
+  apply(schedule: Schedule, restored: Partial<Omit<KeptSchedule, 'schedule'>> = {}): Promise<{ version: number }> {
     return this.serial(async () => {
       if (schedule.videoFormat !== this.o.videoFormat) {
         throw new StateConflictError(
@@ -42,12 +43,15 @@ export class ScheduleRunner extends Handover {
       if (held && schedule.version === held.version && !this.halted) return { version: held.version };
       if (!this.plan) {
         this.plan = new RunnerPlan(schedule, () => this.clock.now(), this.lookaheadMs);
-        // A restart: the takes made before it still stand (their events are on air or done).
-        for (const [id, at] of Object.entries(restoredTakes)) this.plan.taken.set(id, at);
+        // A restart: the takes and skips made before it still stand (their events are on air or done).
+        for (const [id, at] of Object.entries(restored.taken ?? {})) this.plan.taken.set(id, at);
+        for (const [id, at] of Object.entries(restored.skipped ?? {})) this.plan.skipped.set(id, at);
       }
-      // Takes the control plane recorded that this runner did not make (another sidecar, before a failover).
+      // Those the control plane recorded that this runner did not make (another sidecar, before a failover).
       for (const [id, at] of Object.entries(schedule.taken ?? {}))
         if (!this.plan.taken.has(id)) this.plan.taken.set(id, at);
+      for (const [id, at] of Object.entries(schedule.skipped ?? {}))
+        if (!this.plan.skipped.has(id)) this.plan.skipped.set(id, at);
       this.plan.replace(schedule);
       await this.persist();
       if (!held || this.halted) {
@@ -109,6 +113,34 @@ export class ScheduleRunner extends Handover {
     });
   }
 
+  /**
+   * POST /transport/skip while the schedule airs: the event on air is cut on
+   * the first frame the engine can make (joinLeadMs ahead, as a take), ending
+   * SKIPPED ("skipped by an operator"), and the plan is derived again from
+   * there: FOLLOW events after it move up to that frame, SOFT ones start at the
+   * later of their time and it, HARD ones keep their time (filler before them).
+   * Refused (CONFLICT) in filler between events: the next event has its time.
+   */
+  skip(): Promise<{ eventId: string; atMs: number }> {
+    return this.serial(async () => {
+      const plan = this.plan;
+      if (!plan || this.suspended || this.halted)
+        throw new StateConflictError(plan ? 'the schedule does not have the channel' : 'nothing is playing');
+      const frame = frameFrom(this.clock.now() + this.joinLeadMs, plan.rate);
+      const { segment } = plan.segmentAt(frame);
+      const event = plan.at(frame).events.find((e) => e.eventId === segment.eventId);
+      if (!event || event.startFrame === null || event.startFrame >= frame)
+        throw new StateConflictError(
+          'filler plays until the next event, which keeps its time: there is no scheduled event on air to skip',
+        );
+      const atMs = frameStartMs(frame, plan.rate);
+      plan.skipped.set(event.eventId, atMs);
+      await this.persist();
+      await this.cutAt(frame, { how: 'SKIPPED', reason: 'skipped by an operator' });
+      return { eventId: event.eventId, atMs };
+    });
+  }
+
   /** POST /schedule/resume: the schedule takes the channel back from manual play, joining in progress. */
   resume(): Promise<void> {
     return this.serial(async () => {
@@ -166,6 +198,7 @@ export class ScheduleRunner extends Handover {
       airings: this.airings,
       nextEvent: plan.events(frame).find((e) => e.startFrame !== null && e.startFrame > frame),
       playlistIdOf: (id) => plan.playlistIdOf(id),
+      skipped: plan.skipped,
     });
   }
 
@@ -173,7 +206,15 @@ export class ScheduleRunner extends Handover {
   private async persist(): Promise<void> {
     const plan = this.plan;
     try {
-      await this.o.persist?.(plan ? { schedule: plan.schedule, taken: Object.fromEntries(plan.taken) } : null);
+      await this.o.persist?.(
+        plan
+          ? {
+              schedule: plan.schedule,
+              taken: Object.fromEntries(plan.taken),
+              skipped: Object.fromEntries(plan.skipped),
+            }
+          : null,
+      );
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.o.log.append({ kind: 'ERROR', message: `the schedule could not be kept for a restart: ${message}` });
@@ -186,8 +227,12 @@ export class ScheduleRunner extends Handover {
     return run;
   }
 
-  /** Cuts at `frame` (a take): airings from then on are withdrawn; the one airing then ends TRUNCATED there. */
-  protected async cutAt(frame: number): Promise<void> {
+  /**
+   * Cuts at `frame` (a take, a skip): airings from then on are withdrawn; the
+   * one airing then ends there, TRUNCATED (its planned end moved to the cut),
+   * or as `endedBy` says (a skip: its planned end stays, the as-run shows the cut).
+   */
+  protected async cutAt(frame: number, endedBy?: Airing['endedBy']): Promise<void> {
     this.cancelTimer();
     const keep = this.airings.filter((a) => a.fromFrame < frame);
     for (const a of this.airings.filter((x) => x.fromFrame >= frame)) this.withdraw(a);
@@ -197,6 +242,10 @@ export class ScheduleRunner extends Handover {
       const now = this.plan!.segmentAt(a.fromFrame).segment;
       if (now.endFrame >= a.segment.endFrame) continue;
       a.cut = true;
+      if (endedBy && a.segment.endFrame > frame) {
+        a.endedBy = endedBy;
+        continue;
+      }
       a.segment = { ...a.segment, endFrame: now.endFrame, endMs: now.endMs, truncated: true };
     }
     this.tail = frame;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { frameFrom, frameStartMs } from '../../../src/schedule/frames.ts';
 import { clip, event, minutes } from '../../schedule/helpers.ts';
-import { RATE, rig, schedule } from './rig.ts';
+import { hms, RATE, rig, schedule } from './rig.ts';
 
 // An operator's hand on a running schedule, as a fresh sidecar and the as-run see it:
 // takes that outlive the sidecar that made them.
@@ -43,5 +43,101 @@ describe('ScheduleRunner, an operator’s takes', () => {
       ['item-news', 'h', null, iso(at(10))],
     ]);
     expect(fresh.runner.status()?.schedule.onAir).toMatchObject({ eventId: 'h' });
+  });
+});
+
+describe('ScheduleRunner, skip while the schedule airs', () => {
+  /** ITEM_ENDED as `itemId how startedAt→endedAt planned→plannedEnd reason`. */
+  const ended = (r: ReturnType<typeof rig>) =>
+    r
+      .events()
+      .flatMap((e) =>
+        e.kind === 'ITEM_ENDED'
+          ? [
+              `${e.itemId} ${e.how} ${hms(e.startedAt)}→${hms(e.endedAt)} planned ${hms(e.schedule?.plannedStartAt ?? null)}→${hms(e.schedule?.plannedEndAt ?? null)}${e.reason ? ` (${e.reason})` : ''}`,
+            ]
+          : [],
+      );
+
+  it('cuts the event on air (SKIPPED) and moves the FOLLOW chain up to the frame of the cut; a SOFT event keeps its time, a HARD one too', async () => {
+    const r = rig(at(0) - 1000);
+    await r.runner.apply(
+      schedule(
+        1,
+        [
+          event('a', 'HARD', clip('one', minutes(2)), at(0)),
+          event('b', 'FOLLOW', clip('two', minutes(2))),
+          event('c', 'FOLLOW', clip('three', minutes(1))),
+          event('s', 'SOFT', clip('soft', minutes(1)), at(4, 30)),
+          event('h', 'HARD', clip('news', minutes(1)), at(10)),
+        ],
+        filler,
+      ),
+    );
+    await r.clock.runUntil(at(0, 40) - 500);
+    const cut = await r.runner.skip();
+    expect(cut).toEqual({ eventId: 'a', atMs: at(0, 40) });
+    // The plan shown from the runner: the next event is b, moved up to the cut.
+    expect(r.runner.status()?.schedule.nextEvent).toEqual({ eventId: 'b', plannedStartAt: iso(at(0, 40)) });
+    await r.clock.runUntil(at(11));
+    expect(ended(r).slice(1)).toEqual([
+      'item-one SKIPPED 10:00:00.000→10:00:40.000 planned 10:00:00.000→10:02:00.000 (skipped by an operator)',
+      'item-two PLAYED 10:00:40.000→10:02:40.000 planned 10:00:40.000→10:02:40.000',
+      'item-three PLAYED 10:02:40.000→10:03:40.000 planned 10:02:40.000→10:03:40.000',
+      // Moved up, the chain ends before the SOFT event's time: filler until then, the SOFT event on its time.
+      'item-fill PLAYED 10:03:40.000→10:04:10.000 planned 10:03:40.000→10:04:10.000',
+      'item-fill TRUNCATED 10:04:10.000→10:04:30.000 planned 10:04:10.000→10:04:30.000',
+      'item-soft PLAYED 10:04:30.000→10:05:30.000 planned 10:04:30.000→10:05:30.000',
+      ...Array.from({ length: 9 }, (_, i) => {
+        const from = hms(iso(at(5, 30) + i * 30_000));
+        const to = hms(iso(Math.min(at(5, 30) + (i + 1) * 30_000, at(10))));
+        return `item-fill PLAYED ${from}→${to} planned ${from}→${to}`;
+      }),
+      'item-news PLAYED 10:10:00.000→10:11:00.000 planned 10:10:00.000→10:11:00.000',
+    ]);
+  });
+
+  it('before a HARD event: the gap the skip opens is filler trimmed to its frame, which it keeps', async () => {
+    const r = rig(at(0) - 1000);
+    await r.runner.apply(
+      schedule(
+        1,
+        [event('a', 'HARD', clip('one', minutes(2)), at(0)), event('h', 'HARD', clip('news', minutes(1)), at(2))],
+        filler,
+      ),
+    );
+    await r.clock.runUntil(at(1, 10) - 500);
+    expect(await r.runner.skip()).toEqual({ eventId: 'a', atMs: at(1, 10) });
+    expect(r.runner.status()?.schedule.nextEvent).toEqual({ eventId: 'h', plannedStartAt: iso(at(2)) });
+    await r.clock.runUntil(at(3, 1));
+    expect(ended(r).slice(1)).toEqual([
+      'item-one SKIPPED 10:00:00.000→10:01:10.000 planned 10:00:00.000→10:02:00.000 (skipped by an operator)',
+      'item-fill PLAYED 10:01:10.000→10:01:40.000 planned 10:01:10.000→10:01:40.000',
+      'item-fill TRUNCATED 10:01:40.000→10:02:00.000 planned 10:01:40.000→10:02:00.000',
+      'item-news PLAYED 10:02:00.000→10:03:00.000 planned 10:02:00.000→10:03:00.000',
+    ]);
+  });
+
+  it('of the last event: filler from the cut; a skip in filler between events is refused, nothing changes', async () => {
+    const r = rig(at(0) - 1000);
+    await r.runner.apply(
+      schedule(
+        1,
+        [event('a', 'HARD', clip('one', minutes(1)), at(0)), event('b', 'FOLLOW', clip('two', minutes(5)))],
+        filler,
+      ),
+    );
+    await r.clock.runUntil(at(1, 20) - 500);
+    expect(await r.runner.skip()).toEqual({ eventId: 'b', atMs: at(1, 20) });
+    await r.clock.runUntil(at(1, 55));
+    expect(r.runner.status()?.schedule.onAir).toMatchObject({ eventId: null, kind: 'FILLER', fills: 'GAP' });
+    await expect(r.runner.skip()).rejects.toThrow(/no scheduled event on air to skip/);
+    await r.clock.runUntil(at(2, 30));
+    expect(ended(r).slice(1)).toEqual([
+      'item-one PLAYED 10:00:00.000→10:01:00.000 planned 10:00:00.000→10:01:00.000',
+      'item-two SKIPPED 10:01:00.000→10:01:20.000 planned 10:01:00.000→10:06:00.000 (skipped by an operator)',
+      'item-fill PLAYED 10:01:20.000→10:01:50.000 planned 10:01:20.000→10:01:50.000',
+      'item-fill PLAYED 10:01:50.000→10:02:20.000 planned 10:01:50.000→10:02:20.000',
+    ]);
   });
 });
