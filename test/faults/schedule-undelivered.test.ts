@@ -111,6 +111,9 @@ describe('a schedule edit that cannot reach the sidecar', () => {
     } finally {
       if (pid && alive(pid)) process.kill(pid, 'SIGCONT');
       await watch.close();
+      // Stopped whatever failed above: the next test's channel sends to the same SRT receiver.
+      if (pid && alive(pid))
+        await server.gql(cast.operator.token, `mutation { stopChannel(id: "${channel.id}") { status } }`);
     }
   }, 120_000);
 
@@ -123,7 +126,7 @@ describe('a schedule edit that cannot reach the sidecar', () => {
     const [filler, prog] = await Promise.all(items.map((i) => db.item.findUniqueOrThrow({ where: { id: i.id } })));
     const ok = async (query: string, variables: Record<string, unknown> = {}) => {
       const res = await server.gql(cast.operator.token, query, variables);
-      expect(res.errors).toBeUndefined();
+      expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
       return res.data;
     };
     const first = (
