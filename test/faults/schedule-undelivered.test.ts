@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Principal } from '../../src/auth/principal.ts';
 import { setScheduleFiller } from '../../src/domain/schedules/schedule-settings.ts';
+import { sidecarSecretOf } from '../../src/domain/channels/channel-lifecycle.ts';
 import type { SidecarClient } from '../../src/services/sidecar-client.ts';
 import { until } from '../helpers/until.ts';
 import { alive, channelWithClips, report, sidecarStatus, useFaultRig, watchChannel } from './helpers.ts';
@@ -149,30 +150,39 @@ describe('a schedule edit that cannot reach the sidecar', () => {
     }, 'the worker reading the sidecar with its schedule');
 
     // The committing process "dies" between its commit and its PUT /schedule: the request never leaves.
+    // The commit's instant: its publish, the first thing done after it.
     let committedAt = 0;
+    const { pubsub } = server.services;
+    const publishing = Object.create(pubsub) as typeof pubsub;
+    const publish = pubsub.publish.bind(pubsub) as (...args: unknown[]) => void;
+    publishing.publish = ((...args: unknown[]) => {
+      committedAt ||= Date.now();
+      publish(...args);
+    }) as typeof pubsub.publish;
     const sidecars = Object.create(server.services.sidecars) as SidecarClient;
-    sidecars.putSchedule = () => {
-      committedAt = Date.now();
-      return new Promise(() => {});
-    };
+    sidecars.putSchedule = () => new Promise(() => {});
     const principal: Principal = {
       userId: cast.operator.userId,
       tokenId: cast.operator.tokenId,
       isAdmin: false,
       roles: new Map([[cast.home.id, 'OPERATOR']]),
     };
-    void setScheduleFiller({ db, services: { ...server.services, sidecars }, principal }, channel.id, [
-      filler.assetId,
-      prog.assetId,
-    ]);
-    await until(() => committedAt > 0, 'the edit committed');
+    const row = await db.channel.findUniqueOrThrow({ where: { id: channel.id } });
+    const target = { url: row.sidecarUrl!, secret: sidecarSecretOf(server.services.config.secretKey, row)! };
+    void setScheduleFiller(
+      { db, services: { ...server.services, sidecars, pubsub: publishing }, principal },
+      channel.id,
+      [filler.assetId, prog.assetId],
+    );
+    await until(() => committedAt > 0, 'the edit committed', 10_000, 5);
     const edited = (await db.schedule.findUniqueOrThrow({ where: { channelId: channel.id } })).version;
     expect(edited).toBe(first + 1);
+    // The sidecar asked directly (no database read between two looks).
     await until(
-      async () => (await sidecarStatus(server.services, channel.id).catch(() => null))?.schedule?.version === edited,
+      async () => (await server.services.sidecars.status(target).catch(() => null))?.schedule?.version === edited,
       'the version on the sidecar',
       10_000,
-      20,
+      10,
     );
     const deliveredMs = Date.now() - committedAt;
     // About a second (the sweep's period, plus the grace left to the committing process); 3 s on a loaded machine.
