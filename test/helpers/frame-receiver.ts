@@ -81,7 +81,7 @@ export class FrameReceiver {
     }
     const config = /config in time_base: (\d+)\/(\d+)/.exec(line);
     if (config) this.timeBase ??= [Number(config[1]), Number(config[2])];
-    this.log = (this.log + line + '\n').slice(-8000);
+    this.log = `${this.log}${line}\n`.slice(-8000);
   }
 
   /** CPU time the receiver's ffmpeg has used so far (ms), from /proc. */
