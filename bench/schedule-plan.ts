@@ -15,6 +15,7 @@ import { ScheduleSchema, type ScheduleClip, type ScheduleEvent } from '../src/sc
 import { onAirAt } from '../src/schedule/on-air.ts';
 import { planSchedule } from '../src/schedule/plan.ts';
 import { broadcastDay } from '../src/schedule/time-zone.ts';
+import { percentile } from './load.ts';
 
 const EVENTS = Number(process.env.BENCH_SCHEDULE_EVENTS ?? 2000);
 const RUNS = Number(process.env.BENCH_SCHEDULE_RUNS ?? 50);
@@ -62,7 +63,6 @@ function daySchedule(fromMs: number, toMs: number) {
   };
 }
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 const fmt = (ms: number) => `${ms.toFixed(2)} ms`;
 
 export async function runSchedulePlanBench(): Promise<void> {
@@ -93,9 +93,9 @@ export async function runSchedulePlanBench(): Promise<void> {
     ['plan (events + segments)', plan],
     ['join in progress (one lookup)', join],
   ] as const) {
-    const sorted = [...times].sort((a, b) => a - b);
+    const sorted = Float64Array.from(times).sort();
     process.stdout.write(
-      `  ${name.padEnd(32)} p50 ${fmt(percentile(sorted, 0.5)).padStart(10)}  p95 ${fmt(percentile(sorted, 0.95)).padStart(10)}  max ${fmt(sorted.at(-1)!).padStart(10)}\n`,
+      `  ${name.padEnd(32)} p50 ${fmt(percentile(sorted, 50)).padStart(10)}  p95 ${fmt(percentile(sorted, 95)).padStart(10)}  max ${fmt(sorted.at(-1)!).padStart(10)}\n`,
     );
   }
   await sendToSidecar(json);
@@ -149,11 +149,11 @@ async function sendToSidecar(json: string): Promise<void> {
     await app.stop();
     await rm(mediaDir, { recursive: true, force: true });
   }
-  const sorted = [...times.slice(1)].sort((a, b) => a - b);
+  const sorted = Float64Array.from(times.slice(1)).sort();
   process.stdout.write(
     `  ${'PUT /schedule, first (join)'.padEnd(32)} ${fmt(times[0]).padStart(14)}
 ` +
-      `  ${'PUT /schedule, a new version'.padEnd(32)} p50 ${fmt(percentile(sorted, 0.5)).padStart(10)}  p95 ${fmt(percentile(sorted, 0.95)).padStart(10)}  max ${fmt(sorted.at(-1)!).padStart(10)}
+      `  ${'PUT /schedule, a new version'.padEnd(32)} p50 ${fmt(percentile(sorted, 50)).padStart(10)}  p95 ${fmt(percentile(sorted, 95)).padStart(10)}  max ${fmt(sorted.at(-1)!).padStart(10)}
 `,
   );
 }

@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkArchitecture } from '../scripts/check-architecture.ts';
 
@@ -10,6 +12,7 @@ import { checkArchitecture } from '../scripts/check-architecture.ts';
 // anything cannot pass unnoticed.
 
 const root = resolve(import.meta.dirname, '..');
+const run = promisify(execFile);
 
 describe('onair source tree', () => {
   it('keeps its design rules', async () => {
@@ -153,6 +156,51 @@ describe('each design rule fails on a tree that breaks it', () => {
       // Only the rule broken, and only in the files added.
       expect(violations.filter((v) => v.rule !== rule)).toEqual([]);
       for (const v of violations) expect(Object.keys(files)).toContain(v.from.replace(/:\d+$/, ''));
+    },
+    60_000,
+  );
+});
+
+describe('npm run lint (biome ci, the repository biome.json)', () => {
+  const dirs: string[] = [];
+  afterAll(() => Promise.all(dirs.map((t) => rm(t, { recursive: true, force: true }))));
+
+  /** `biome ci` in a git work tree holding the repository's biome.json and `files`: its exit code and output. */
+  async function lint(files: Record<string, string>): Promise<{ code: number; output: string }> {
+    const dir = await mkdtemp(join(tmpdir(), 'onair-lint-'));
+    dirs.push(dir);
+    await copyFile(join(root, 'biome.json'), join(dir, 'biome.json'));
+    for (const [path, text] of Object.entries(files)) {
+      await mkdir(dirname(join(dir, path)), { recursive: true });
+      await writeFile(join(dir, path), text);
+    }
+    await run('git', ['init', '-q', dir]);
+    return run(join(root, 'node_modules/.bin/biome'), ['ci', '--colors=off'], { cwd: dir }).then(
+      ({ stdout, stderr }) => ({ code: 0, output: stdout + stderr }),
+      (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, output: err.stdout + err.stderr }),
+    );
+  }
+
+  const clean = `export const frames = (ms: number): number => Math.round(ms / 40);\n`;
+
+  it('passes formatted, lint-free code', async () => {
+    expect(await lint({ 'src/frames.ts': clean })).toMatchObject({ code: 0 });
+  }, 60_000);
+
+  it.each([
+    { breaks: 'double quotes and no semicolon', text: `export const name = "onair"\n` },
+    {
+      breaks: 'a line over 120 characters',
+      text: `export const f = (a: number, b: number, c: number, d: number, e: number, g: number, h: number) => a + b + c + d + e + g + h;\n`,
+    },
+    { breaks: 'a lint rule (a debugger statement)', text: `export function f(): void {\n  debugger;\n}\n` },
+  ])(
+    'fails on $breaks, naming the file',
+    async ({ text }) => {
+      const { code, output } = await lint({ 'src/frames.ts': clean, 'src/broken.ts': text });
+      expect(code).not.toBe(0);
+      expect(output).toContain('src/broken.ts');
+      expect(output).not.toContain('src/frames.ts');
     },
     60_000,
   );

@@ -7,7 +7,7 @@ import { announceAlarms, raiseAlarm } from '../../src/domain/channels/alarms.ts'
 import { startWorkers, type Workers } from '../../src/worker/index.ts';
 import { buildConsole } from '../../scripts/build-console.ts';
 import { moveIntoProject } from '../e2e/as-run-helpers.ts';
-import { sidecarPortBase } from '../helpers/fixtures.ts';
+import { sidecarPortBase, testPort } from '../helpers/fixtures.ts';
 import { useTestServer } from '../helpers/server.ts';
 import { srtReceiver } from '../helpers/srt-receiver.ts';
 import { until } from '../helpers/until.ts';
@@ -42,7 +42,7 @@ const { server, cast } = useTestServer(() => ({
   SIDECAR_PORT_COUNT: '10',
 }));
 
-const SRT_PORT = 20_000 + Math.floor(Math.random() * 20_000);
+const SRT_PORT = testPort();
 let workers: Workers;
 let receiver: { close(): void } | undefined;
 let browser: Browser;

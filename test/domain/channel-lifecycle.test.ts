@@ -1,6 +1,9 @@
 import { createServer, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  freeSidecarPort,
+  hostWidePorts,
+  lockNode,
   startChannelSidecar,
   stopChannelSidecar,
   sidecarSecretOf,
@@ -147,6 +150,41 @@ describe('starting and stopping a channel', () => {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => holder.close(resolve));
     }
+  });
+
+  it("local sidecars of two nodes share this host's ports: channels started on each, at once, get different ports", async () => {
+    const d = deps();
+    // Two nodes the local orchestrator runs on this one machine (two installations, or a node per room).
+    const nodes = await Promise.all(
+      ['a', 'b'].map((n) =>
+        server.services.db.clusterNode.create({ data: { hostname: `local-${n}-${Date.now()}`, dockerHost: null } }),
+      ),
+    );
+    const channels = await Promise.all(
+      [0, 1, 0, 1].map(async (i) => {
+        const channel = await srtChannel();
+        return server.services.db.channel.update({ where: { id: channel.id }, data: { nodeId: nodes[i].id } });
+      }),
+    );
+    const rows = await Promise.all(channels.map((c) => startChannelSidecar(d, c.id)));
+    expect(rows.map((r) => r.status)).toEqual(['RUNNING', 'RUNNING', 'RUNNING', 'RUNNING']);
+    expect(new Set(rows.map((r) => r.sidecarPort)).size).toBe(4);
+    // Each answers as its own channel: no start took a port another had just bound.
+    for (const row of rows) {
+      const answer = (await (await fetch(`${row.sidecarUrl}/`)).json()) as { channel: string };
+      expect(answer.channel).toBe(row.id);
+    }
+    // The next pick for either node passes over every port of both (not only its own node's).
+    const ports = rows.map((r) => r.sidecarPort);
+    for (const node of nodes) {
+      const next = await server.services.db.$transaction(async (tx) => {
+        await lockNode(tx, node.id, hostWidePorts(d));
+        return freeSidecarPort(tx, node.id, d.config.sidecar, { hostWide: hostWidePorts(d) });
+      });
+      expect(ports).not.toContain(next);
+    }
+    for (const c of channels) expect((await stopChannelSidecar(d, c.id)).status).toBe('STOPPED');
+    expect(await d.orchestrator.list(null)).toEqual([]);
   });
 
   it('a stop the node engine cannot be reached for leaves ERROR, never STOPPED with an orphan', async () => {

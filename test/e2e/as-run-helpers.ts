@@ -11,7 +11,7 @@ import type { Cast, GqlResult } from '../helpers/server.ts';
 export { until } from '../helpers/until.ts';
 import { until } from '../helpers/until.ts';
 import { srtReceiver } from '../helpers/srt-receiver.ts';
-import { sidecarPortBase } from '../helpers/fixtures.ts';
+import { sidecarPortBase, testPort } from '../helpers/fixtures.ts';
 
 // What the as-run end-to-end tests share: clips in a local store, a volume,
 // an SRT receiver for the channel's output, and a channel with a playlist.
@@ -40,7 +40,7 @@ export async function setUpMedia(
 ): Promise<Media & { srtPort: number }> {
   const store = await makeMediaDir(clips, colours);
   const volume = await mkdtemp(path.join(tmpdir(), 'onair-volume-'));
-  const srtPort = 20_000 + Math.floor(Math.random() * 20_000);
+  const srtPort = testPort();
   const receiver = withReceiver ? srtReceiver(srtPort) : null;
   return {
     store,

@@ -8,7 +8,7 @@ import { sidecarSecretOf } from '../../src/domain/channels/channel-lifecycle.ts'
 import { startWorkers, type Workers } from '../../src/worker/index.ts';
 import { createTestDatabase } from '../helpers/database.ts';
 import { dockerRelay, onairImage } from '../helpers/docker-image.ts';
-import { sidecarPortBase } from '../helpers/fixtures.ts';
+import { sidecarPortBase, testPort } from '../helpers/fixtures.ts';
 import { createCast, startTestServer, type Cast, type TestServer } from '../helpers/server.ts';
 import { srtReceiver } from '../helpers/srt-receiver.ts';
 import { until } from '../helpers/until.ts';
@@ -24,7 +24,7 @@ import { moveIntoProject } from './as-run-helpers.ts';
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const ITEM_MS = 6000;
 const CLIPS = ['a.mp4', 'b.mp4', 'c.mp4', 'd.mp4', 'e.mp4'];
-const SRT_PORT = 20_000 + Math.floor(Math.random() * 20_000);
+const SRT_PORT = testPort();
 
 let image = '';
 let server: TestServer;
@@ -288,7 +288,7 @@ describe('the onair image', () => {
 
   it('runs serve, worker and migrate from the same image; serve answers /readyz and reports healthy', async () => {
     const database = await createTestDatabase();
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = testPort();
     const env = [
       `DATABASE_URL=${database.url}`,
       'REDIS_URL=redis://127.0.0.1:6379',

@@ -8,7 +8,7 @@ import { moveIntoProject } from './as-run-helpers.ts';
 import { outcome, useTestServer } from '../helpers/server.ts';
 import { until } from '../helpers/until.ts';
 import { srtReceiver } from '../helpers/srt-receiver.ts';
-import { sidecarPortBase } from '../helpers/fixtures.ts';
+import { sidecarPortBase, testPort } from '../helpers/fixtures.ts';
 
 // The whole path on one machine: clips staged from the local store, a channel
 // started through the API (the real sidecar, run by the local orchestrator),
@@ -36,7 +36,7 @@ let workers: Workers;
 let receiver: { close(): void } | undefined;
 let channelId: string;
 let playlistId: string;
-const SRT_PORT = 20_000 + Math.floor(Math.random() * 20_000);
+const SRT_PORT = testPort();
 
 const ENGINE = `query($id: ID!) { channel(id: $id) { engine { reachable state loop current { clipName positionMs durationMs startedAt item { id } } next { id } playlist { id } } } }`;
 const engine = async () => (await server.gql(cast.viewer.token, ENGINE, { id: channelId })).data?.channel.engine;

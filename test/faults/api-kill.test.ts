@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/database.ts';
-import { sidecarPortBase } from '../helpers/fixtures.ts';
+import { sidecarPortBase, testPort } from '../helpers/fixtures.ts';
 import { gqlRequest } from '../helpers/server.ts';
 import { srtReceiver } from '../helpers/srt-receiver.ts';
 import { until } from '../helpers/until.ts';
@@ -15,7 +15,7 @@ import { until } from '../helpers/until.ts';
 // that very sidecar: no process left, its port free, nothing in the run dir.
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const ADMIN_TOKEN = `admin-token-${Math.random().toString(36).slice(2)}-long-enough`;
-const SRT_PORT = 20_000 + Math.floor(Math.random() * 20_000);
+const SRT_PORT = testPort();
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let runDir: string;
@@ -73,7 +73,7 @@ beforeAll(async () => {
   database = await createTestDatabase();
   runDir = await mkdtemp(path.join(tmpdir(), 'onair-run-'));
   volume = await mkdtemp(path.join(tmpdir(), 'onair-volume-'));
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const port = testPort();
   url = `http://127.0.0.1:${port}/graphql`;
   env = {
     NODE_ENV: 'test',

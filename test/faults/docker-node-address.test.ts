@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorkers, type Workers } from '../../src/worker/index.ts';
 import { dockerRelay, localDocker, onairImage } from '../helpers/docker-image.ts';
-import { sidecarPortBase } from '../helpers/fixtures.ts';
+import { sidecarPortBase, testPort } from '../helpers/fixtures.ts';
 import { createCast, startTestServer, type Cast, type TestServer } from '../helpers/server.ts';
 import { srtReceiver } from '../helpers/srt-receiver.ts';
 import { until } from '../helpers/until.ts';
@@ -22,7 +22,7 @@ import { expectAsRunIntact, FAULT_ENV, report, sidecarStatus, watchChannel } fro
 const docker = localDocker();
 const ITEM_MS = 4000;
 const CLIPS = ['a.mp4', 'b.mp4'];
-const SRT_PORT = 20_000 + Math.floor(Math.random() * 20_000);
+const SRT_PORT = testPort();
 
 let server: TestServer;
 let cast: Cast;

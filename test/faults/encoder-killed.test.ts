@@ -11,6 +11,7 @@ import {
   startSidecar,
   type SidecarProcess,
 } from './sidecar-process.ts';
+import { testPort } from '../helpers/fixtures.ts';
 
 // The encoder ffmpeg of a playing channel is killed (out of memory, a crash):
 // the sidecar starts another while the clock runs on, and the program reaches
@@ -32,7 +33,7 @@ afterAll(async () => {
 
 describe('a channel whose encoder ffmpeg dies', () => {
   it('starts another, keeps items on time, and the program flows again', async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = testPort();
     receiver = Receiver.srt(port);
     receiver.start();
     await until(() => listening('udp', port), 'SRT receiver listening', 20_000);

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect } from 'vitest';
 import { sidecarSecretOf } from '../../src/domain/channels/channel-lifecycle.ts';
 import type { Services } from '../../src/services/index.ts';
 import { startWorkers, type Workers } from '../../src/worker/index.ts';
-import { sidecarPortBase } from '../helpers/fixtures.ts';
+import { sidecarPortBase, testPort } from '../helpers/fixtures.ts';
 import { type Cast, type GqlResult, type TestServer, useTestServer } from '../helpers/server.ts';
 import { srtReceiver } from '../helpers/srt-receiver.ts';
 import { makeMediaDir } from '../sidecar/helpers.ts';
@@ -37,7 +37,7 @@ export const FAULT_ENV = {
  * once started, for a test that stops them itself.
  */
 export function useFaultRig(clips: Record<string, number>, env: Record<string, string> = {}) {
-  const srtPort = 20_000 + Math.floor(Math.random() * 20_000);
+  const srtPort = testPort();
   let volume = '';
   let workers: Workers | undefined;
   let receiver: { close(): void } | undefined;

@@ -4,6 +4,7 @@ import { until } from '../helpers/until.ts';
 import { item, makeMediaDir, sleep } from '../sidecar/helpers.ts';
 import { Receiver } from './output-receivers.ts';
 import { itemTimeline, listening, startSidecar, type SidecarProcess } from './sidecar-process.ts';
+import { testPort } from '../helpers/fixtures.ts';
 
 // A channel plays a looping two-item playlist to its receiver; the receiver
 // goes away for a few seconds and comes back. Playout must not notice: items
@@ -101,7 +102,7 @@ async function loseAndRestore(
 
 describe('a channel whose output receiver goes away and comes back', () => {
   it('SRT: keeps playing on time, raises OUTPUT_LOST, and is back within 2 s of the receiver', async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = testPort();
     await loseAndRestore(
       'SRT',
       { type: 'SRT', url: `srt://127.0.0.1:${port}`, latencyMs: 120 },
@@ -112,7 +113,7 @@ describe('a channel whose output receiver goes away and comes back', () => {
   }, 180_000);
 
   it('RTMP: keeps playing on time, raises OUTPUT_LOST, and is back within 2 s of the server', async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = testPort();
     await loseAndRestore(
       'RTMP',
       { type: 'RTMP', url: `rtmp://127.0.0.1:${port}/live`, streamKey: 'k3y-secret' },

@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sidecarPortBase } from '../helpers/fixtures.ts';
+import { sidecarPortBase, testPort } from '../helpers/fixtures.ts';
 import { createCast, startTestServer, type Cast, type TestServer } from '../helpers/server.ts';
 import { srtReceiver } from '../helpers/srt-receiver.ts';
 import { until } from '../helpers/until.ts';
@@ -8,7 +8,7 @@ import { until } from '../helpers/until.ts';
 // A program onair knows nothing of holds the port a channel's sidecar would get
 // (local orchestrator, the real sidecar): the start moves to another free port,
 // and the program is never asked anything but the health challenge.
-const SRT_PORT = 20_000 + Math.floor(Math.random() * 20_000);
+const SRT_PORT = testPort();
 const PORT_BASE = sidecarPortBase(20);
 
 let server: TestServer;

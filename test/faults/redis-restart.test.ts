@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorkers, type Workers } from '../../src/worker/index.ts';
-import { sidecarPortBase } from '../helpers/fixtures.ts';
+import { sidecarPortBase, testPort } from '../helpers/fixtures.ts';
 import { createCast, startTestServer, type Cast, type TestServer } from '../helpers/server.ts';
 import { srtReceiver } from '../helpers/srt-receiver.ts';
 import { until } from '../helpers/until.ts';
@@ -30,7 +30,7 @@ import {
 // heartbeats, engine status and the as-run log flow again, every item the
 // sidecar aired recorded once; the control loop ticks again and
 // channelEvents subscribers hear events again, without a restart of onair.
-const SRT_PORT = 20_000 + Math.floor(Math.random() * 20_000);
+const SRT_PORT = testPort();
 const HEARTBEAT_TIMEOUT_MS = Number(FAULT_ENV.HEARTBEAT_TIMEOUT_MS);
 let redis: ChildProcess | undefined;
 let port: number;

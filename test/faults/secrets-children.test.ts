@@ -6,6 +6,7 @@ import { until } from '../helpers/until.ts';
 import { item, makeMediaDir, SECRET } from '../sidecar/helpers.ts';
 import { Receiver } from './output-receivers.ts';
 import { listening, startSidecar, type SidecarProcess } from './sidecar-process.ts';
+import { testPort } from '../helpers/fixtures.ts';
 
 // Everything a playing sidecar starts (encoder, sender, decoders, probes), as
 // another user (cmdline) or the same user (environ) of the machine sees it. The
@@ -34,7 +35,7 @@ async function spyOn(tools: string[]): Promise<string> {
 beforeAll(async () => {
   mediaDir = await makeMediaDir({ 'a.mp4': 2, 'b.mp4': 2, 'c.mp4': 2 });
   spyDir = await spyOn(['ffmpeg', 'ffprobe']);
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const port = testPort();
   receiver = Receiver.srt(port, PASSPHRASE);
   receiver.start();
   await until(() => listening('udp', port), 'SRT receiver listening', 20_000);

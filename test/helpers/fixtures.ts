@@ -34,3 +34,8 @@ export function insertChannel(
 export function sidecarPortBase(count: number): number {
   return 20_000 + Math.floor(Math.random() * (12_000 - count));
 }
+
+/** A port for a server or receiver a test starts, in the same range as `sidecarPortBase` and for the same reason. */
+export function testPort(): number {
+  return sidecarPortBase(1);
+}

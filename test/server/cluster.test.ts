@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/database.ts';
 import { until } from '../helpers/until.ts';
+import { testPort } from '../helpers/fixtures.ts';
 
 // `serve` with API_PROCESSES=2 (src/server/cluster.ts): two API processes behind one port, as
 // replicas are behind a balancer; what one process learns (a revoked token) holds on the other.
@@ -56,7 +57,7 @@ async function children(pid: number): Promise<number[]> {
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const port = testPort();
   url = `http://127.0.0.1:${port}/graphql`;
   serve = spawn(process.execPath, ['--import', 'tsx', 'src/server/main.ts'], {
     cwd: ROOT,

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../helpers/database.ts';
-import { sidecarPortBase } from '../helpers/fixtures.ts';
+import { sidecarPortBase, testPort } from '../helpers/fixtures.ts';
 import { gqlRequest } from '../helpers/server.ts';
 import { srtReceiver } from '../helpers/srt-receiver.ts';
 import { until } from '../helpers/until.ts';
@@ -16,7 +16,7 @@ import { until } from '../helpers/until.ts';
 // started meanwhile is played by the built sidecar (dist/sidecar.js), as the server is.
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const ADMIN_TOKEN = `admin-token-${Math.random().toString(36).slice(2)}-long-enough`;
-const SRT_PORT = 20_000 + Math.floor(Math.random() * 20_000);
+const SRT_PORT = testPort();
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let npm: ChildProcess | undefined;
@@ -74,7 +74,7 @@ afterAll(async () => {
 
 describe('npm start', () => {
   it('runs the build, server and sidecars, and stops gracefully on SIGTERM to its pid: the server exits, its port closes, no process is left', async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = testPort();
     let output = '';
     const env = {
       NODE_ENV: 'test',

@@ -6,10 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { srtListening } from '../helpers/srt-receiver.ts';
 import { until } from '../helpers/until.ts';
 import { CHANNEL_ID, client, item, makeMediaDir, readEventsUntil, SECRET, sleep } from './helpers.ts';
+import { testPort } from '../helpers/fixtures.ts';
 
 const run = promisify(execFile);
 const PASSPHRASE = 'srt-passphrase-xyz';
-const SRT_PORT = 20000 + Math.floor(Math.random() * 20000);
+const SRT_PORT = testPort();
 
 let mediaDir: string;
 let sidecar: ChildProcess;

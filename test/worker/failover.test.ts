@@ -8,7 +8,7 @@ import { makeMediaDir } from '../sidecar/helpers.ts';
 import { useTestServer } from '../helpers/server.ts';
 import { until } from '../helpers/until.ts';
 import { srtReceiver } from '../helpers/srt-receiver.ts';
-import { sidecarPortBase } from '../helpers/fixtures.ts';
+import { sidecarPortBase, testPort } from '../helpers/fixtures.ts';
 
 // A killed sidecar on one machine: real sidecars (local orchestrator, ffmpeg
 // engine) playing to an SRT receiver, the worker's control loop and event
@@ -34,7 +34,7 @@ const { server, cast } = useTestServer(() => ({
 }));
 let workers: Workers;
 let receiver: { close(): void } | undefined;
-const SRT_PORT = 20_000 + Math.floor(Math.random() * 20_000);
+const SRT_PORT = testPort();
 const events: ChannelEventMessage[] = [];
 let subscription: AsyncGenerator<ChannelEventMessage> & { return(): Promise<unknown> };
 let listening: Promise<void>;
