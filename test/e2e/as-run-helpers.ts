@@ -29,12 +29,19 @@ export async function moveIntoProject(store: string, projectId: string): Promise
   await rename(path.join(store, 'clips'), path.join(store, projectId, 'clips'));
 }
 
-/** A local media store with the clips (name → seconds), an empty volume, a sidecar port range and an SRT receiver. */
-export async function setUpMedia(clips: Record<string, number>): Promise<Media & { srtPort: number }> {
-  const store = await makeMediaDir(clips);
+/**
+ * A local media store with the clips (name → seconds; solid `colours` where named), an empty volume,
+ * a sidecar port range and an SRT receiver that discards what it gets (none with `receiver: false`:
+ * the test brings its own).
+ */
+export async function setUpMedia(
+  clips: Record<string, number>,
+  { colours = {}, receiver: withReceiver = true }: { colours?: Record<string, string>; receiver?: boolean } = {},
+): Promise<Media & { srtPort: number }> {
+  const store = await makeMediaDir(clips, colours);
   const volume = await mkdtemp(path.join(tmpdir(), 'onair-volume-'));
   const srtPort = testPort();
-  const receiver = srtReceiver(srtPort);
+  const receiver = withReceiver ? srtReceiver(srtPort) : null;
   return {
     store,
     volume,
@@ -49,7 +56,7 @@ export async function setUpMedia(clips: Record<string, number>): Promise<Media &
       INGEST_RETRY_MS: '200',
     },
     async close() {
-      receiver.close();
+      receiver?.close();
       await rm(volume, { recursive: true, force: true });
       await rm(store, { recursive: true, force: true });
     },

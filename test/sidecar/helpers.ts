@@ -10,8 +10,15 @@ const run = promisify(execFile);
 export const SECRET = 'test-secret-0123456789abcdefghijklmnop';
 export const CHANNEL_ID = '5b1c1e64-7a49-4c1e-9d8f-2c7d3b6a9e01';
 
-/** A temp MEDIA_DIR holding 320x180 25 fps test clips (testsrc + sine), named by seconds. */
-export async function makeMediaDir(clips: Record<string, number>): Promise<string> {
+/**
+ * A temp MEDIA_DIR holding 320x180 25 fps test clips (testsrc + sine), named by seconds; a clip
+ * named in `colours` is that solid colour instead (ffmpeg's colour names), 720x576 so that it fills a
+ * 576p frame without the engine's padding, told apart on an output by its plane means.
+ */
+export async function makeMediaDir(
+  clips: Record<string, number>,
+  colours: Record<string, string> = {},
+): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'onair-sidecar-'));
   await mkdir(join(dir, 'clips'), { recursive: true });
   await Promise.all(
@@ -24,7 +31,7 @@ export async function makeMediaDir(clips: Record<string, number>): Promise<strin
         '-f',
         'lavfi',
         '-i',
-        `testsrc=size=320x180:rate=25:duration=${secs}`,
+        `${colours[name] ? `color=c=${colours[name]}:size=720x576` : 'testsrc=size=320x180'}:rate=25:duration=${secs}`,
         '-f',
         'lavfi',
         '-i',
