@@ -34,6 +34,9 @@ export default defineConfig({
     passWithNoTests: faults,
     globalSetup: ['test/helpers/global-setup.ts'],
     testTimeout: 30_000,
+    // expect.poll waits for a condition (a page showing what the API did): 1 s, its default, is less
+    // than a round trip through onair takes on a loaded 2-core machine. Only a failure waits longer.
+    expect: { poll: { timeout: 10_000 } },
     hookTimeout: 60_000,
     // Each file gets its own database cloned from a migrated template; two
     // workers match the two cores these machines have.

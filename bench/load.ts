@@ -32,6 +32,12 @@ export interface LoadResult {
   p50: number;
   p99: number;
   max: number;
+  /**
+   * Open loop: p99 of the requests scheduled in the row's first second, and of
+   * the rest, so that a stall at the start (warm-up) tells from one spread over the row.
+   */
+  p99FirstSecond?: number;
+  p99AfterFirstSecond?: number;
   firstError?: string;
   /** Where the CPU went, per request (bench/cpu.ts), when measured. */
   cpu?: CpuTimes | null;
@@ -93,6 +99,9 @@ export async function runLoad(scenario: Scenario, o: LoadOptions): Promise<LoadR
   const agent = new http.Agent({ keepAlive: true, maxSockets: o.concurrency });
   const payload = JSON.stringify({ query: scenario.query, variables: scenario.variables });
   const latencies: number[] = [];
+  // Open loop: latencies of the requests scheduled in the first second, also kept apart.
+  const early: number[] = [];
+  const late: number[] = [];
   let errors = 0;
   let firstError: string | undefined;
   const started = performance.now();
@@ -112,15 +121,19 @@ export async function runLoad(scenario: Scenario, o: LoadOptions): Promise<LoadR
       // Late sends count from their scheduled time (no coordinated omission).
       const t0 = interval ? Math.min(next, performance.now()) : performance.now();
       if (interval) next += interval;
+      const record = (ms: number) => {
+        latencies.push(ms);
+        if (interval) (t0 - started < 1000 ? early : late).push(ms);
+      };
       try {
         const res = await post(agent, o.url, o.token, payload);
-        latencies.push(performance.now() - t0);
+        record(performance.now() - t0);
         if (res.status !== 200 || res.body.errors?.length) {
           errors++;
           firstError ??= `${res.status} ${res.body.errors?.[0]?.message ?? ''}`;
         }
       } catch (err) {
-        latencies.push(performance.now() - t0);
+        record(performance.now() - t0);
         errors++;
         firstError ??= (err as Error).message;
       }
@@ -139,6 +152,12 @@ export async function runLoad(scenario: Scenario, o: LoadOptions): Promise<LoadR
     p50: percentile(sorted, 50),
     p99: percentile(sorted, 99),
     max: sorted.length ? sorted[sorted.length - 1] : NaN,
+    ...(o.intervalMs
+      ? {
+          p99FirstSecond: percentile(Float64Array.from(early).sort(), 99),
+          p99AfterFirstSecond: percentile(Float64Array.from(late).sort(), 99),
+        }
+      : {}),
     firstError,
   };
 }

@@ -35,6 +35,8 @@ const PAGE_QUERY = `query AsRunPage($channelId: ID!, $first: Int, $after: String
 }`;
 
 async function startServer(services: Services): Promise<{ app: App; url: string }> {
+  // As `serve` does before it reports ready (src/server/main.ts).
+  await services.warm();
   const app = buildApp(services);
   await new Promise<void>((resolve) => app.server.listen(0, '127.0.0.1', resolve));
   return { app, url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/graphql` };
@@ -201,8 +203,10 @@ export async function runAsRunBench(): Promise<void> {
         serverPid: pid,
         databasePids,
       });
-    // Warm-up: JIT, connection pool, buffer cache, and the prepared statements' generic plans.
-    await wrk(prepared.scenarios[0], url, prepared.token, process.pid, 2);
+    // Warm-up: JIT, connection pool, buffer cache, and the prepared statements' generic plans, for
+    // every scenario: each page shape is its own statement (prepared once per connection), and
+    // page 51 measured last after a warm-up of page 1 alone paid for its own on the clock.
+    for (const s of prepared.scenarios) await wrk(s, url, prepared.token, process.pid, 1);
     const ours: WrkResult[] = [];
     for (const s of prepared.scenarios) {
       const load = () => wrk(s, url, prepared.token, process.pid);
@@ -223,7 +227,7 @@ export async function runAsRunBench(): Promise<void> {
     const cluster = await startApiProcesses(2, DATABASE_URL, API_PROCESSES_PORT);
     const ours2: WrkResult[] = [];
     try {
-      await wrk(prepared.scenarios[0], cluster.url, prepared.token, cluster.pids, 2);
+      for (const s of prepared.scenarios) await wrk(s, cluster.url, prepared.token, cluster.pids, 2);
       for (const s of prepared.scenarios) ours2.push(await wrk(s, cluster.url, prepared.token, cluster.pids));
     } finally {
       await cluster.stop();

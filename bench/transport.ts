@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import http from 'node:http';
+import pg from 'pg';
 import { constants as perfConstants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { AddressInfo } from 'node:net';
@@ -179,6 +180,8 @@ export async function runTransportBench(): Promise<void> {
   const databaseUrl = await benchDatabase('onair_bench_transport');
   const config = loadConfig({ ...env, ...benchEnv(databaseUrl) });
   const services = createServices(config);
+  // As `serve` does before it reports ready (src/server/main.ts).
+  await services.warm();
   const app = buildApp(services);
   const tracked = measureServerOverhead(app, services);
   await new Promise<void>((resolve) => app.server.listen(0, '127.0.0.1', resolve));
@@ -230,7 +233,14 @@ export async function runTransportBench(): Promise<void> {
     const loopDelayP99 = new Map<string, number>();
     // Garbage collection on onair's thread (this one): each pause delays every request in flight.
     const pauses = new Map<string, string>();
+    // PostgreSQL connections onair opened during each row (still open at its end), seen from a
+    // connection of the bench's own: a connection opened mid-row is a request that waited for it.
+    const observer = new pg.Client({ connectionString: databaseUrl });
+    await observer.connect();
+    const opened = new Map<string, number>();
+    const dbNow = async () => (await observer.query<{ now: Date }>('SELECT clock_timestamp() AS now')).rows[0].now;
     const load = async (scenario: typeof mutation, target: string, key: string, intervalMs?: number) => {
+      const since = await dbNow();
       const cpu = process.cpuUsage();
       const loop = monitorEventLoopDelay({ resolution: 1 });
       loop.enable();
@@ -244,6 +254,11 @@ export async function runTransportBench(): Promise<void> {
       const used = process.cpuUsage(cpu);
       cpuPerRequest.set(result.name, (used.user + used.system) / 1000 / Math.max(1, result.requests));
       loopDelayP99.set(result.name, loop.percentile(99) / 1e6);
+      const fresh = await observer.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_start >= $1',
+        [since],
+      );
+      opened.set(result.name, fresh.rows[0].n);
       return result;
     };
     const straight = `${sidecar.url}/transport/skip`;
@@ -296,9 +311,15 @@ export async function runTransportBench(): Promise<void> {
     say(
       `garbage collection on onair's thread at 250 actions/s: straight ${pauses.get(own.name)}; through onair ${pauses.get(onair.name)}`,
     );
+    // A stall at the start of a row (a cold process) against one spread over it (the machine).
+    for (const r of [own, onair, inside.result, relayedPaced])
+      say(
+        `${r.name}: p99 ${r.p99FirstSecond?.toFixed(2)} ms in its first second, ${r.p99AfterFirstSecond?.toFixed(2)} ms after; PostgreSQL connections opened ${opened.get(r.name)}; gc: ${pauses.get(r.name)}`,
+      );
     for (const r of [...results, inside.result, relayedPaced])
       if (r.firstError) say(`${r.name}: first error: ${r.firstError}`);
     if ([...results, inside.result, relayedPaced].some((r) => r.errors > 0)) process.exitCode = 1;
+    await observer.end();
   } finally {
     await sidecar.close();
     await app.close();

@@ -123,6 +123,11 @@ const envSchema = z.object({
   /** Sidecar API ports on a node: SIDECAR_PORT_BASE, and the SIDECAR_PORT_COUNT after it. @defaultValue 9100, 200 */
   SIDECAR_PORT_BASE: z.coerce.number().int().min(1024).max(65000).default(9100),
   SIDECAR_PORT_COUNT: z.coerce.number().int().min(1).max(10_000).default(200),
+  /**
+   * Longest wait for a started sidecar to prove itself on its health path; unset, 15000 for a local
+   * process and 30000 for a container. A machine short of CPU starts Node slower. @defaultValue unset
+   */
+  SIDECAR_START_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).optional(),
   /** Longest wait for a sidecar's answer before SIDECAR_UNAVAILABLE. @defaultValue 2000 */
   SIDECAR_TIMEOUT_MS: z.coerce.number().int().min(50).max(60_000).default(2000),
   /** SIDECAR_ENGINE=casparcg: the CasparCG Server's AMCP endpoint, and the channel and layer sidecars play on. @defaultValue 127.0.0.1, 5250, 1, 10 */
@@ -363,6 +368,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
         healthPath: '/healthz',
         runDir: path.join(path.resolve(e.SIDECAR_RUN_DIR), e.QUEUE_PREFIX),
         inheritedEnv: sidecarInheritedEnv(env),
+        ...(e.SIDECAR_START_TIMEOUT_MS !== undefined && { startupTimeoutMs: e.SIDECAR_START_TIMEOUT_MS }),
       },
       docker: {
         image: e.SIDECAR_IMAGE,
@@ -374,6 +380,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
         tlsCa: e.DOCKER_TLS_CA,
         tlsCert: e.DOCKER_TLS_CERT,
         tlsKey: e.DOCKER_TLS_KEY,
+        ...(e.SIDECAR_START_TIMEOUT_MS !== undefined && { startupTimeoutMs: e.SIDECAR_START_TIMEOUT_MS }),
       },
     } satisfies OrchestratorConfig,
     sidecar: {

@@ -46,11 +46,13 @@ export async function authenticate(
   if (cached) return cached;
   const match = BEARER.exec(header);
   if (!match) throw new OnairError(ErrorCode.UNAUTHENTICATED, 'Authorization must be "Bearer <token>"');
-  const rows = await sql.query<TokenRow>(PRINCIPAL_SQL, [[hashToken(match[1])]]);
-  const row = rows[0];
-  if (!row || row.revoked) throw new OnairError(ErrorCode.UNAUTHENTICATED, 'invalid or revoked token');
-  const principal = toPrincipal(row);
-  cache?.set(header, principal);
+  const read = async () => {
+    const row = (await sql.query<TokenRow>(PRINCIPAL_SQL, [[hashToken(match[1])]]))[0];
+    return row && !row.revoked ? toPrincipal(row) : null;
+  };
+  // Requests with the same token share one read while it is under way (PrincipalCache.resolve).
+  const principal = cache ? await cache.resolve(header, read) : await read();
+  if (!principal) throw new OnairError(ErrorCode.UNAUTHENTICATED, 'invalid or revoked token');
   return principal;
 }
 
@@ -99,12 +101,9 @@ export async function authenticateMany(
  */
 export async function principalOfToken(sql: Sql, tokenId: string, cache?: PrincipalCache): Promise<Principal | null> {
   const key = `token-id ${tokenId}`;
-  const cached = cache?.get(key);
-  if (cached) return cached;
-  const rows = await sql.query<TokenRow>(PRINCIPAL_BY_ID_SQL, [tokenId]);
-  const row = rows[0];
-  if (!row || row.revoked) return null;
-  const principal = toPrincipal(row);
-  cache?.set(key, principal);
-  return principal;
+  const read = async () => {
+    const row = (await sql.query<TokenRow>(PRINCIPAL_BY_ID_SQL, [tokenId]))[0];
+    return row && !row.revoked ? toPrincipal(row) : null;
+  };
+  return cache ? cache.resolve(key, read) : read();
 }

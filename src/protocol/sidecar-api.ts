@@ -265,6 +265,8 @@ export const ScheduleStatusSchema = z.object({
   onAir: scheduleSegmentSchema.nullable(),
   /** The next event planned to start, with its planned start. */
   nextEvent: z.object({ eventId: z.string(), plannedStartAt: z.string() }).nullable(),
+  /** Events an operator skipped on air, and the instant each was cut (ISO): the control plane plans them too. */
+  skipped: z.record(z.string(), z.string()).optional(),
 });
 export type ScheduleStatus = z.infer<typeof ScheduleStatusSchema>;
 

@@ -82,6 +82,19 @@ export const ScheduleSchema = z
     events: z.array(ScheduleEventSchema).max(50_000),
     /** Played in turn, looping, wherever nothing is scheduled. Empty: black (hold) and an alarm. */
     filler: z.array(ScheduleClipSchema).max(10_000),
+    /**
+     * MANUAL events an operator took, and when (event id → ms since the epoch),
+     * as the control plane recorded them: a sidecar that did not make the take
+     * (a fresh one after a failover) plans the event from it instead of holding
+     * for it again. Not content: a take does not change the version.
+     */
+    taken: z.record(z.string().min(1).max(200), z.number().int()).optional(),
+    /**
+     * Events an operator skipped while they aired, and the instant they were cut
+     * (event id → ms since the epoch): what followed them moved up. Not content,
+     * as `taken`.
+     */
+    skipped: z.record(z.string().min(1).max(200), z.number().int()).optional(),
   })
   .superRefine((schedule, ctx) => {
     const first = schedule.events[0];

@@ -99,6 +99,12 @@ export interface PlanOptions {
   taken?: ReadonlyMap<string, number>;
   /** Assets whose media cannot play (missing, staging failed): their clips are replaced by filler. */
   missingAssets?: ReadonlySet<string>;
+  /**
+   * Events an operator skipped on air, and when (ms since the epoch): each ends
+   * on that frame (TRUNCATED), so a FOLLOW after it starts there, a SOFT one at
+   * the later of its time and there; a HARD one keeps its time (filler before it).
+   */
+  skipped?: ReadonlyMap<string, number>;
 }
 
 export function planSchedule(schedule: Schedule, rate: FrameRate, options: PlanOptions): Plan {
@@ -203,6 +209,15 @@ function planEvents(schedule: Schedule, rate: FrameRate, options: PlanOptions): 
     }
     p.startFrame = start;
     p.endFrame = start + p.durationFrames;
+    const skippedAt = options.skipped?.get(event.eventId);
+    if (skippedAt !== undefined) {
+      // Cut by an operator while it aired: it ends there, and what follows it plans from there.
+      const cut = frameFrom(skippedAt, rate);
+      if (cut > start && cut < p.endFrame) {
+        p.truncatedFrames = p.endFrame - cut;
+        p.endFrame = cut;
+      }
+    }
     cursor = p.endFrame;
     aired.push(p);
   }

@@ -27,6 +27,8 @@ async function main() {
   const app = buildApp(services);
   // One machine: the workers run in this process (WORKER_IN_PROCESS=false for a separate `worker`).
   const workers = config.workerInProcess ? await startWorkers(services) : null;
+  // Ready (listening, then /readyz) only once the connections the first requests need are open.
+  await services.warm();
   await new Promise<void>((resolve) => app.server.listen(config.port, config.host, resolve));
   log.info(
     { port: config.port, graphiql: config.graphiql },

@@ -40,11 +40,22 @@ export interface DatabaseOptions {
 export interface Database {
   db: Db;
   sql: Sql;
+  /** Opens the connections the pool keeps while idle (POOL_MIN), so that the first requests find them. */
+  warm(): Promise<void>;
   close(): Promise<void>;
 }
 
+/**
+ * Connections the shared pool keeps however long it stays idle (the rest close
+ * after the driver's 10 s). An operator's action after a quiet spell otherwise
+ * waits for a new connection (a backend started, authenticated), and a burst
+ * of them starts the whole pool at once: in `npm run bench -- transport` the
+ * first paced row after 10 s without requests opened all 10 (bench/README.md).
+ */
+const POOL_MIN = 2;
+
 export function createDatabase({ url, poolSize = 10, onQuery }: DatabaseOptions): Database {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, min: Math.min(POOL_MIN, poolSize) });
   // An idle connection that the server drops (restart, failover) must not crash the process.
   pool.on('error', () => {});
   const db = new PrismaClient({
@@ -84,6 +95,10 @@ export function createDatabase({ url, poolSize = 10, onQuery }: DatabaseOptions)
   return {
     db,
     sql,
+    async warm() {
+      const clients = await Promise.all(Array.from({ length: Math.min(POOL_MIN, poolSize) }, () => pool.connect()));
+      for (const client of clients) client.release();
+    },
     async close() {
       await db.$disconnect();
       await Promise.all([pool.end(), generic.end()]);

@@ -33,6 +33,8 @@ export interface Services {
   engineReads: EngineReadCache;
   /** Each channel's sidecar route, kept while the database announces its changes (see ChannelRoutes). */
   channelRoutes: ChannelRoutes;
+  /** Before serving: opens the connections the first requests would otherwise wait for. */
+  warm(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -65,6 +67,7 @@ export function createServices(config: Config, overrides: ServiceOverrides = {})
     principals: new PrincipalCache(config.authCacheMs),
     engineReads: new EngineReadCache(config.engineCacheMs),
     channelRoutes,
+    warm: () => database.warm(),
     async close() {
       // Each step runs even if another fails; the queue before the connection it uses.
       const first = await Promise.allSettled([

@@ -87,6 +87,10 @@ export const SCHEDULE_CHANGE_KINDS = [
   'BLOCK_CHANGED',
   /** Media of a clip the schedule airs was staged (its media path). */
   'MEDIA_CHANGED',
+  /** An operator took a MANUAL event (the plan changes; the version stays: a take is not content). */
+  'EVENT_TAKEN',
+  /** An operator skipped the event on air: what followed it moved up (the version stays). */
+  'EVENT_SKIPPED',
 ] as const;
 export type ScheduleChangeKind = (typeof SCHEDULE_CHANGE_KINDS)[number];
 

@@ -290,7 +290,8 @@ export function buildSidecarApp(config: SidecarConfig, options: SidecarAppOption
   const transport = {
     pause: () => sequencer.pause(),
     resume: () => sequencer.resume(),
-    skip: () => sequencer.skip(),
+    // With the schedule airing, a skip cuts its event on air and moves up what follows it (docs/schedule.md).
+    skip: () => (runner.running ? runner.skip() : sequencer.skip()),
     stop: () => sequencer.stop(),
   } as const;
 
@@ -346,7 +347,7 @@ export function buildSidecarApp(config: SidecarConfig, options: SidecarAppOption
       // A schedule kept by the previous run: join it where the clock is, before the control plane calls.
       const kept = await scheduleStore.load();
       if (kept?.schedule.videoFormat === config.videoMode.name) {
-        await runner.apply(kept.schedule, kept.taken);
+        await runner.apply(kept.schedule, kept);
         logger?.info({ version: kept.schedule.version }, 'schedule resumed from the volume, joined in progress');
       }
       await new Promise<void>((resolve, reject) => {

@@ -1,18 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sidecarSecretOf } from '../../src/domain/channels/channel-lifecycle.ts';
 import { startWorkers, type Workers } from '../../src/worker/index.ts';
-import { buildConsole } from '../../scripts/build-console.ts';
-import { moveIntoProject } from '../e2e/as-run-helpers.ts';
-import { sidecarPortBase, testPort } from '../helpers/fixtures.ts';
-import { useTestServer } from '../helpers/server.ts';
+import { testPort } from '../helpers/fixtures.ts';
 import { srtReceiver } from '../helpers/srt-receiver.ts';
 import { until } from '../helpers/until.ts';
-import { makeMediaDir } from '../sidecar/helpers.ts';
-import { countdownMs, field, launchChromium, openConsole, type TabRecord } from './console-browser.ts';
+import { countdownMs, field, openConsole, type TabRecord, useConsoleServer } from './console-browser.ts';
 
 // A channel's page in Debian's chromium against a real onair and a real sidecar playing to an SRT
 // receiver, every request off this machine refused: transport made from the page (with its
@@ -21,27 +15,7 @@ import { countdownMs, field, launchChromium, openConsole, type TabRecord } from 
 const SCREENSHOT = process.env.ONAIR_SCREENSHOTS === '1' ? path.resolve('docs/console-channel.png') : null;
 const CLIPS = ['opener.mp4', 'news.mp4', 'weather.mp4'];
 
-let store: string;
-let volume: string;
-let consoleDir: string;
-beforeAll(async () => {
-  consoleDir = await mkdtemp(path.join(tmpdir(), 'onair-console-build-'));
-  [store, volume] = await Promise.all([
-    makeMediaDir(Object.fromEntries(CLIPS.map((c) => [c, 8]))),
-    mkdtemp(path.join(tmpdir(), 'onair-volume-')),
-    buildConsole(consoleDir),
-  ]);
-}, 120_000);
-afterAll(async () => {
-  await Promise.all([volume, store, consoleDir].filter(Boolean).map((d) => rm(d, { recursive: true, force: true })));
-});
-const { server, cast } = useTestServer(() => ({
-  CONSOLE_DIR: consoleDir,
-  MEDIA_STORE_DIR: store,
-  MEDIA_VOLUME_DIR: volume,
-  SIDECAR_PORT_BASE: String(sidecarPortBase(10)),
-  SIDECAR_PORT_COUNT: '10',
-}));
+const { server, cast, console: onair } = useConsoleServer(Object.fromEntries(CLIPS.map((c) => [c, 8])));
 
 const SRT_PORT = testPort();
 let workers: Workers;
@@ -59,8 +33,7 @@ async function gql(token: string, query: string, variables: Record<string, unkno
 }
 
 beforeAll(async () => {
-  origin = server.url.replace('/graphql', '');
-  await moveIntoProject(store, cast.home.id);
+  origin = onair.origin;
   workers = await startWorkers(server.services);
   receiver = srtReceiver(SRT_PORT);
   channelId = (
@@ -99,11 +72,10 @@ beforeAll(async () => {
       (await server.gql(cast.viewer.token, `{ playlist(id: "${eveningId}") { ready } }`)).data?.playlist.ready,
     'staging',
   );
-  browser = await launchChromium();
+  browser = onair.browser;
 }, 90_000);
 
 afterAll(async () => {
-  await browser?.close();
   if (channelId) await server.gql(cast.admin.token, `mutation { stopChannel(id: "${channelId}") { status } }`);
   receiver?.close();
   await workers?.close();

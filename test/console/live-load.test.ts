@@ -1,13 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { engineState, toWire } from '../../src/domain/channels/engine-status.ts';
-import { buildConsole } from '../../scripts/build-console.ts';
 import { insertChannel } from '../helpers/fixtures.ts';
-import { useTestServer } from '../helpers/server.ts';
-import { launchChromium, openConsole, percentile, type TabRecord } from './console-browser.ts';
+import { openConsole, percentile, type TabRecord, useConsoleServer } from './console-browser.ts';
 
 // The console under a live load in Debian's chromium against a real onair: 50 running channels
 // whose engines are driven by publishing engine states on onair's event bus, as the workers do
@@ -15,15 +10,7 @@ import { launchChromium, openConsole, percentile, type TabRecord } from './conso
 // every change through onair's subscriptions over its real WebSocket.
 const CHANNELS = 50;
 
-let consoleDir: string;
-beforeAll(async () => {
-  consoleDir = await mkdtemp(path.join(tmpdir(), 'onair-console-build-'));
-  await buildConsole(consoleDir);
-}, 120_000);
-afterAll(async () => {
-  if (consoleDir) await rm(consoleDir, { recursive: true, force: true });
-});
-const { server, cast } = useTestServer(() => ({ CONSOLE_DIR: consoleDir }));
+const { server, cast, console: onair } = useConsoleServer();
 
 let browser: Browser;
 let origin: string;
@@ -31,7 +18,7 @@ let channels: { id: string; name: string }[];
 const tab: TabRecord = { blocked: [], pageErrors: [] };
 
 beforeAll(async () => {
-  origin = server.url.replace('/graphql', '');
+  origin = onair.origin;
   channels = [];
   for (let i = 1; i <= CHANNELS; i++) {
     const name = `Load ${String(i).padStart(2, '0')}`;
@@ -39,9 +26,8 @@ beforeAll(async () => {
       await insertChannel(server.services, cast.home.id, { name, status: 'RUNNING', videoFormat: '720p5000' }),
     );
   }
-  browser = await launchChromium();
+  browser = onair.browser;
 }, 60_000);
-afterAll(() => browser?.close());
 
 /** Publishes channel `channelId` playing `clipName` from now, as the workers publish a sidecar's status; returns when (Date.now()). */
 async function publishPlaying(channelId: string, clipName: string): Promise<number> {

@@ -1,13 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser, Page, WebSocketRoute } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { addDays } from '../../console/src/lib/schedule-time.ts';
-import { buildConsole } from '../../scripts/build-console.ts';
 import { insertChannel } from '../helpers/fixtures.ts';
-import { useTestServer } from '../helpers/server.ts';
-import { countdownMs, field, launchChromium, openConsole, type TabRecord } from './console-browser.ts';
+import { countdownMs, field, openConsole, type TabRecord, useConsoleServer } from './console-browser.ts';
 
 // A channel's schedule day view in Debian's chromium against a real onair: a schedule of HARD and
 // FOLLOW events with a filler pool built through the API (the channel need not run: the view is
@@ -18,25 +14,12 @@ const ZONE = 'Europe/Paris';
 const FPS = 25; // 1080i5000
 const FRAME_MS = 1000 / FPS;
 
-let consoleDir: string;
-beforeAll(async () => {
-  consoleDir = await mkdtemp(path.join(tmpdir(), 'onair-console-build-'));
-  await buildConsole(consoleDir);
-}, 120_000);
-afterAll(async () => {
-  if (consoleDir) await rm(consoleDir, { recursive: true, force: true });
-});
-const { server, cast } = useTestServer(() => ({ CONSOLE_DIR: consoleDir }));
-
+const { server, cast, console: onair } = useConsoleServer();
 let browser: Browser;
 let origin: string;
 const tab: TabRecord = { blocked: [], pageErrors: [] };
-beforeAll(async () => {
-  origin = server.url.replace('/graphql', '');
-  browser = await launchChromium();
-}, 60_000);
-afterAll(async () => {
-  await browser?.close();
+beforeAll(() => {
+  ({ browser, origin } = onair);
 });
 
 async function gql(token: string, query: string, variables: Record<string, unknown> = {}) {
@@ -283,4 +266,101 @@ describe("a channel's schedule day view", () => {
     expect(tab.blocked).toEqual([]);
     await page.context().close();
   }, 180_000);
+});
+
+describe('the day view against the as-run', () => {
+  it('reads the day again, once, when an as-run entry tells of an event the plan shows otherwise (a MANUAL event passed)', async () => {
+    const channel = await insertChannel(server.services, cast.home.id, { name: 'Passed', videoFormat: '1080i5000' });
+    const [ident, prog, opener] = await Promise.all([
+      asset('ident.mxf', 2_000),
+      asset('prog.mxf', 20_000),
+      asset('hard.mxf', 20_000),
+    ]);
+    const op = cast.operator.token;
+    const dayStart = new Date(Date.now() - 2 * 3_600_000).toISOString().slice(11, 16);
+    await gql(
+      op,
+      `mutation($c: ID!, $i: UpdateScheduleInput!) { updateSchedule(channelId: $c, input: $i) { version } }`,
+      {
+        c: channel.id,
+        i: { timeZone: 'UTC', dayStart },
+      },
+    );
+    // A short HARD event, a MANUAL event after it that nobody takes, then a HARD event a few seconds
+    // away, which passes it.
+    const openAt = new Date(Math.ceil(Date.now() / 1000) * 1000 + 10_000).toISOString();
+    const hardAt = new Date(Date.parse(openAt) + 20_000).toISOString();
+    const add = async (input: Record<string, unknown>) =>
+      (await gql(op, ADD, { input: { channelId: channel.id, ...input } })).addScheduleEvent.eventId as string;
+    await add({ trigger: 'HARD', at: openAt, assetId: ident.id });
+    const manual = await add({ trigger: 'MANUAL', assetId: prog.id });
+    const hard = await add({ trigger: 'HARD', at: hardAt, assetId: opener.id });
+
+    const page = await openConsole(browser, origin, cast.viewer.token, tab, {
+      path: `channels/${channel.id}/schedule`,
+    });
+    const dayReads: string[] = [];
+    page.on('request', (req) => {
+      if (req.postData()?.includes('query ScheduleDayView')) dayReads.push(req.url());
+    });
+    await expect.poll(() => field(eventRow(page, manual), 'status').textContent()).toContain('HOLDING');
+
+    // The HARD event's time comes (the view reads now and next: it is on air) and the sidecar's
+    // as-run arrives: the HARD event aired, the MANUAL event it passed as a SKIPPED row.
+    await expect
+      .poll(() => eventRow(page, hard).getAttribute('aria-current'), { timeout: 30_000, interval: 200 })
+      .toBe('true');
+    const readsBefore = dayReads.length;
+    const base = { channelId: channel.id, playlistId: null, itemId: null, scheduleVersion: null, fills: null };
+    const rows = [
+      { eventId: manual, assetId: prog.id, clipName: 'prog.mxf', status: 'SKIPPED' as const, ended: true },
+      { eventId: hard, assetId: opener.id, clipName: 'hard.mxf', status: 'PLAYED' as const, ended: false },
+    ];
+    for (const row of rows) {
+      const entry = await server.services.db.asRunEntry.create({
+        data: {
+          channelId: channel.id,
+          assetId: row.assetId,
+          clipName: row.clipName,
+          startedAt: new Date(hardAt),
+          endedAt: row.ended ? new Date(hardAt) : null,
+          durationMs: row.ended ? 0 : null,
+          status: row.status,
+          scheduleEventId: row.eventId,
+          plannedStartAt: new Date(hardAt),
+          plannedEndAt: new Date(Date.parse(hardAt) + (row.ended ? 0 : 20_000)),
+        },
+      });
+      const message = {
+        ...base,
+        id: entry.id,
+        assetId: row.assetId,
+        clipName: row.clipName,
+        startedAt: hardAt,
+        endedAt: row.ended ? hardAt : null,
+        durationMs: entry.durationMs,
+        status: row.status,
+        scheduleEventId: row.eventId,
+        plannedStartAt: hardAt,
+        plannedEndAt: entry.plannedEndAt?.toISOString() ?? null,
+      };
+      // Published as the workers do (an entry shows when it starts, and again when it ends).
+      for (let i = 0; i < 2; i++) server.services.pubsub.publish('asRun', { projectId: cast.home.id, entry: message });
+    }
+
+    // The plan read again shows the MANUAL event SKIPPED (it did not air), from one read of the day.
+    await expect
+      .poll(() => field(eventRow(page, manual), 'status').textContent(), { timeout: 5_000 })
+      .toContain('SKIPPED');
+    expect(await field(eventRow(page, manual), 'actual-start').textContent()).toContain('did not air');
+    const { day } = (
+      await gql(cast.viewer.token, DAY, { id: channel.id, date: await page.getByLabel('Broadcast day').inputValue() })
+    ).channel.schedule;
+    expect(day.events.find((e: { eventId: string }) => e.eventId === manual).status).toBe('SKIPPED');
+    // Settled: nothing more is read for entries that now agree with the plan.
+    await page.waitForTimeout(1_000);
+    expect(dayReads.length - readsBefore).toBe(1);
+    expect(tab.pageErrors).toEqual([]);
+    await page.context().close();
+  }, 90_000);
 });

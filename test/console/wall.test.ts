@@ -1,18 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser, Locator, Page, WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { announceAlarms, raiseAlarm } from '../../src/domain/channels/alarms.ts';
 import { startWorkers, type Workers } from '../../src/worker/index.ts';
-import { buildConsole } from '../../scripts/build-console.ts';
-import { moveIntoProject } from '../e2e/as-run-helpers.ts';
-import { sidecarPortBase, testPort } from '../helpers/fixtures.ts';
-import { useTestServer } from '../helpers/server.ts';
+import { testPort } from '../helpers/fixtures.ts';
 import { srtReceiver } from '../helpers/srt-receiver.ts';
 import { until } from '../helpers/until.ts';
-import { makeMediaDir } from '../sidecar/helpers.ts';
-import { countdownMs, launchChromium } from './console-browser.ts';
+import { countdownMs, useConsoleServer } from './console-browser.ts';
 
 // The operator console in Debian's chromium (scripts/browser.sh) against a real onair: the
 // console built as `npm run build` builds it, a channel played by a real sidecar to an SRT
@@ -20,27 +14,7 @@ import { countdownMs, launchChromium } from './console-browser.ts';
 // ONAIR_SCREENSHOTS=1 writes the README's picture of the wall.
 const SCREENSHOT = process.env.ONAIR_SCREENSHOTS === '1' ? path.resolve('docs/console-wall.png') : null;
 
-let store: string;
-let volume: string;
-let consoleDir: string;
-beforeAll(async () => {
-  consoleDir = await mkdtemp(path.join(tmpdir(), 'onair-console-build-'));
-  [store, volume] = await Promise.all([
-    makeMediaDir({ 'opener.mp4': 8, 'news.mp4': 8 }),
-    mkdtemp(path.join(tmpdir(), 'onair-volume-')),
-    buildConsole(consoleDir),
-  ]);
-}, 120_000);
-afterAll(async () => {
-  await Promise.all([volume, store, consoleDir].filter(Boolean).map((d) => rm(d, { recursive: true, force: true })));
-});
-const { server, cast } = useTestServer(() => ({
-  CONSOLE_DIR: consoleDir,
-  MEDIA_STORE_DIR: store,
-  MEDIA_VOLUME_DIR: volume,
-  SIDECAR_PORT_BASE: String(sidecarPortBase(10)),
-  SIDECAR_PORT_COUNT: '10',
-}));
+const { server, cast, console: onair } = useConsoleServer({ 'opener.mp4': 8, 'news.mp4': 8 });
 
 const SRT_PORT = testPort();
 let workers: Workers;
@@ -63,8 +37,7 @@ async function gql(token: string, query: string, variables: Record<string, unkno
 const ENGINE = `query($id: ID!) { channel(id: $id) { engine { state current { clipName positionMs durationMs } } } }`;
 
 beforeAll(async () => {
-  origin = server.url.replace('/graphql', '');
-  await moveIntoProject(store, cast.home.id);
+  origin = onair.origin;
   workers = await startWorkers(server.services);
   receiver = srtReceiver(SRT_PORT);
   const create = `mutation($i: CreateChannelInput!) { createChannel(input: $i) { id } }`;
@@ -106,11 +79,10 @@ beforeAll(async () => {
       (await server.gql(cast.viewer.token, `{ playlist(id: "${playlistId}") { ready } }`)).data?.playlist.ready,
     'staging',
   );
-  browser = await launchChromium();
+  browser = onair.browser;
 }, 90_000);
 
 afterAll(async () => {
-  await browser?.close();
   if (channelId) await server.gql(cast.admin.token, `mutation { stopChannel(id: "${channelId}") { status } }`);
   receiver?.close();
   await workers?.close();

@@ -1,4 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import type { Principal } from '../../src/auth/principal.ts';
+import { setScheduleFiller } from '../../src/domain/schedules/schedule-settings.ts';
+import { sidecarSecretOf } from '../../src/domain/channels/channel-lifecycle.ts';
+import type { SidecarClient } from '../../src/services/sidecar-client.ts';
 import { until } from '../helpers/until.ts';
 import { alive, channelWithClips, report, sidecarStatus, useFaultRig, watchChannel } from './helpers.ts';
 
@@ -6,7 +10,8 @@ import { alive, channelWithClips, report, sidecarStatus, useFaultRig, watchChann
 // (hung: SIGSTOP). The edit commits; the sidecar runs the version it had: the
 // operator is told (EDIT_NOT_APPLIED, the schedule's message) as soon as the
 // push fails, it is tried again, and once the sidecar answers it runs the new
-// version and the alarm clears.
+// version and the alarm clears. And an edit whose process dies between the
+// commit and its push: a worker's sweep delivers the version within a second.
 const SIDECAR_TIMEOUT_MS = 2000;
 const {
   server,
@@ -107,6 +112,88 @@ describe('a schedule edit that cannot reach the sidecar', () => {
     } finally {
       if (pid && alive(pid)) process.kill(pid, 'SIGCONT');
       await watch.close();
+      // Stopped whatever failed above: the next test's channel sends to the same SRT receiver.
+      if (pid && alive(pid))
+        await server.gql(cast.operator.token, `mutation { stopChannel(id: "${channel.id}") { status } }`);
     }
+  }, 120_000);
+
+  it('delivers a version committed by a process that died before it sent it, within a second', async () => {
+    const { db } = server.services;
+    const { channel, items } = await channelWithClips(server.services, cast, SRT_PORT, [
+      ['filler.mp4', 3000],
+      ['prog.mp4', 3000],
+    ]);
+    const [filler, prog] = await Promise.all(items.map((i) => db.item.findUniqueOrThrow({ where: { id: i.id } })));
+    const ok = async (query: string, variables: Record<string, unknown> = {}) => {
+      const res = await server.gql(cast.operator.token, query, variables);
+      expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
+      return res.data;
+    };
+    const first = (
+      await ok(`mutation($c: ID!, $a: [ID!]!) { setScheduleFiller(channelId: $c, assetIds: $a) { version } }`, {
+        c: channel.id,
+        a: [filler.assetId],
+      })
+    ).setScheduleFiller.version as number;
+    await ok(`mutation { startChannel(id: "${channel.id}") { status } }`);
+    // The worker reads the channel once its engine status carries the schedule it runs.
+    await until(async () => {
+      const res = await server.gql(
+        cast.viewer.token,
+        `query($id: ID!) { channel(id: $id) { engine { schedule { version } } } }`,
+        {
+          id: channel.id,
+        },
+      );
+      return res.data?.channel?.engine?.schedule?.version === first;
+    }, 'the worker reading the sidecar with its schedule');
+
+    // The committing process "dies" between its commit and its PUT /schedule: the request never leaves.
+    // The commit's instant: its publish, the first thing done after it.
+    let committedAt = 0;
+    const { pubsub } = server.services;
+    const publishing = Object.create(pubsub) as typeof pubsub;
+    const publish = pubsub.publish.bind(pubsub) as (...args: unknown[]) => void;
+    publishing.publish = ((...args: unknown[]) => {
+      committedAt ||= Date.now();
+      publish(...args);
+    }) as typeof pubsub.publish;
+    const sidecars = Object.create(server.services.sidecars) as SidecarClient;
+    sidecars.putSchedule = () => new Promise(() => {});
+    const principal: Principal = {
+      userId: cast.operator.userId,
+      tokenId: cast.operator.tokenId,
+      isAdmin: false,
+      roles: new Map([[cast.home.id, 'OPERATOR']]),
+    };
+    const row = await db.channel.findUniqueOrThrow({ where: { id: channel.id } });
+    const target = { url: row.sidecarUrl!, secret: sidecarSecretOf(server.services.config.secretKey, row)! };
+    void setScheduleFiller(
+      { db, services: { ...server.services, sidecars, pubsub: publishing }, principal },
+      channel.id,
+      [filler.assetId, prog.assetId],
+    );
+    await until(() => committedAt > 0, 'the edit committed', 10_000, 5);
+    const edited = (await db.schedule.findUniqueOrThrow({ where: { channelId: channel.id } })).version;
+    expect(edited).toBe(first + 1);
+    // The sidecar asked directly (no database read between two looks).
+    await until(
+      async () => (await server.services.sidecars.status(target).catch(() => null))?.schedule?.version === edited,
+      'the version on the sidecar',
+      10_000,
+      10,
+    );
+    const deliveredMs = Date.now() - committedAt;
+    // About a second (the sweep's period, plus the grace left to the committing process); 3 s on a loaded machine.
+    expect(deliveredMs).toBeLessThan(3000);
+    report(
+      'schedule edit whose process died between the commit and its push',
+      null,
+      null,
+      `the sidecar acknowledged version ${edited} ${(deliveredMs / 1000).toFixed(2)} s after the commit (the workers' sweep)`,
+    );
+
+    await ok(`mutation { stopChannel(id: "${channel.id}") { status } }`);
   }, 120_000);
 });

@@ -2,6 +2,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { insertChannel } from '../helpers/fixtures.ts';
 import { ACTORS, outcome, tokenOf, useTestServer, type Actor, type GqlResult } from '../helpers/server.ts';
 import { connectWs, type WsConnection } from '../helpers/ws.ts';
+import { sidecarSchedule } from '../../src/domain/schedules/schedule-snapshot.ts';
 
 const { server, cast } = useTestServer();
 
@@ -457,6 +458,9 @@ describe('a MANUAL event taken', () => {
     });
     const res = await server.gql(cast.operator.token, UPDATE, { id: manual.id, input: { outPointMs: 30_000 } });
     expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'CONFLICT', eventId: manual.id });
+    // What a sidecar is sent (start, failover): the take goes with it, so a fresh sidecar does not hold for it again.
+    const sent = await sidecarSchedule(server.services.db, channel);
+    expect(sent.taken).toEqual({ [manual.id]: takenAt.getTime() });
   });
 });
 

@@ -18,6 +18,14 @@ describe('principal cache', () => {
     expect(authStatements() - before).toBe(1);
   });
 
+  it('authenticates a token once for requests that arrive together', async () => {
+    const { token } = await createActor(server.services, { isAdmin: true });
+    const before = authStatements();
+    const answers = await Promise.all(Array.from({ length: 10 }, () => server.gql(token, '{ me { id } }')));
+    expect(answers.map(outcome)).toEqual(Array(10).fill('OK'));
+    expect(authStatements() - before).toBe(1);
+  });
+
   it('a revocation made elsewhere applies once the cache time is up', async () => {
     const actor = await createActor(server.services, {});
     expect(outcome(await server.gql(actor.token, '{ me { id } }'))).toBe('OK');

@@ -6,11 +6,13 @@ import { createTestDatabase } from '../helpers/database.ts';
 // while every other statement, Prisma's included, is planned as before.
 let database: Database;
 let drop: () => Promise<void>;
+let url: string;
 
 beforeAll(async () => {
   const created = await createTestDatabase();
   drop = created.drop;
-  database = createDatabase({ url: created.url, poolSize: 2 });
+  url = created.url;
+  database = createDatabase({ url, poolSize: 2 });
 });
 
 afterAll(async () => {
@@ -40,5 +42,24 @@ describe('Sql.queryGenericArrays', () => {
     expect(
       await database.db.$queryRawUnsafe<{ mode: string }[]>("SELECT current_setting('plan_cache_mode') AS mode"),
     ).toEqual([{ mode: 'auto' }]);
+  });
+});
+
+describe('Database.warm', () => {
+  it('opens the connections the pool keeps while idle, before any statement', async () => {
+    const backends = async () =>
+      (
+        await database.sql.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database()',
+        )
+      )[0].n;
+    const before = await backends();
+    const warmed = createDatabase({ url, poolSize: 5 });
+    try {
+      await warmed.warm();
+      expect((await backends()) - before).toBe(2);
+    } finally {
+      await warmed.close();
+    }
   });
 });

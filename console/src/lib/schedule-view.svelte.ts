@@ -2,6 +2,7 @@ import {
   ScheduleDayViewDocument,
   ScheduleNowAndNextDocument,
   ScheduleSettingsDocument,
+  ScheduleTakeDocument,
   ScheduleViewAsRunDocument,
   ScheduleViewChangedDocument,
   type ScheduleAsRunFragment,
@@ -47,6 +48,11 @@ export class ScheduleViewState {
   private frame = 0;
   private reading = 0;
   private nowInFlight = false;
+  /** The day's read under way from a change (scheduleChanged, as-run), and whether another is due after it. */
+  private rereading: Promise<void> | null = null;
+  private rereadAgain = false;
+  /** As-run entries that already had the day read again: an entry arrives when it starts and again when it ends. */
+  private readonly rereadFor = new Set<string>();
   /** No re-read of now and next before this (Date.now()): a server clock behind the page's asks again at most this often. */
   private nowReadAfter = 0;
   /** The day shown is today's, not one picked: at its end the next day is shown. */
@@ -98,7 +104,7 @@ export class ScheduleViewState {
     const variables = { channelId: this.channelId };
     this.stops.push(
       this.api.subscribe(ScheduleViewChangedDocument, variables, {
-        next: () => void this.load(),
+        next: () => void this.reread(),
         error: () => {
           this.missing = true;
         },
@@ -136,6 +142,36 @@ export class ScheduleViewState {
     void this.load();
   }
 
+  /**
+   * Takes a MANUAL event that holds (an operator's confirmed action), then reads the day again: a
+   * take moves the plan (the event airs from now, those after it follow on) without a new version
+   * of the schedule, so no scheduleChanged tells of it.
+   */
+  async take(eventId: string): Promise<void> {
+    await this.api.request(ScheduleTakeDocument, { channelId: this.channelId, eventId });
+    await this.load();
+  }
+
+  /**
+   * Reads the day again after a change: one read at a time, and at most one more after it, however
+   * many changes came meanwhile (an import or a playlist edit publishes a burst of them).
+   */
+  reread(): Promise<void> {
+    if (this.rereading) {
+      this.rereadAgain = true;
+      return this.rereading;
+    }
+    const run = async () => {
+      do {
+        this.rereadAgain = false;
+        await this.load();
+      } while (this.rereadAgain);
+      this.rereading = null;
+    };
+    this.rereading = run();
+    return this.rereading;
+  }
+
   /** Reads the day shown (today's at first), now and next, and the as-run of its window. */
   async load(): Promise<void> {
     const reading = ++this.reading;
@@ -165,6 +201,13 @@ export class ScheduleViewState {
         return;
       }
       const { schedule, asRun, ...rest } = channel;
+      // The zone or the day's start changed (SETTINGS_CHANGED): the day and window were those of the
+      // old ones. Read again with the new ones (today's day in them, unless a day was picked).
+      if (schedule.timeZone !== settings.timeZone || schedule.dayStart !== settings.dayStart) {
+        this.schedule = schedule;
+        if (this.followsToday) this.date = null;
+        return this.load();
+      }
       this.channel = rest;
       this.date = date;
       this.schedule = schedule;
@@ -195,6 +238,12 @@ export class ScheduleViewState {
   private applyAsRun(entry: ScheduleAsRunFragment): void {
     if (!this.schedule || !inDay(entry, this.schedule.day)) return;
     this.asRun = [...this.asRun.filter((e) => e.id !== entry.id), entry];
+    // What aired (or was passed) against a plan that says otherwise: the plan shown is out of date
+    // (an event passed by a HARD start is SKIPPED now, a held one was taken). Read once per entry:
+    // the API's plan may keep disagreeing (it plans from the schedule, the as-run is the sidecar's).
+    if (this.rereadFor.has(entry.id) || !contradicts(entry, this.schedule.day)) return;
+    this.rereadFor.add(entry.id);
+    void this.reread();
   }
 
   /**
@@ -224,6 +273,15 @@ export class ScheduleViewState {
     }
     return best;
   }
+}
+
+/** Whether an as-run entry naming an event of the day tells of another outcome than the plan's status. */
+function contradicts(entry: ScheduleAsRunFragment, day: ScheduleDay): boolean {
+  if (!entry.scheduleEventId || entry.fills) return false;
+  const event = day.events.find((e) => e.eventId === entry.scheduleEventId);
+  if (!event) return false;
+  const passed = entry.status === 'SKIPPED' && entry.endedAt === entry.startedAt;
+  return passed ? event.status !== 'SKIPPED' : event.status !== 'PLANNED';
 }
 
 function inDay(entry: ScheduleAsRunFragment, day: ScheduleDay): boolean {

@@ -58,6 +58,8 @@ export async function recordSkippedEvents(
       window: { fromMs: startMs, toMs: startMs + 1 },
       nowMs: startMs + 1,
       missingAssets: built.missingAssets,
+      // An operator's skip moved what followed it up, as the sidecar planned it.
+      skipped: built.skipped,
     });
     const at = plan.events.findIndex((e) => e.eventId === airing.eventId);
     if (at < 0) continue;

@@ -10,6 +10,7 @@ import { parseId } from '../shared/ids.ts';
 import { TX_OPTIONS, effectiveDurationMs } from '../playlists/playlists.ts';
 import { asOf, engineState, type EngineState } from './engine-status.ts';
 import { markMissingMedia } from '../media/staging/missing.ts';
+import { recordSkips } from '../schedules/schedule-operator.ts';
 
 export type { EngineState };
 
@@ -174,8 +175,11 @@ export async function transport(
   if (!route || !canSee(p, route.projectId)) throw notFound('channel');
   assertAccess(p, route.projectId, 'OPERATOR', 'channel');
   try {
-    const state = engineState(route.id, await ctx.services.sidecars.transport(targetOf(ctx, route), command));
+    const status = await ctx.services.sidecars.transport(targetOf(ctx, route), command);
+    const state = engineState(route.id, status);
     ctx.services.engineReads.remember(state, route.sidecarUrl);
+    // A skip while the schedule airs: the sidecar re-planned from the cut; the API's plan takes it too.
+    if (command === 'skip' && status.schedule?.skipped) await recordSkips(ctx, route.id, status);
     return state;
   } catch (err) {
     // What the engine does now is unknown (refused, or no answer): the next read asks it.

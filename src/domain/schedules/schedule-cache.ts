@@ -63,7 +63,13 @@ export function cachedPlan(
   nowMs: number,
 ): Plan {
   const plan = () =>
-    planSchedule(built.schedule, rate, { window, nowMs, missingAssets: built.missingAssets, taken: built.taken });
+    planSchedule(built.schedule, rate, {
+      window,
+      nowMs,
+      missingAssets: built.missingAssets,
+      taken: built.taken,
+      skipped: built.skipped,
+    });
   const entry = entries.get(keyOf(key));
   if (!entry || entry.built !== built || entry.nowDependent) return plan();
   const w = `${window.fromMs}|${window.toMs}`;

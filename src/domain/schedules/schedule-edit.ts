@@ -135,6 +135,7 @@ function pastOf(locked: LockedSchedule, events: readonly EventRow[], rate: Frame
     nowMs: locked.nowMs,
     missingAssets: draft.missingAssets,
     taken: draft.taken,
+    skipped: draft.skipped,
   });
   const nowFrame = frameAt(locked.nowMs, rate);
   const started = new Set(
@@ -232,6 +233,7 @@ export async function editSchedule<T>(
       nowMs: locked.nowMs,
       missingAssets: draft.missingAssets,
       taken: draft.taken,
+      skipped: draft.skipped,
     });
     const nowFrame = frameAt(locked.nowMs, rate);
     for (const e of plan.events) {

@@ -137,6 +137,7 @@ export async function newEvent(locked: LockedSchedule, input: EventFields & { tr
     transition: 'CUT',
     transitionMs: 0,
     takenAt: null,
+    skippedAt: null,
     createdAt: new Date(locked.nowMs),
     updatedAt: new Date(locked.nowMs),
     asset: null,

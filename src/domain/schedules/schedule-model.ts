@@ -41,6 +41,8 @@ export interface BuiltSchedule {
   unplayable: UnplayableEvent[];
   /** MANUAL events an operator took, at the instant they went to air (the planner's `taken`). */
   taken: Map<string, number>;
+  /** Events an operator skipped on air, at the instant the sidecar cut them (the planner's `skipped`). */
+  skipped: Map<string, number>;
 }
 
 /**
@@ -109,6 +111,8 @@ export interface DraftSchedule {
   unplayable: UnplayableEvent[];
   /** MANUAL events an operator took, at the instant they went to air (the planner's `taken`). */
   taken: Map<string, number>;
+  /** Events an operator skipped on air, at the instant the sidecar cut them (the planner's `skipped`). */
+  skipped: Map<string, number>;
 }
 
 /**
@@ -126,8 +130,10 @@ export function draftSchedule(
   const unplayable: UnplayableEvent[] = [];
   const events: ScheduleEvent[] = [];
   const taken = new Map<string, number>();
+  const skipped = new Map<string, number>();
   for (const row of rows) {
     if (row.trigger === 'MANUAL' && row.takenAt) taken.set(row.id, row.takenAt.getTime());
+    if (row.skippedAt) skipped.set(row.id, row.skippedAt.getTime());
     const event = scheduleEventOf(row);
     if (!event) {
       unplayable.push({
@@ -160,7 +166,7 @@ export function draftSchedule(
     return clip ? [clip] : [];
   });
   const input = { version: settings.version, videoFormat, timeZone: settings.timeZone, events, filler: fillerClips };
-  return { input, missingAssets, unplayable, taken };
+  return { input, missingAssets, unplayable, taken, skipped };
 }
 
 /**
@@ -179,5 +185,6 @@ export function buildSchedule(
     missingAssets: draft.missingAssets,
     unplayable: draft.unplayable,
     taken: draft.taken,
+    skipped: draft.skipped,
   };
 }

@@ -220,8 +220,8 @@ const LAST_CHECKED_MAX = 10_000;
 export const SCHEDULE_CHECK_MS = 1000;
 /**
  * @defaultValue how often it is checked while the sidecar was last in step
- * and still shows the same version: what catches a change whose process died
- * before it pushed (the push after the commit is the fast path)
+ * and still shows the same version (a change whose process died before it
+ * pushed is found sooner by the workers' sweep, schedule-delivery.ts)
  */
 export const SCHEDULE_RECHECK_MS = 10_000;
 

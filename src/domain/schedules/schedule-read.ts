@@ -29,7 +29,13 @@ export async function scheduleForSidecar(ctx: DomainContext, rawChannelId: strin
 }
 
 export function planOf(built: BuiltSchedule, rate: FrameRate, window: Window, nowMs: number): Plan {
-  return planSchedule(built.schedule, rate, { window, nowMs, missingAssets: built.missingAssets, taken: built.taken });
+  return planSchedule(built.schedule, rate, {
+    window,
+    nowMs,
+    missingAssets: built.missingAssets,
+    taken: built.taken,
+    skipped: built.skipped,
+  });
 }
 
 export interface DayPlan {

@@ -84,6 +84,7 @@ function anchorsOf(locked: LockedSchedule): Map<string, number | null> {
     nowMs: locked.nowMs,
     missingAssets: draft.missingAssets,
     taken: draft.taken,
+    skipped: draft.skipped,
   });
   const planned = new Map(plan.events.map((e) => [e.eventId, e]));
   let last: number | null = null;

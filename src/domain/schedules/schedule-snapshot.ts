@@ -67,7 +67,16 @@ export function sidecarSchedule(
   db: Db,
   channel: { id: string; projectId: string | null; videoFormat: string },
 ): Promise<Schedule> {
-  return db.$transaction(async (tx) => (await readSchedule(tx, await scheduleView(tx, channel))).schedule, {
-    isolationLevel: 'RepeatableRead',
-  });
+  return db.$transaction(
+    async (tx) => {
+      const built = await readSchedule(tx, await scheduleView(tx, channel));
+      // The takes and skips go with it: a sidecar that did not make them (after a failover) plans them too.
+      return {
+        ...built.schedule,
+        ...(built.taken.size > 0 && { taken: Object.fromEntries(built.taken) }),
+        ...(built.skipped.size > 0 && { skipped: Object.fromEntries(built.skipped) }),
+      };
+    },
+    { isolationLevel: 'RepeatableRead' },
+  );
 }

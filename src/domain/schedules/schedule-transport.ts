@@ -5,6 +5,7 @@ import { engineState, type EngineState } from '../channels/engine-status.ts';
 import { targetOf } from '../channels/transport.ts';
 import type { DomainContext } from '../shared/context.ts';
 import { parseId } from '../shared/ids.ts';
+import { recordTake } from './schedule-operator.ts';
 
 /**
  * An operator's hand on a running schedule (docs/schedule.md, precedence):
@@ -53,42 +54,6 @@ export async function takeScheduleEvent(
   }
   await recordTake(ctx, channel.id, eventId, status);
   return answered(ctx, channel, status);
-}
-
-/**
- * The sidecar's instant of a take it accepted: the event is the next to start
- * (the cut is a moment ahead) or, answered late, already on air.
- */
-function takenAt(status: Status, eventId: string): Date | null {
-  const schedule = status.schedule;
-  const at =
-    schedule?.nextEvent?.eventId === eventId
-      ? schedule.nextEvent.plannedStartAt
-      : schedule?.onAir?.eventId === eventId
-        ? schedule.onAir.plannedStartAt
-        : null;
-  return at === null ? null : new Date(at);
-}
-
-/**
- * Keeps a take the sidecar accepted, so the API's reads (day, now and next)
- * plan it as the sidecar does: once per event, and only while it is MANUAL
- * (one conditional update). The sidecar is not sent the schedule again: it
- * has the take, which a new version of the schedule keeps while the event
- * stays MANUAL. The schedule's count of takes moves, not its version.
- */
-async function recordTake(ctx: DomainContext, channelId: string, eventId: string, status: Status): Promise<void> {
-  const at = takenAt(status, eventId);
-  if (!at) {
-    ctx.services.log.warn({ channelId, eventId }, 'take accepted without its instant: reads show the event holding');
-    return;
-  }
-  await ctx.db.$transaction(async (tx) => {
-    const taken = await tx.$executeRaw`
-      UPDATE schedule_events SET taken_at = ${at}, updated_at = now()
-       WHERE id = ${eventId}::uuid AND channel_id = ${channelId}::uuid AND trigger = 'MANUAL' AND taken_at IS NULL`;
-    if (taken === 1) await tx.$executeRaw`UPDATE schedules SET takes = takes + 1 WHERE channel_id = ${channelId}::uuid`;
-  });
 }
 
 /**

@@ -30,6 +30,8 @@ export interface Airing {
    * to its planned frame, cutting the rest, rather than queued behind it.
    */
   late: boolean;
+  /** How an operator's command ended it, and why (a skip: SKIPPED, "skipped by an operator"). */
+  endedBy?: { how: EndedHow; reason: string };
 }
 
 /** The playlist id of what a schedule airs: the block's playlist, else one per schedule (clips and filler). */
@@ -94,6 +96,7 @@ export function itemEnded(
   let how: EndedHow = 'PLAYED';
   if (!result.ok) how = 'FAILED';
   // From the plan and the times, not the engine's `cut`: an engine can call a clip that ended on its planned frame cut.
+  else if (airing.endedBy) how = airing.endedBy.how;
   else if (airing.segment.truncated || airing.cut || airing.late || endMs < plannedEnd - frameMs) how = 'TRUNCATED';
   return {
     kind: 'ITEM_ENDED',
@@ -102,7 +105,7 @@ export function itemEnded(
     endedAt: new Date(endMs).toISOString(),
     durationMs: airing.startedAtMs === null ? 0 : Math.max(0, Math.round(endMs - airing.startedAtMs)),
     how,
-    reason: reason ?? (result.ok ? null : result.message),
+    reason: reason ?? (result.ok ? (airing.endedBy?.reason ?? null) : result.message),
   };
 }
 

@@ -1,4 +1,4 @@
-import { frameRateOf, frameStartMs, type FrameRate } from '../../schedule/frames.ts';
+import { frameFrom, frameRateOf, frameStartMs, type FrameRate } from '../../schedule/frames.ts';
 import type { Schedule } from '../../schedule/model.ts';
 import { planSchedule, type Plan, type PlannedEvent, type Segment } from '../../schedule/plan.ts';
 
@@ -11,6 +11,8 @@ export class RunnerPlan {
   readonly rate: FrameRate;
   /** MANUAL events taken, at the instant they start. */
   readonly taken = new Map<string, number>();
+  /** Events an operator skipped on air, at the instant they were cut. */
+  readonly skipped = new Map<string, number>();
   /** Assets that failed at air time: their clips are planned as missing (filler instead). */
   readonly missing = new Set<string>();
   private eventsCache: { schedule: Schedule; key: string; events: PlannedEvent[] } | null = null;
@@ -33,6 +35,8 @@ export class RunnerPlan {
     this.current = schedule;
     for (const id of [...this.taken.keys()])
       if (!schedule.events.some((e) => e.eventId === id && e.trigger === 'MANUAL')) this.taken.delete(id);
+    for (const id of [...this.skipped.keys()])
+      if (!schedule.events.some((e) => e.eventId === id)) this.skipped.delete(id);
   }
 
   /** The plan around `frame`: every event, and the segments from the one holding `frame` on. */
@@ -43,16 +47,18 @@ export class RunnerPlan {
       nowMs: this.now(),
       taken: this.taken,
       missingAssets: this.missing,
+      skipped: this.skipped,
     });
   }
 
-  /** The segment holding `frame`, and whether a HARD event or a take starts on it (its frame is pinned, cutting). */
+  /** The segment holding `frame`, and whether a HARD event, a take or a skip cuts on it (its frame is pinned). */
   segmentAt(frame: number): { segment: Segment; cuts: boolean } {
     const plan = this.at(frame);
     const segment = plan.segments.find((s) => s.startFrame <= frame && frame < s.endFrame)!;
-    const cuts = plan.events.some(
-      (e) => e.status === 'PLANNED' && e.timedFrame === frame && e.startFrame === frame && e.trigger !== 'SOFT',
-    );
+    const cuts =
+      plan.events.some(
+        (e) => e.status === 'PLANNED' && e.timedFrame === frame && e.startFrame === frame && e.trigger !== 'SOFT',
+      ) || [...this.skipped.values()].some((ms) => frameFrom(ms, this.rate) === frame);
     return { segment, cuts };
   }
 
@@ -62,7 +68,7 @@ export class RunnerPlan {
    * plan a long schedule again.
    */
   events(frame: number): PlannedEvent[] {
-    const key = `${this.taken.size}/${this.missing.size}`;
+    const key = `${this.taken.size}/${this.missing.size}/${this.skipped.size}`;
     const cached = this.eventsCache;
     if (cached?.schedule === this.current && cached.key === key) return cached.events;
     const events = this.at(frame).events;

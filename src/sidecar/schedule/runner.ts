@@ -1,45 +1,12 @@
-import { join } from 'node:path';
-import { frameFrom, frameStartMs, type FrameRate } from '../../schedule/frames.ts';
+import { frameFrom, frameStartMs } from '../../schedule/frames.ts';
 import type { Schedule } from '../../schedule/model.ts';
-import type { Segment } from '../../schedule/plan.ts';
-import type { Alarms } from '../alarms.ts';
-import type { ClipResult, Engine } from '../engines/engine.ts';
-import type { EventLog } from '../event-log.ts';
 import { StateConflictError } from '../sequencer.ts';
 import { RunnerPlan } from './planner.ts';
-import type { KeptSchedule } from './store.ts';
-import { airingRef, engineClip, itemEnded, sameAiring, type Airing } from './airing.ts';
+import { sameAiring, type Airing } from './airing.ts';
 import { runnerStatus, type RunnerStatus } from './status.ts';
-import { systemClock, type RunnerClock } from './clock.ts';
-
-/** Manual play (the sequencer) as the runner sees it: the precedence of docs/schedule.md. */
-export interface ManualPlay {
-  /** A playlist is on air (playing or paused). */
-  active(): boolean;
-  /** The schedule takes the channel back at `atMs`: manual play cues nothing more; its item on air is cut then. */
-  handBack(atMs: number): Promise<void>;
-  /** The schedule's first clip reached air at `atMs`: the manual item it cut ends there. */
-  handedBack(atMs: number): Promise<void>;
-}
-
-export interface ScheduleRunnerOptions {
-  engine: Engine;
-  log: EventLog;
-  alarms: Alarms;
-  mediaDir: string;
-  /** The channel's video format: a schedule for another one is refused. */
-  videoFormat: string;
-  manual?: ManualPlay;
-  clock?: RunnerClock;
-  /** How long before its frame a timed start (a HARD event, a take) is handed to the engine. @defaultValue 3000 */
-  leadMs?: number;
-  /** How far ahead of now a join in progress or a take starts: time for the engine to open the file. @defaultValue 500 */
-  joinLeadMs?: number;
-  /** How far ahead the runner plans to find the segment at a frame. @defaultValue one hour */
-  lookaheadMs?: number;
-  /** Keeps the schedule applied (null: detached) where a restart finds it; a failure is logged, not thrown. */
-  persist?: (kept: KeptSchedule | null) => Promise<void>;
-}
+import { Handover } from './handover.ts';
+import type { KeptSchedule } from './store.ts';
+import { hardResumeFrame } from './precedence.ts';
 
 /**
  * Runs a channel's schedule by the sidecar's own clock: plans with the pure
@@ -52,57 +19,14 @@ export interface ScheduleRunnerOptions {
  * its planned remainder (its asset is re-planned as missing); with no filler
  * the channel holds black and SCHEDULE_HOLD is raised. See docs/schedule.md.
  */
-/** @defaultValue how much earlier than planned a clip may end before the rest of it is replaced by filler */
-const SHORT_TOLERANCE_MS = 1000;
-
-export class ScheduleRunner {
-  private plan: RunnerPlan | null = null;
-  private suspended = false;
-  /** Stopped by a fatal engine fault until the next PUT or resume. */
-  private halted = false;
-  /** Handed to the engine and not ended, in air order: the first is on air (or about to be). */
-  private airings: Airing[] = [];
-  /** Where the next segment to hand starts; null: join in progress where the clock is. */
-  private tail: number | null = null;
-  private timer: unknown = null;
-  /** Whether the runner has had a clip on air since it took the channel (STATE_CHANGED PLAYING once). */
-  private airingNow = false;
-  /** Taking the channel back from manual play: its item is cut when the schedule's first clip airs. */
-  private handingBack = false;
-  private queue: Promise<unknown> = Promise.resolve();
-  private readonly clock: RunnerClock;
-  private readonly leadMs: number;
-  private readonly joinLeadMs: number;
-  private readonly lookaheadMs: number;
-  /** Handed in order: MEDIA_MISSING clears once an airing handed after the last failure plays out. */
-  private gens = 0;
-  private failedGen = -1;
-  private readonly gen = new WeakMap<Airing, number>();
-
-  constructor(private readonly o: ScheduleRunnerOptions) {
-    this.clock = o.clock ?? systemClock;
-    this.leadMs = o.leadMs ?? 3000;
-    this.joinLeadMs = o.joinLeadMs ?? 500;
-    this.lookaheadMs = o.lookaheadMs ?? 3_600_000;
-  }
-
-  /** The schedule has the channel and put a clip on air since it took it. */
-  get playing(): boolean {
-    return this.running && this.airingNow && !this.halted;
-  }
-
-  /** A schedule is attached and airing (not suspended by manual play). */
-  get running(): boolean {
-    return this.plan !== null && !this.suspended;
-  }
-
+export class ScheduleRunner extends Handover {
   /**
    * PUT /schedule. The first one takes the channel, joining in progress (or
    * waits suspended while a manual playlist airs); a newer version applies
    * from the next segment boundary, the segment on air playing on; the same
    * version again changes nothing; an older one is STALE.
    */
-  apply(schedule: Schedule, restoredTakes: Record<string, number> = {}): Promise<{ version: number }> {
+  apply(schedule: Schedule, restored: Partial<Omit<KeptSchedule, 'schedule'>> = {}): Promise<{ version: number }> {
     return this.serial(async () => {
       if (schedule.videoFormat !== this.o.videoFormat) {
         throw new StateConflictError(
@@ -117,13 +41,18 @@ export class ScheduleRunner {
         );
       }
       if (held && schedule.version === held.version && !this.halted) return { version: held.version };
-      if (this.plan) this.plan.replace(schedule);
-      else {
+      if (!this.plan) {
         this.plan = new RunnerPlan(schedule, () => this.clock.now(), this.lookaheadMs);
-        // A restart: the takes made before it still stand (their events are on air or done).
-        for (const [id, at] of Object.entries(restoredTakes)) this.plan.taken.set(id, at);
-        this.plan.replace(schedule);
+        // A restart: the takes and skips made before it still stand (their events are on air or done).
+        for (const [id, at] of Object.entries(restored.taken ?? {})) this.plan.taken.set(id, at);
+        for (const [id, at] of Object.entries(restored.skipped ?? {})) this.plan.skipped.set(id, at);
       }
+      // Those the control plane recorded that this runner did not make (another sidecar, before a failover).
+      for (const [id, at] of Object.entries(schedule.taken ?? {}))
+        if (!this.plan.taken.has(id)) this.plan.taken.set(id, at);
+      for (const [id, at] of Object.entries(schedule.skipped ?? {}))
+        if (!this.plan.skipped.has(id)) this.plan.skipped.set(id, at);
+      this.plan.replace(schedule);
       await this.persist();
       if (!held || this.halted) {
         if (this.halted) this.o.alarms.clear('PLAYOUT_STOPPED');
@@ -184,6 +113,34 @@ export class ScheduleRunner {
     });
   }
 
+  /**
+   * POST /transport/skip while the schedule airs: the event on air is cut on
+   * the first frame the engine can make (joinLeadMs ahead, as a take), ending
+   * SKIPPED ("skipped by an operator"), and the plan is derived again from
+   * there: FOLLOW events after it move up to that frame, SOFT ones start at the
+   * later of their time and it, HARD ones keep their time (filler before them).
+   * Refused (CONFLICT) in filler between events: the next event has its time.
+   */
+  skip(): Promise<{ eventId: string; atMs: number }> {
+    return this.serial(async () => {
+      const plan = this.plan;
+      if (!plan || this.suspended || this.halted)
+        throw new StateConflictError(plan ? 'the schedule does not have the channel' : 'nothing is playing');
+      const frame = frameFrom(this.clock.now() + this.joinLeadMs, plan.rate);
+      const { segment } = plan.segmentAt(frame);
+      const event = plan.at(frame).events.find((e) => e.eventId === segment.eventId);
+      if (!event || event.startFrame === null || event.startFrame >= frame)
+        throw new StateConflictError(
+          'filler plays until the next event, which keeps its time: there is no scheduled event on air to skip',
+        );
+      const atMs = frameStartMs(frame, plan.rate);
+      plan.skipped.set(event.eventId, atMs);
+      await this.persist();
+      await this.cutAt(frame, { how: 'SKIPPED', reason: 'skipped by an operator' });
+      return { eventId: event.eventId, atMs };
+    });
+  }
+
   /** POST /schedule/resume: the schedule takes the channel back from manual play, joining in progress. */
   resume(): Promise<void> {
     return this.serial(async () => {
@@ -241,6 +198,7 @@ export class ScheduleRunner {
       airings: this.airings,
       nextEvent: plan.events(frame).find((e) => e.startFrame !== null && e.startFrame > frame),
       playlistIdOf: (id) => plan.playlistIdOf(id),
+      skipped: plan.skipped,
     });
   }
 
@@ -248,7 +206,15 @@ export class ScheduleRunner {
   private async persist(): Promise<void> {
     const plan = this.plan;
     try {
-      await this.o.persist?.(plan ? { schedule: plan.schedule, taken: Object.fromEntries(plan.taken) } : null);
+      await this.o.persist?.(
+        plan
+          ? {
+              schedule: plan.schedule,
+              taken: Object.fromEntries(plan.taken),
+              skipped: Object.fromEntries(plan.skipped),
+            }
+          : null,
+      );
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.o.log.append({ kind: 'ERROR', message: `the schedule could not be kept for a restart: ${message}` });
@@ -262,211 +228,11 @@ export class ScheduleRunner {
   }
 
   /**
-   * Hands the next segment to the engine when its time comes: a timed start
-   * leadMs before its frame, a queued one when the clip before it asks.
+   * Cuts at `frame` (a take, a skip): airings from then on are withdrawn; the
+   * one airing then ends there, TRUNCATED (its planned end moved to the cut),
+   * or as `endedBy` says (a skip: its planned end stays, the as-run shows the cut).
    */
-  private pump(): void {
-    const plan = this.plan;
-    if (!plan || this.suspended || this.halted) return;
-    this.cancelTimer();
-    const rate = plan.rate;
-    const now = this.clock.now();
-    const last = this.airings.at(-1);
-    if (this.tail === null || (!last && frameStartMs(this.tail, rate) < now)) {
-      // Join in progress: the segment on air at the first frame the engine can still make, seeked into.
-      const frame = frameFrom(now + this.joinLeadMs, rate);
-      this.hand(plan.segmentAt(frame).segment, frame, true);
-      return;
-    }
-    const { segment, cuts } = plan.segmentAt(this.tail);
-    const hold = segment.kind === 'HOLD';
-    if (hold || cuts || !last || !last.handle || last.late) {
-      // Timed (nothing to queue behind, or a cut): handed leadMs before its frame.
-      const handAt = frameStartMs(this.tail, rate) - this.leadMs;
-      if (handAt <= now) this.hand(segment, this.tail, !hold);
-      else this.timer = this.clock.after(handAt - now, () => this.pump());
-    } else if (last.cueAsked) this.hand(segment, this.tail, false);
-    // Else the engine asks for it (onCue) ahead of the end of the clip before it.
-  }
-
-  private hand(segment: Segment, fromFrame: number, timed: boolean): void {
-    const airing: Airing = {
-      segment,
-      version: this.plan!.schedule.version,
-      fromFrame,
-      timed,
-      handle: null,
-      startedAtMs: null,
-      live: true,
-      cut: false,
-      cueAsked: false,
-      late: false,
-    };
-    this.gen.set(airing, this.gens++);
-    this.airings.push(airing);
-    this.tail = segment.endFrame;
-    if (segment.kind === 'HOLD') {
-      // Nothing to play: the output holds until the next clip, which is handed with a timed start.
-      const startMs = frameStartMs(fromFrame, this.plan!.rate);
-      this.clock.after(startMs - this.clock.now(), () => this.holdReached(airing, startMs));
-      this.settle();
-      this.pump();
-      return;
-    }
-    try {
-      airing.handle = this.o.engine.play(engineClip(airing, this.plan!.rate, this.o.mediaDir), {
-        onAir: (startedAtMs) => this.onAir(airing, startedAtMs),
-        onCue: () => this.onCue(airing),
-        onEnd: (result) => this.onEnd(airing, result),
-      });
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      queueMicrotask(() => this.onEnd(airing, { ok: false, message }));
-    }
-    this.pump();
-  }
-
-  private onCue(airing: Airing): void {
-    if (!airing.live || airing.cueAsked) return;
-    airing.cueAsked = true;
-    if (this.airings.at(-1) === airing) this.pump();
-  }
-
-  private onAir(airing: Airing, startedAtMs: number): void {
-    if (!airing.live || airing.startedAtMs !== null) return;
-    airing.startedAtMs = startedAtMs;
-    const rate = this.plan!.rate;
-    if (airing.timed && startedAtMs >= this.lateFrom(airing.fromFrame, rate)) {
-      // Late by a frame or more: what follows is pinned to its frame instead of queued behind it.
-      airing.late = true;
-      if (this.airings.at(-1) === airing) this.pump();
-    }
-    // What was handed before it has left air now (cut, or played out): close it if the engine has not.
-    for (const before of this.airings.slice(0, this.airings.indexOf(airing)))
-      this.ended(before, { ok: true, endedAtMs: startedAtMs });
-    this.o.log.append({
-      kind: 'ITEM_ON_AIR',
-      ...airingRef(airing, (id) => this.plan!.playlistIdOf(id)),
-      startedAt: new Date(startedAtMs).toISOString(),
-    });
-    this.o.alarms.clear('SCHEDULE_HOLD');
-    this.prefetchAfter();
-    if (this.handingBack) {
-      this.handingBack = false;
-      void this.o.manual?.handedBack(startedAtMs);
-    }
-    if (!this.airingNow) {
-      this.airingNow = true;
-      this.o.log.append({ kind: 'STATE_CHANGED', state: 'PLAYING' });
-    }
-  }
-
-  /**
-   * From when a timed start on `frame` is late: the frame after it. On an
-   * output with frames of its own (off the epoch's grid, its start dated to
-   * about a tick), half a frame before its frame after: its on-time start may
-   * fall anywhere in the epoch's frame.
-   */
-  private lateFrom(frame: number, rate: FrameRate): number {
-    const next = frameStartMs(frame + 1, rate);
-    const own = this.o.engine.frameAtOrAfter?.(next) ?? null;
-    return own === null ? next : own - (next - frameStartMs(frame, rate)) / 2;
-  }
-
-  private onEnd(airing: Airing, result: ClipResult): void {
-    if (!airing.live) return;
-    if (!result.ok && result.fatal) {
-      this.haltFor(result.message);
-      return;
-    }
-    const endedAtMs = result.ok ? (result.endedAtMs ?? this.clock.now()) : this.clock.now();
-    const plannedEnd = frameStartMs(airing.segment.endFrame, this.plan!.rate);
-    // Media shorter than planned by more than rounding: the rest is filler, as for a clip that fails.
-    const short =
-      result.ok &&
-      !result.cut &&
-      !airing.cut &&
-      airing.startedAtMs !== null &&
-      endedAtMs < plannedEnd - SHORT_TOLERANCE_MS;
-    if (result.ok && !short) {
-      if (this.gen.get(airing)! >= this.failedGen) this.o.alarms.clear('MEDIA_MISSING');
-      this.ended(airing, result);
-      this.settle();
-      if (this.airings.length === 0) this.pump();
-      return;
-    }
-    // Failed at air time (or its media ended early): filler for the planned remainder.
-    const clip = airing.segment.clip!;
-    const why = result.ok ? 'its media ended before its planned end' : result.message;
-    const what = `scheduled item ${clip.itemId} (${clip.clipName}) failed: ${why}`;
-    this.plan!.missing.add(clip.assetId);
-    this.failedGen = this.gens;
-    this.o.log.append({ kind: 'ERROR', message: what });
-    this.o.alarms.raise('MEDIA_MISSING', what);
-    const index = this.airings.indexOf(airing);
-    const before = this.airings[index - 1];
-    this.ended(airing, result.ok ? result : { ok: false, message: why }, endedAtMs);
-    // What was handed behind it is withdrawn: the plan from its frame is different now.
-    for (const after of this.airings.splice(index)) this.withdraw(after);
-    this.tail = airing.startedAtMs === null && before?.live ? airing.fromFrame : null;
-    this.pump();
-  }
-
-  /** The engine looks into the file of the segment after those handed now, ahead of need (Engine.prefetch). */
-  private prefetchAfter(): void {
-    const plan = this.plan;
-    if (!plan || this.tail === null || !this.o.engine.prefetch) return;
-    const next = plan.segmentAt(this.tail).segment.clip;
-    if (next) this.o.engine.prefetch([join(this.o.mediaDir, next.mediaPath)]);
-  }
-
-  /** Records how an airing left air; a withdrawn one that never aired leaves no event. */
-  private ended(airing: Airing, result: ClipResult, endedAtMs?: number, reason?: string): void {
-    if (!airing.live) return;
-    airing.live = false;
-    const at = this.airings.indexOf(airing);
-    if (at >= 0) this.airings.splice(at, 1);
-    if (airing.segment.kind === 'HOLD' || (result.ok && airing.startedAtMs === null)) return;
-    const end = endedAtMs ?? (result.ok ? (result.endedAtMs ?? this.clock.now()) : this.clock.now());
-    const plan = this.plan!;
-    this.o.log.append(itemEnded(airing, result, end, plan.rate, (id) => plan.playlistIdOf(id), reason));
-  }
-
-  /**
-   * A hold reached air: what still plays (a clip a take cut, manual play being
-   * handed back) has no timed clip to cut it, so it is taken off here.
-   */
-  private holdReached(hold: Airing, atMs: number): void {
-    if (!hold.live) return;
-    for (const before of this.airings.slice(0, this.airings.indexOf(hold))) {
-      if (before.handle) void before.handle.stop().catch(() => undefined);
-      this.ended(before, { ok: true, endedAtMs: atMs });
-    }
-    if (this.handingBack) {
-      this.handingBack = false;
-      void this.o.manual?.handedBack(atMs);
-    }
-    this.settle();
-  }
-
-  /** SCHEDULE_HOLD is up while a HOLD (no filler at all) is what airs. */
-  private settle(): void {
-    // The first airing handed is what the output shows once the ones before it ended.
-    const first = this.airings.find((a) => a.live);
-    if (first?.segment.kind !== 'HOLD') return;
-    this.o.alarms.raise(
-      'SCHEDULE_HOLD',
-      `nothing to play until ${new Date(first.segment.endMs).toISOString()}: the schedule has no usable filler`,
-    );
-  }
-
-  private withdraw(airing: Airing): void {
-    airing.live = false;
-    void airing.handle?.stop().catch(() => undefined);
-  }
-
-  /** Cuts at `frame` (a take): airings from then on are withdrawn; the one airing then ends TRUNCATED there. */
-  private async cutAt(frame: number): Promise<void> {
+  protected async cutAt(frame: number, endedBy?: Airing['endedBy']): Promise<void> {
     this.cancelTimer();
     const keep = this.airings.filter((a) => a.fromFrame < frame);
     for (const a of this.airings.filter((x) => x.fromFrame >= frame)) this.withdraw(a);
@@ -476,6 +242,10 @@ export class ScheduleRunner {
       const now = this.plan!.segmentAt(a.fromFrame).segment;
       if (now.endFrame >= a.segment.endFrame) continue;
       a.cut = true;
+      if (endedBy && a.segment.endFrame > frame) {
+        a.endedBy = endedBy;
+        continue;
+      }
       a.segment = { ...a.segment, endFrame: now.endFrame, endMs: now.endMs, truncated: true };
     }
     this.tail = frame;
@@ -488,7 +258,7 @@ export class ScheduleRunner {
    * too close to withdraw them), and from the first that differs everything is
    * withdrawn and handed again from the new plan.
    */
-  private async replanFromNextBoundary(): Promise<void> {
+  protected async replanFromNextBoundary(): Promise<void> {
     this.cancelTimer();
     const live = this.airings.filter((a) => a.live);
     if (live.length === 0) {
@@ -512,7 +282,7 @@ export class ScheduleRunner {
   }
 
   /** Takes the channel back from manual play at `frame`: manual play is cut there by the schedule's clip. */
-  private async takeChannelBack(frame: number): Promise<void> {
+  protected async takeChannelBack(frame: number): Promise<void> {
     this.cancelTimer();
     this.suspended = false;
     if (this.halted) this.o.alarms.clear('PLAYOUT_STOPPED');
@@ -526,64 +296,18 @@ export class ScheduleRunner {
   }
 
   /** While suspended: the next HARD event brings the schedule back (a fixed-time event is usually contracted). */
-  private armHardResume(): void {
+  protected armHardResume(): void {
     this.cancelTimer();
     const plan = this.plan!;
-    const rate = plan.rate;
     const now = this.clock.now();
-    const soonest = frameFrom(now + this.leadMs, rate);
-    const hard = plan
-      .at(frameFrom(now, rate))
-      .events.find((e) => e.trigger === 'HARD' && e.status === 'PLANNED' && e.startFrame! >= soonest);
-    if (!hard) return;
-    const wakeIn = frameStartMs(hard.startFrame!, rate) - this.leadMs - now;
+    const frame = hardResumeFrame(plan, now, this.leadMs);
+    if (frame === null) return;
+    const wakeIn = frameStartMs(frame, plan.rate) - this.leadMs - now;
     this.timer = this.clock.after(wakeIn, () => {
       this.timer = null;
       void this.serial(async () => {
-        if (this.suspended && this.plan === plan) await this.takeChannelBack(hard.startFrame!);
+        if (this.suspended && this.plan === plan) await this.takeChannelBack(frame);
       });
     });
-  }
-
-  /** The engine cannot play any more: what airs ends, PLAYOUT_STOPPED, and the runner waits for a PUT or resume. */
-  private haltFor(message: string): void {
-    this.cancelTimer();
-    this.halted = true;
-    const all = this.airings.splice(0);
-    for (const a of all) {
-      if (a.startedAtMs !== null) {
-        this.airings.push(a);
-        this.ended(a, { ok: true }, this.clock.now(), message);
-      } else this.withdraw(a);
-    }
-    this.airings = [];
-    this.tail = null;
-    this.o.log.append({ kind: 'ERROR', message: `schedule stopped: ${message}` });
-    this.o.alarms.raise('PLAYOUT_STOPPED', message);
-    if (this.airingNow) this.o.log.append({ kind: 'STATE_CHANGED', state: 'STOPPED' });
-    this.airingNow = false;
-  }
-
-  private async takeAllOff(reason: string): Promise<void> {
-    const now = this.clock.now();
-    const all = this.airings.splice(0);
-    this.tail = null;
-    for (const a of all) {
-      if (!a.live) continue;
-      if (a.startedAtMs === null) {
-        this.withdraw(a);
-        continue;
-      }
-      this.airings.push(a);
-      a.cut = true;
-      this.ended(a, { ok: true }, now, reason);
-      await a.handle?.stop().catch(() => undefined);
-    }
-    this.airings = [];
-  }
-
-  private cancelTimer(): void {
-    if (this.timer !== null) this.clock.cancel(this.timer);
-    this.timer = null;
   }
 }

@@ -21,6 +21,8 @@ export interface RunnerView {
   /** The first event planned to start after now. */
   nextEvent: PlannedEvent | undefined;
   playlistIdOf: (eventId: string | null) => string | null;
+  /** Events skipped on air, at the instant they were cut. */
+  skipped: ReadonlyMap<string, number>;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -56,6 +58,9 @@ export function runnerStatus(view: RunnerView): RunnerStatus {
       nextEvent: nextEvent
         ? { eventId: nextEvent.eventId, plannedStartAt: iso(frameStartMs(nextEvent.startFrame!, rate)) }
         : null,
+      ...(view.skipped.size > 0 && {
+        skipped: Object.fromEntries([...view.skipped].map(([id, ms]) => [id, iso(ms)])),
+      }),
     },
     current:
       onAir && cur

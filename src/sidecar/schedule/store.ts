@@ -7,6 +7,8 @@ import { ScheduleSchema } from '../../schedule/model.ts';
 export const KeptScheduleSchema = z.object({
   schedule: ScheduleSchema,
   taken: z.record(z.string(), z.number().int()),
+  /** Events skipped on air (event id → instant cut); absent from files written before skips. */
+  skipped: z.record(z.string(), z.number().int()).optional(),
 });
 export type KeptSchedule = z.infer<typeof KeptScheduleSchema>;
 

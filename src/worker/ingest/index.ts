@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { sidecarSecretOf } from '../../domain/channels/channel-lifecycle.ts';
 import { EngineSnapshots } from '../../domain/channels/engine-status.ts';
+import { SCHEDULE_SWEEP_MS, ScheduleDelivery } from '../../domain/schedules/schedule-delivery.ts';
 import type { Services } from '../../services/index.ts';
 import { HeartbeatWriter } from './heartbeats.ts';
 import { ChannelLeases } from './lease.ts';
@@ -43,6 +44,10 @@ interface DiscoveredChannel {
  * started. Its cost is one indexed statement per interval per worker, and one
  * Redis round trip for the leases of all the channels it does not own. A
  * channel's start or stop (channelEvents) also runs it at once.
+ *
+ * The same worker sees that the sidecars it reads get every committed
+ * schedule version within a second, whether or not the process that
+ * committed it lived to send it (schedule-delivery.ts).
  */
 export function startIngest(services: IngestServices): Ingest {
   const { config, log, redis } = services;
@@ -143,6 +148,20 @@ export function startIngest(services: IngestServices): Ingest {
     }
   }
 
+  const delivery = new ScheduleDelivery(
+    services,
+    () => new Map([...readers.values()].map((r) => [r.channel.id, r.channel.target])),
+  );
+  let sweeping = false;
+  const sweepTimer = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    delivery
+      .sweep()
+      .catch((err: Error) => log.warn({ err: err.message }, 'schedule delivery sweep failed'))
+      .finally(() => void (sweeping = false));
+  }, SCHEDULE_SWEEP_MS);
+
   const discoveryTimer = setInterval(() => void discover(), discoveryMs);
   const renewTimer = setInterval(() => void renew(), Math.max(100, Math.floor(leaseMs / 3)));
   void discover();
@@ -162,6 +181,8 @@ export function startIngest(services: IngestServices): Ingest {
     discover,
     async close() {
       closed = true;
+      clearInterval(sweepTimer);
+      delivery.close();
       clearInterval(discoveryTimer);
       clearInterval(renewTimer);
       await channelEvents.return();

@@ -3,7 +3,8 @@ import { frameRateOf } from '../../../src/schedule/frames.ts';
 import { ScheduleSchema, type Schedule, type ScheduleClip, type ScheduleEvent } from '../../../src/schedule/model.ts';
 import { Alarms } from '../../../src/sidecar/alarms.ts';
 import { EventLog } from '../../../src/sidecar/event-log.ts';
-import { ScheduleRunner, type ManualPlay } from '../../../src/sidecar/schedule/runner.ts';
+import { ScheduleRunner } from '../../../src/sidecar/schedule/runner.ts';
+import type { ManualPlay } from '../../../src/sidecar/schedule/precedence.ts';
 import { VirtualClock, VirtualDevice } from './virtual-device.ts';
 
 export const FORMAT = '1080p2500';
