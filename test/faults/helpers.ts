@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { sidecarSecretOf } from '../../src/domain/channels/channel-lifecycle.ts';
+import { writeChannelSecret } from '../../src/domain/channels/secrets.ts';
 import type { Services } from '../../src/services/index.ts';
 import { startWorkers, type Workers } from '../../src/worker/index.ts';
 import { sidecarPortBase, testPort } from '../helpers/fixtures.ts';
@@ -81,19 +82,40 @@ export function useFaultRig(clips: Record<string, number>, env: Record<string, s
   };
 }
 
-/** A channel on an SRT output with a playlist of clips staged on the volume (makeMediaDir's clips/), not started. */
-export async function channelWithClips(services: Services, cast: Cast, srtPort: number, clips: [string, number][]) {
+/** An RTMP output for channelWithClips: the server's application URL and its stream key (a channel secret). */
+export interface RtmpOutput {
+  url: string;
+  streamKey: string;
+}
+
+/**
+ * A channel on an SRT output to 127.0.0.1:`srtPort` (or on `rtmp`) with a playlist of clips staged
+ * on the volume (makeMediaDir's clips/), not started.
+ */
+export async function channelWithClips(
+  services: Services,
+  cast: Cast,
+  srtPort: number,
+  clips: [string, number][],
+  rtmp?: RtmpOutput,
+) {
   const { db } = services;
   const channel = await db.channel.create({
     data: {
       name: `fault-${Math.random().toString(36).slice(2, 6)}`,
       projectId: cast.home.id,
-      outputType: 'SRT',
-      output: { url: `srt://127.0.0.1:${srtPort}`, latencyMs: null, passphraseSet: false },
+      ...(rtmp
+        ? { outputType: 'RTMP', output: { url: rtmp.url, streamKeySet: true } }
+        : { outputType: 'SRT', output: { url: `srt://127.0.0.1:${srtPort}`, latencyMs: null, passphraseSet: false } }),
       // A light mode: the fault suite must not make the encoder fall behind on a busy machine.
       videoFormat: '576p2500',
     },
   });
+  if (rtmp) {
+    await db.$transaction((tx) =>
+      writeChannelSecret(tx, services.config.secretKey, channel.id, { streamKey: rtmp.streamKey }),
+    );
+  }
   const playlist = await db.playlist.create({ data: { channelId: channel.id, name: 'fault', loop: true } });
   const items = [];
   for (const [position, [file, ms]] of clips.entries()) {

@@ -4,10 +4,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
  * The far end of a channel's output for fault tests: an ffmpeg that listens
  * (SRT listener, or RTMP server with -listen 1) and copies what it receives to
  * a pipe, so the test knows when program bytes arrive. Killing it is the
- * receiver going away; start() again is it coming back.
+ * receiver going away; start() again is it coming back. Between the two it
+ * listens again whenever its ffmpeg ends (a sender gone: libsrt's idle
+ * timeout, an RTMP client that disconnected), as a real receiver does.
  */
 export class Receiver {
   private proc: ChildProcess | null = null;
+  private wanted = false;
   /** Arrival times (Date.now()) of every chunk of program received. */
   readonly arrivals: number[] = [];
   bytes = 0;
@@ -26,6 +29,7 @@ export class Receiver {
   }
 
   start(): void {
+    this.wanted = true;
     // Warnings too: an RTMP server that gets another stream key than it expects only warns.
     const proc = spawn(
       'ffmpeg',
@@ -59,11 +63,15 @@ export class Receiver {
       this.arrivals.push(Date.now());
       this.bytes += c.length;
     });
+    proc.once('exit', () => {
+      if (this.proc === proc && this.wanted) this.start();
+    });
     this.proc = proc;
   }
 
   /** The receiver goes away at once (as a crashed or unplugged one would). */
   kill(): void {
+    this.wanted = false;
     this.proc?.kill('SIGKILL');
     this.proc = null;
   }
