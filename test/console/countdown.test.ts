@@ -39,4 +39,16 @@ describe('the countdown', () => {
     expect(remainingMs(playing(2000, STARTED + 2300, 'PAUSED'), 60_000)).toBe(8000);
     expect(remainingMs(playing(2000, STARTED + 2300), 1_000_000)).toBe(0);
   });
+
+  it('never steps back between two statuses when the sidecar counts a frame ahead of its clock', () => {
+    // A arrived at page time 1000 saying 2040 at the sidecar's 2000 (a frame ahead, no way to the page);
+    // B at 1090 saying 2080 at 2090 (20 ms ahead, 30 ms on its way). Shown at 1080 from A, then at 1100 from B.
+    const a = playing(2040, STARTED + 2000);
+    const b = { ...playing(2080, STARTED + 2090), receivedAt: 1090 };
+    const fromA = remainingMs(a, 1080)!;
+    const fromB = remainingMs(b, 1100)!;
+    expect(fromB).toBeLessThanOrEqual(fromA);
+    // Both are the time since the start, which runs with the wall clock.
+    expect([fromA, fromB]).toEqual([10_000 - 2080, 10_000 - 2100]);
+  });
 });

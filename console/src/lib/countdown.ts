@@ -25,13 +25,17 @@ export interface AnchoredEngine<E extends WallEngineFragment = WallEngineFragmen
 // How far behind its item's start a pushed position may be and still be taken as the same
 // uninterrupted play (the time a status takes from the sidecar to this page, under load).
 const DELIVERY_ALLOWANCE_MS = 1_000;
+// How far ahead of its own clock a sidecar's position may be (it counts frames made, a frame or
+// two ahead of their instant) and still be taken as the same uninterrupted play.
+const LEAD_ALLOWANCE_MS = 100;
 
 /**
  * The on-air item's position at `now` (performance.now()). Counted from the status's position
  * as it arrived, it runs behind by the status's way from the sidecar to this page (tens of ms,
  * hundreds under load). So while the item plays, the time since its start (startedAt, the
  * sidecar's clock; facilities keep clocks in step) is taken instead when it is at most a
- * second ahead of that count: the item has played uninterrupted. Otherwise (it was paused, or
+ * second ahead of that count (or a little behind it: the sidecar's position leads its clock by
+ * a frame or two): the item has played uninterrupted. Otherwise (it was paused, or
  * the clocks disagree) the count from the status stands, which needs no clock in step.
  */
 export function positionMs(anchored: AnchoredEngine, now: number): number | null {
@@ -42,7 +46,11 @@ export function positionMs(anchored: AnchoredEngine, now: number): number | null
   const elapsed = Math.max(0, now - receivedAt);
   const counted = current.positionMs + elapsed;
   const sinceStart = receivedWallMs + elapsed - Date.parse(current.startedAt);
-  return sinceStart >= counted && sinceStart <= counted + DELIVERY_ALLOWANCE_MS ? sinceStart : counted;
+  // The time since the start runs with the wall clock, so the countdown never steps back; the
+  // count from each status would, by the difference between two statuses' ways to this page.
+  return sinceStart >= counted - LEAD_ALLOWANCE_MS && sinceStart <= counted + DELIVERY_ALLOWANCE_MS
+    ? sinceStart
+    : counted;
 }
 
 /** Milliseconds left of the item on air at `now` (performance.now()); null when nothing timed is on air. */
