@@ -182,12 +182,24 @@ describe('a node addressed as 127.0.0.2 on the Docker orchestrator', () => {
       const cleared = await watch.waitFor('ALARM_CLEARED', 'SIDECAR_UNREACHABLE', raised.receivedAt, 30_000);
       await watch.waitFor('FAILOVER', null, killedAt);
       expect(watch.seen.filter((e) => e.kind === 'ALARM_RAISED' && e.alarm === 'SIDECAR_UNREACHABLE')).toHaveLength(1);
-      const now = await gql(
-        cast.viewer.token,
-        `query($id: ID!) { channel(id: $id) { status errorMessage alarms { kind } } }`,
-        { id: channelId },
+      // Every alarm clears. The new sidecar may raise ENGINE_BEHIND while it joins the item where the clock is
+      // (frames dropped while its decoder seeks, on a loaded machine); it clears once no frame is dropped for 2 s.
+      const now = await until(
+        async () => {
+          const { channel } = await gql(
+            cast.viewer.token,
+            `query($id: ID!) { channel(id: $id) { status errorMessage alarms { kind } } }`,
+            { id: channelId },
+          );
+          expect(channel).toMatchObject({ status: 'RUNNING', errorMessage: null });
+          expect(channel.alarms.filter((a: { kind: string }) => a.kind !== 'ENGINE_BEHIND')).toEqual([]);
+          return channel.alarms.length === 0 && channel;
+        },
+        'every alarm cleared',
+        15_000,
+        200,
       );
-      expect(now.channel).toEqual({ status: 'RUNNING', errorMessage: null, alarms: [] });
+      expect(now).toEqual({ status: 'RUNNING', errorMessage: null, alarms: [] });
       report(
         'sidecar container killed, node at 127.0.0.2 (Docker)',
         offAirMs,
