@@ -19,7 +19,7 @@ import {
   type RundownPlaylistFragment,
 } from '../gql/graphql.ts';
 import type { Api } from './api.ts';
-import type { AnchoredEngine } from './countdown.ts';
+import { type AnchoredEngine, anchorEngine } from './countdown.ts';
 
 export type ChannelAction = 'pause' | 'resume' | 'skip' | 'stopPlayback' | 'start' | 'stop';
 
@@ -159,7 +159,7 @@ export class ChannelPageState {
   }
 
   private applyEngine(engine: ChannelEngineFragment): void {
-    this.engine = { engine, receivedAt: performance.now(), receivedWallMs: Date.now() };
+    this.engine = anchorEngine(engine);
     this.followMedia();
   }
 

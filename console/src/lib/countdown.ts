@@ -22,6 +22,17 @@ export interface AnchoredEngine<E extends WallEngineFragment = WallEngineFragmen
   receivedWallMs: number;
 }
 
+/**
+ * A status anchored as it arrives. Its wall-clock time is read off the page clock
+ * (performance.timeOrigin + performance.now()), not Date.now(): two statuses then place the wall
+ * clock the same way, where Date.now()'s whole milliseconds against the page clock's coarsened
+ * ones would move the countdown back a frame now and then.
+ */
+export function anchorEngine<E extends WallEngineFragment>(engine: E): AnchoredEngine<E> {
+  const receivedAt = performance.now();
+  return { engine, receivedAt, receivedWallMs: performance.timeOrigin + receivedAt };
+}
+
 // How far behind its item's start a pushed position may be and still be taken as the same
 // uninterrupted play (the time a status takes from the sidecar to this page, under load).
 const DELIVERY_ALLOWANCE_MS = 1_000;

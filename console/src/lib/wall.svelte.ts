@@ -12,7 +12,7 @@ import {
   type WallEngineFragment,
 } from '../gql/graphql.ts';
 import type { Api } from './api.ts';
-import type { AnchoredEngine } from './countdown.ts';
+import { type AnchoredEngine, anchorEngine } from './countdown.ts';
 
 /** How long a tile that left the screen keeps its engine subscription. */
 const OFF_SCREEN_LINGER_MS = 3_000;
@@ -96,7 +96,7 @@ export class WallState {
   }
 
   private applyEngine(engine: WallEngineFragment): void {
-    this.engines.set(engine.channelId, { engine, receivedAt: performance.now(), receivedWallMs: Date.now() });
+    this.engines.set(engine.channelId, anchorEngine(engine));
   }
 
   private onEvent({ channelEvents: event }: WallChannelEventsSubscription): void {
