@@ -221,7 +221,14 @@ describe('failover of a killed sidecar', () => {
       return s.current?.itemId === items[1].id && s.current.positionMs >= 500;
     }, 'the second item on air');
     await gql(`mutation { pause(channelId: "${channel.id}") { state } }`);
-    const pausedAt = (await statusOf(channel.id)).current!.positionMs;
+    // The position it paused at, from the sidecar once it says PAUSED with the item on air. Once, in CI under
+    // load, the read right after the pause found no item on air; why is not known (see the session's note).
+    const pausedAt = (
+      await until(async () => {
+        const s = await statusOf(channel.id).catch(() => null);
+        return s?.state === 'PAUSED' && s.current ? s.current : null;
+      }, 'the sidecar paused on the second item')
+    ).positionMs;
     // The event reader has seen the pause (the engine snapshot says PAUSED).
     const snapshots = new EngineSnapshots(server.services.redis, server.services.config.queuePrefix);
     await until(async () => (await snapshots.load(channel.id))?.state === 'PAUSED', 'the paused snapshot');
