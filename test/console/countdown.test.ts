@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { channelFrameRate, remainingMs, timecode, type AnchoredEngine } from '../../console/src/lib/countdown.ts';
+import {
+  channelFrameRate,
+  remainingMs,
+  steadyCountdown,
+  timecode,
+  type AnchoredEngine,
+} from '../../console/src/lib/countdown.ts';
 
 const STARTED = Date.parse('2026-12-02T10:00:00.000Z');
 
@@ -50,5 +56,15 @@ describe('the countdown', () => {
     expect(fromB).toBeLessThanOrEqual(fromA);
     // Both are the time since the start, which runs with the wall clock.
     expect([fromA, fromB]).toEqual([10_000 - 2080, 10_000 - 2100]);
+  });
+
+  it('shows a value that never steps back while one item plays, and any change of item or state at once', () => {
+    const steady = steadyCountdown();
+    const a = playing(2000, STARTED + 2000);
+    expect([7000, 6980, 6985, 6960].map((r) => steady(a, r))).toEqual([7000, 6980, 6980, 6960]);
+    // A seek or a long correction shows as it is; so does another state or another item.
+    expect(steady(a, 7900)).toBe(7900);
+    expect(steady(playing(2000, STARTED + 2000, 'PAUSED'), 7950)).toBe(7950);
+    expect(steady(a, null)).toBeNull();
   });
 });

@@ -85,3 +85,25 @@ export function timecode(ms: number, rate: FrameRate): string {
   const frames = Math.floor(((whole % 1000) * rate.num) / (1000 * rate.den));
   return `${two(Math.floor(seconds / 3600))}:${two(Math.floor(seconds / 60) % 60)}:${two(seconds % 60)}:${two(frames)}`;
 }
+
+/**
+ * A countdown that never steps back while one item plays: a status whose way to this page was
+ * slower than the last one's would place the item a few milliseconds earlier, and at a frame
+ * boundary the previous frame would show again. A correction of more than STEP_BACK_MS (a seek,
+ * a pause) shows as it is. Returns the function a component calls with each value it computes.
+ */
+const STEP_BACK_MS = 500;
+export function steadyCountdown(): (anchored: AnchoredEngine | null, remaining: number | null) => number | null {
+  let item = '';
+  let shown = Number.POSITIVE_INFINITY;
+  return (anchored, remaining) => {
+    const current = anchored?.engine.current;
+    const key = current ? `${current.clipName}|${current.startedAt}|${anchored.engine.state}` : '';
+    if (remaining === null || key !== item || remaining < shown || remaining - shown > STEP_BACK_MS) {
+      item = key;
+      shown = remaining ?? Number.POSITIVE_INFINITY;
+      return remaining;
+    }
+    return shown;
+  };
+}
