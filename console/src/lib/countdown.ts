@@ -88,11 +88,12 @@ export function timecode(ms: number, rate: FrameRate): string {
 
 /**
  * A countdown that never steps back while one item plays: a status whose way to this page was
- * slower than the last one's would place the item a few milliseconds earlier, and at a frame
- * boundary the previous frame would show again. A correction of more than STEP_BACK_MS (a seek,
- * a pause) shows as it is. Returns the function a component calls with each value it computes.
+ * slower than the last one's would place the item earlier (by up to the second a status may
+ * take on its way, see positionMs), and the countdown would show earlier frames again. A change of
+ * item or state shows at once, and so does a correction of more than STEP_BACK_MS. Returns the
+ * function a component calls with each value it computes.
  */
-const STEP_BACK_MS = 500;
+const STEP_BACK_MS = 1500;
 export function steadyCountdown(): (anchored: AnchoredEngine | null, remaining: number | null) => number | null {
   let item = '';
   let shown = Number.POSITIVE_INFINITY;
