@@ -155,7 +155,7 @@ describe('the operator console', () => {
         }),
     );
     const values = shown.map(countdownMs);
-    console.log(`countdown samples: ${shown.join(" ")}`);
+    console.log(`countdown samples: ${shown.join(' ')}`);
     expect(values.length).toBeGreaterThanOrEqual(3);
     expect(new Set(values).size).toBeGreaterThanOrEqual(values.length / 2);
     expect(values.every((v, i) => i === 0 || v <= values[i - 1])).toBe(true);
