@@ -305,11 +305,15 @@ describe('channelEvents', () => {
     const name = `news-${uniq()}`;
     const created = await server.gql(cast.editor.token, CREATE, { name, project: cast.home.id });
     const id = created.data?.createChannel.id as string;
+    // An event's channel is read when it is delivered: each is awaited before the next change,
+    // or a busy machine could deliver CREATED after the delete (null then, as documented).
+    await sub.waitFor((r) => r.data?.channelEvents.kind === 'CREATED');
     await server.gql(
       cast.editor.token,
       `mutation ($id: ID!) { updateChannel(id: $id, input: { name: "renamed" }) { id } }`,
       { id },
     );
+    await sub.waitFor((r) => r.data?.channelEvents.kind === 'UPDATED');
     await server.gql(cast.editor.token, `mutation ($id: ID!) { deleteChannel(id: $id) }`, { id });
     await sub.waitFor((r) => r.data?.channelEvents.kind === 'DELETED');
     const events = real(sub).map((r) => r.data?.channelEvents);

@@ -32,8 +32,8 @@ const ChannelEvent = builder.objectRef<ChannelEventMessage>('ChannelEvent').impl
     channel: t.prismaField({
       type: 'Channel',
       nullable: true,
-      description: 'Null for DELETED, and for members of the project a channel moved out of.',
-      // The channel as it is now, if the subscriber may still see it.
+      description:
+        'The channel as it is when the event is delivered: null for DELETED, for a channel deleted since, and for members of the project a channel moved out of.',
       resolve: (query, event, _args, ctx) =>
         event.kind === 'DELETED' || !ctx.principal
           ? null
