@@ -154,7 +154,7 @@ describe('the operator console', () => {
           requestAnimationFrame(read);
         }),
     );
-    const values = shown.map(countdownMs);
+    const values = shown.map((text) => countdownMs(text));
     console.log(`countdown samples: ${shown.join(' ')}`);
     expect(values.length).toBeGreaterThanOrEqual(3);
     expect(new Set(values).size).toBeGreaterThanOrEqual(values.length / 2);
