@@ -20,6 +20,8 @@ const APART = [
   'test/sidecar/schedule/ffmpeg-schedule.test.ts',
   'test/sidecar/schedule/casparcg-schedule.test.ts',
   'test/e2e/schedule-on-air.test.ts',
+  // A skip half a second ahead and a press 400 ms before an event's end, timed against the clock.
+  'test/e2e/schedule-skip.test.ts',
   // The same measured on the output: a receiver decoding every frame, timed against the clock.
   'test/e2e/schedule-output.test.ts',
   // A failover between two Docker nodes, timed against the clock: containers, an SRT receiver and two engines at once.

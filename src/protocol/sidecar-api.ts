@@ -327,6 +327,8 @@ export const ErrorBodySchema = z.object({
     message: z.string(),
     field: z.string().optional(),
     items: z.array(z.string()).optional(),
+    /** A 409 about a schedule event (a skip refused): the event it names. */
+    eventId: z.string().optional(),
   }),
 });
 export type ErrorBody = z.infer<typeof ErrorBodySchema>;

@@ -159,12 +159,13 @@ export class SidecarClient {
     const error = ErrorBodySchema.safeParse(json);
     const message = error.success ? error.data.error.message : `HTTP ${res.status}`;
     if (res.status === 409 && error.success && error.data.error.code === 'STALE') throw new StaleEdit(message);
-    if (res.status === 409)
-      throw new OnairError(
-        ErrorCode.CONFLICT,
-        message,
-        error.success && error.data.error.items ? { items: error.data.error.items } : {},
-      );
+    if (res.status === 409) {
+      const body = error.success ? error.data.error : null;
+      throw new OnairError(ErrorCode.CONFLICT, message, {
+        ...(body?.items && { items: body.items }),
+        ...(body?.eventId && { eventId: body.eventId }),
+      });
+    }
     throw new OnairError(ErrorCode.SIDECAR_UNAVAILABLE, `the channel's playout engine refused: ${message}`);
   }
 }

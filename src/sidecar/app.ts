@@ -327,7 +327,9 @@ export function buildSidecarApp(config: SidecarConfig, options: SidecarAppOption
       (err: unknown) => {
         if (err instanceof HttpError) return send(res, err.status, { error: err.body });
         if (err instanceof StateConflictError)
-          return send(res, 409, { error: { code: err.code, message: err.message } });
+          return send(res, 409, {
+            error: { code: err.code, message: err.message, ...(err.eventId && { eventId: err.eventId }) },
+          });
         logger?.error({ err }, 'request failed');
         send(res, 500, { error: { code: 'INTERNAL', message: 'internal error' } });
       },

@@ -15,10 +15,14 @@ import type { EventLog } from './event-log.ts';
 /** A transport command the current state does not allow (HTTP 409). */
 export class StateConflictError extends Error {
   override name = 'StateConflictError';
-  /** @defaultValue 'CONFLICT'; 'STALE' for an edit older than what is loaded. */
+  /**
+   * @param code @defaultValue 'CONFLICT'; 'STALE' for an edit older than what is loaded.
+   * @param eventId the schedule event the refusal is about (sent with the 409, so an operator's console can name it).
+   */
   constructor(
     message: string,
     readonly code: 'CONFLICT' | 'STALE' = 'CONFLICT',
+    readonly eventId?: string,
   ) {
     super(message);
   }

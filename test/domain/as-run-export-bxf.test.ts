@@ -142,17 +142,47 @@ describe('as-run against plan in the exports', () => {
   });
 
   it('an event the schedule passed is "Did not air" in BXF, with a note saying so', () => {
+    // As as-run-skipped.ts writes it: no asset, no length, its planned span empty.
     const xml = bxfAsRun(
       row('2026-12-02T12:00:00.000Z', {
         status: 'SKIPPED',
+        assetId: null,
         durationMs: 0,
-        endedAt: new Date('2026-12-02T12:00:00.000Z'),
+        endedAt: planned,
+        plannedEndAt: planned,
+        reason: 'the schedule passed it: it never aired',
       }),
       clock,
     );
     expect(xml).toContain('<Status>Did not air</Status>');
     expect(xml).toContain(
       '<EventNote>Skipped: the schedule passed it (a MANUAL event not taken, or overrun by a HARD event); it never aired.</EventNote>',
+    );
+  });
+
+  it('an event an operator skipped on air aired, cut short: "Aired with Duration Discrepancy", its aired length, the plan it was cut from', () => {
+    const skipped = row('2026-12-02T12:00:00.000Z', {
+      status: 'SKIPPED',
+      endedAt: new Date('2026-12-02T12:00:12.000Z'),
+      durationMs: 12_000,
+      reason: 'skipped by an operator',
+    });
+    const xml = bxfAsRun(skipped, clock);
+    expect(xml).toContain(
+      '<AsRunDetail><Status>Aired with Duration Discrepancy</Status><Type>Primary</Type>' +
+        '<StartDateTime><SmpteDateTime broadcastDate="2026-12-02" utcStartofBroadcastDay="2026-12-02T00:00:00Z" frameRate="25"><SmpteTimeCode>12:00:00:00</SmpteTimeCode></SmpteDateTime></StartDateTime>' +
+        '<Duration><SmpteDuration frameRate="25" framecount="300"><SmpteTimeCode>00:00:12:00</SmpteTimeCode></SmpteDuration></Duration>' +
+        '<EventNotes><EventNote>Skipped: cut short by an operator.</EventNote><EventNote>Against plan: planned 2026-12-02 12:00:00:00 UTC, started on its frame.</EventNote></EventNotes></AsRunDetail>',
+    );
+    expect(xml).toContain(
+      'status="SKIPPED" reason="skipped by an operator" scheduleEventId="00000000-0000-4000-8000-000000000004" plannedStartAt="2026-12-02T12:00:00.000Z" plannedEndAt="2026-12-02T12:00:30.000Z" offsetMs="0"/>',
+    );
+    // Even one cut a single frame after it went on air aired: never "Did not air".
+    const brief = { durationMs: 40, endedAt: new Date('2026-12-02T12:00:00.040Z') };
+    expect(bxfAsRun({ ...skipped, ...brief }, clock)).toContain('<Status>Aired with Duration Discrepancy</Status>');
+    // The CSV carries the same: SKIPPED with its reason, the length it aired and the plan.
+    expect(csvRow(skipped)).toMatch(
+      /,2026-12-02T12:00:00\.000Z,2026-12-02T12:00:12\.000Z,12000,SKIPPED,skipped by an operator,00000000-0000-4000-8000-000000000004,2026-12-02T12:00:00\.000Z,2026-12-02T12:00:30\.000Z,0,\r\n$/,
     );
   });
 

@@ -185,5 +185,67 @@ describe('skip under a schedule', () => {
   });
 });
 
+describe('skip under a schedule, at its edges', () => {
+  const SKIP = 'mutation($id: ID!) { skip(channelId: $id) { state } }';
+  /** What the control plane keeps of skips: each event's skipped_at, and the schedule's count of operator actions. */
+  const kept = async (channelId: string) => {
+    const [events, schedule] = await Promise.all([
+      server.services.db.scheduleEvent.findMany({ where: { channelId }, orderBy: { position: 'asc' } }),
+      server.services.db.schedule.findUnique({ where: { channelId } }),
+    ]);
+    return { skippedAt: events.map((e) => e.skippedAt?.toISOString() ?? null), actions: schedule!.operatorActions };
+  };
+
+  it('in the last 0.5 s is CONFLICT naming the event on air, nothing recorded; a double press is CONFLICT naming the event already skipped, the next one untouched', async () => {
+    const start = Math.ceil((Date.now() + 10 * MINUTE) / 1000) * 1000;
+    // Three FOLLOW-chained events of a minute each.
+    const { channel, ids, clock } = await onAir(
+      () => [{ trigger: 'HARD', at: new Date(start).toISOString() }, { trigger: 'FOLLOW' }, { trigger: 'FOLLOW' }],
+      start + MINUTE - 2000,
+    );
+    const [first, second, third] = ids;
+    const sub = await listening(channel.id);
+
+    await clock.runUntil(start + MINUTE - 400);
+    const late = await server.gql(cast.operator.token, SKIP, { id: channel.id });
+    expect(late.data).toBeNull();
+    expect(late.errors).toEqual([
+      expect.objectContaining({
+        message: `event ${first} ends in 400 ms, before the first frame a skip can cut (500 ms ahead): it plays to its end and the next event starts at its planned time`,
+        extensions: { code: 'CONFLICT', eventId: first },
+      }),
+    ]);
+    expect(await kept(channel.id)).toEqual({ skippedAt: [null, null, null], actions: 0 });
+    // The next event airs at its planned time.
+    await clock.runUntil(start + MINUTE + 1000);
+    const engine = await server.gql(cast.viewer.token, ENGINE, { id: channel.id });
+    expect(engine.data.channel.engine.schedule).toEqual({
+      onAir: { eventId: second, kind: 'CLIP' },
+      nextEvent: { eventId: third, plannedStartAt: new Date(start + 2 * MINUTE).toISOString() },
+    });
+
+    // A double press: the first skips the event on air, the second is refused (it would have cut the next one).
+    const [once, twice] = await Promise.all([
+      server.gql(cast.operator.token, SKIP, { id: channel.id }),
+      server.gql(cast.operator.token, SKIP, { id: channel.id }),
+    ]);
+    const cut = new Date(frameAfter(clock.now() + 500)).toISOString();
+    const [accepted, refused] = once.errors ? [twice, once] : [once, twice];
+    expect(accepted.errors).toBeUndefined();
+    expect(refused.errors).toEqual([
+      expect.objectContaining({
+        message: `event ${second} is already skipped: it leaves air at ${cut}, and the next event is not on air yet`,
+        extensions: { code: 'CONFLICT', eventId: second },
+      }),
+    ]);
+    const change = await sub.waitFor((r) => r.data?.scheduleChanged?.kind === 'EVENT_SKIPPED');
+    expect(change.data.scheduleChanged.eventIds).toEqual([second]);
+    expect(await kept(channel.id)).toEqual({ skippedAt: [null, cut, null], actions: 1 });
+    await clock.runUntil(clock.now() + 1000);
+    const after = await server.gql(cast.viewer.token, ENGINE, { id: channel.id });
+    expect(after.data.channel.engine.schedule.onAir).toEqual({ eventId: third, kind: 'CLIP' });
+  });
+});
+
 /** The first 25 fps frame boundary at or after `ms` (a 40 ms grid from the epoch). */
 const frameAfter = (ms: number) => Math.ceil(ms / 40) * 40;

@@ -435,7 +435,7 @@ describe('a MANUAL event taken', () => {
     const channel = await newChannel();
     const long = (await newAsset(2 * HOUR)).id;
     // Written as a schedule that has run would hold it, the MANUAL event taken 10 s ago (as a take records it).
-    await server.services.db.schedule.create({ data: { channelId: channel.id, version: 3, takes: 1 } });
+    await server.services.db.schedule.create({ data: { channelId: channel.id, version: 3, operatorActions: 1 } });
     const takenAt = new Date(Math.floor((Date.now() - 10_000) / 1000) * 1000);
     await server.services.db.scheduleEvent.create({
       data: { channelId: channel.id, position: 0, trigger: 'HARD', at: new Date(Date.now() - 60_000), assetId: long },

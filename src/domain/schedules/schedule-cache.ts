@@ -8,7 +8,7 @@ import type { BuiltSchedule } from './schedule-model.ts';
  * from it, kept in this process: a console asking for a day or now/next every
  * few seconds re-reads only the schedule's row. Every change of what a
  * schedule airs bumps its version (edits, block and media changes) or, for a
- * take, its count of takes, both in the key, so an entry is never stale; an
+ * take or a skip on air, its count of operator actions, both in the key, so an entry is never stale; an
  * older one simply stops being asked for and leaves the LRU. Plans are shared between requests: never mutate one.
  */
 
@@ -27,14 +27,14 @@ interface Entry {
 export interface ScheduleKey {
   channelId: string;
   version: number;
-  /** Takes of MANUAL events so far: a take changes the plan, not the version (the sidecar already has it). */
-  takes: number;
+  /** Takes and skips so far: an operator's action changes the plan, not the version (the sidecar already has it). */
+  operatorActions: number;
   videoFormat: string;
   timeZone: string;
 }
 
 const entries = new Map<string, Entry>();
-const keyOf = (k: ScheduleKey) => `${k.channelId}|${k.version}|${k.takes}|${k.videoFormat}|${k.timeZone}`;
+const keyOf = (k: ScheduleKey) => `${k.channelId}|${k.version}|${k.operatorActions}|${k.videoFormat}|${k.timeZone}`;
 
 /** Moves `key` to the most recent end of a Map used as an LRU, dropping the oldest past `max`. */
 function touch<V>(map: Map<string, V>, key: string, value: V, max: number): V {

@@ -7,7 +7,7 @@ import type { DomainContext } from '../shared/context.ts';
  * the sidecar decided the instant (a take, a skip), and the control plane
  * keeps it so the API's reads (day, now and next) plan it as the sidecar does
  * and a sidecar started elsewhere (failover) is sent it. Neither moves the
- * schedule's version (the sidecar already has it); `schedules.takes` counts
+ * schedule's version (the sidecar already has it); `schedules.operator_actions` counts
  * both, keying the read cache, and `scheduleChanged` tells consoles.
  */
 
@@ -44,7 +44,7 @@ export async function recordTake(
        WHERE id = ${eventId}::uuid AND channel_id = ${channelId}::uuid AND trigger = 'MANUAL' AND taken_at IS NULL`;
     if (taken === 0) return null;
     return tx.$queryRaw<{ version: number; project_id: string | null }[]>`
-      UPDATE schedules s SET takes = takes + 1 FROM channels c
+      UPDATE schedules s SET operator_actions = operator_actions + 1 FROM channels c
        WHERE s.channel_id = ${channelId}::uuid AND c.id = s.channel_id RETURNING s.version, c.project_id`;
   });
   if (recorded?.[0]) publish(ctx, channelId, recorded[0], 'EVENT_TAKEN', [eventId]);
@@ -68,7 +68,7 @@ export async function recordSkips(ctx: DomainContext, channelId: string, status:
     }
     if (ids.length === 0) return null;
     const rows = await tx.$queryRaw<{ version: number; project_id: string | null }[]>`
-      UPDATE schedules s SET takes = takes + ${ids.length} FROM channels c
+      UPDATE schedules s SET operator_actions = operator_actions + ${ids.length} FROM channels c
        WHERE s.channel_id = ${channelId}::uuid AND c.id = s.channel_id RETURNING s.version, c.project_id`;
     return rows[0] ? { row: rows[0], ids } : null;
   });

@@ -15,8 +15,8 @@ export interface ScheduleView extends ScheduleSettings {
   channelId: string;
   projectId: string | null;
   videoFormat: string;
-  /** Takes of MANUAL events so far (keys the read cache; see schedule-cache.ts). */
-  takes: number;
+  /** Takes of MANUAL events and skips on air so far (keys the read cache; see schedule-cache.ts). */
+  operatorActions: number;
 }
 
 export const DEFAULT_SETTINGS: ScheduleSettings = { version: 0, timeZone: 'UTC', dayStart: '06:00' };
@@ -32,7 +32,7 @@ export async function scheduleView(
     channelId: channel.id,
     projectId: channel.projectId,
     videoFormat: channel.videoFormat,
-    takes: row?.takes ?? 0,
+    operatorActions: row?.operatorActions ?? 0,
     ...settings,
   };
 }

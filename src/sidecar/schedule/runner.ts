@@ -1,4 +1,4 @@
-import { frameFrom, frameStartMs } from '../../schedule/frames.ts';
+import { frameAt, frameFrom, frameStartMs } from '../../schedule/frames.ts';
 import type { Schedule } from '../../schedule/model.ts';
 import { StateConflictError } from '../sequencer.ts';
 import { RunnerPlan } from './planner.ts';
@@ -119,19 +119,40 @@ export class ScheduleRunner extends Handover {
    * SKIPPED ("skipped by an operator"), and the plan is derived again from
    * there: FOLLOW events after it move up to that frame, SOFT ones start at the
    * later of their time and it, HARD ones keep their time (filler before them).
-   * Refused (CONFLICT) in filler between events: the next event has its time.
+   * The event is the one on air when the operator pressed, never the one at
+   * the cut: refused (CONFLICT naming it) when it ends before that frame (it
+   * plays out; a late press must not skip the next event by surprise) or is
+   * already skipped (a double press); refused in filler between events (the
+   * next event has its time). Decided here, in the runner's one queue, so two
+   * presses never both pass.
    */
   skip(): Promise<{ eventId: string; atMs: number }> {
     return this.serial(async () => {
       const plan = this.plan;
       if (!plan || this.suspended || this.halted)
         throw new StateConflictError(plan ? 'the schedule does not have the channel' : 'nothing is playing');
-      const frame = frameFrom(this.clock.now() + this.joinLeadMs, plan.rate);
-      const { segment } = plan.segmentAt(frame);
-      const event = plan.at(frame).events.find((e) => e.eventId === segment.eventId);
-      if (!event || event.startFrame === null || event.startFrame >= frame)
+      const now = this.clock.now();
+      const onAir = frameAt(now, plan.rate);
+      const frame = frameFrom(now + this.joinLeadMs, plan.rate);
+      const { segment } = plan.segmentAt(onAir);
+      const event = plan.at(onAir).events.find((e) => e.eventId === segment.eventId);
+      if (!event || event.startFrame === null || event.endFrame === null)
         throw new StateConflictError(
           'filler plays until the next event, which keeps its time: there is no scheduled event on air to skip',
+        );
+      const endMs = frameStartMs(event.endFrame, plan.rate);
+      if (plan.skipped.has(event.eventId))
+        throw new StateConflictError(
+          `event ${event.eventId} is already skipped: it leaves air at ${new Date(endMs).toISOString()}, and the next event is not on air yet`,
+          'CONFLICT',
+          event.eventId,
+        );
+      if (event.endFrame <= frame)
+        throw new StateConflictError(
+          `event ${event.eventId} ends in ${Math.max(0, endMs - now)} ms, before the first frame a skip can cut ` +
+            `(${this.joinLeadMs} ms ahead): it plays to its end and the next event starts at its planned time`,
+          'CONFLICT',
+          event.eventId,
         );
       const atMs = frameStartMs(frame, plan.rate);
       plan.skipped.set(event.eventId, atMs);

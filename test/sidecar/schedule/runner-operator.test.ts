@@ -140,4 +140,73 @@ describe('ScheduleRunner, skip while the schedule airs', () => {
       'item-fill PLAYED 10:01:50.000→10:02:20.000 planned 10:01:50.000→10:02:20.000',
     ]);
   });
+
+  it('in the last 0.5 s of the event on air it is refused, naming that event: it plays out and the next event keeps its time', async () => {
+    const r = rig(at(0) - 1000);
+    await r.runner.apply(
+      schedule(
+        1,
+        [event('a', 'HARD', clip('one', minutes(1)), at(0)), event('b', 'FOLLOW', clip('two', minutes(1)))],
+        filler,
+      ),
+    );
+    // 500 ms before a's end the first frame a skip could cut is a's end itself: the cut would land in b.
+    await r.clock.runUntil(at(1) - 500);
+    await expect(r.runner.skip()).rejects.toMatchObject({
+      code: 'CONFLICT',
+      eventId: 'a',
+      message: expect.stringMatching(/^event a ends in 500 ms, before the first frame a skip can cut \(500 ms ahead\)/),
+    });
+    expect(r.runner.status()?.schedule.skipped).toBeUndefined();
+    await r.clock.runUntil(at(2, 10));
+    expect(ended(r).slice(1)).toEqual([
+      'item-one PLAYED 10:00:00.000→10:01:00.000 planned 10:00:00.000→10:01:00.000',
+      'item-two PLAYED 10:01:00.000→10:02:00.000 planned 10:01:00.000→10:02:00.000',
+    ]);
+  });
+
+  it('one frame more than 0.5 s before the end it cuts the last frame', async () => {
+    const r = rig(at(0) - 1000);
+    await r.runner.apply(
+      schedule(
+        1,
+        [event('a', 'HARD', clip('one', minutes(1)), at(0)), event('b', 'FOLLOW', clip('two', minutes(1)))],
+        filler,
+      ),
+    );
+    await r.clock.runUntil(at(1) - 540);
+    expect(await r.runner.skip()).toEqual({ eventId: 'a', atMs: at(1) - 40 });
+  });
+
+  it('a double press is refused, naming the event already skipped; the next event airs from the first cut, unskipped', async () => {
+    const r = rig(at(0) - 1000);
+    await r.runner.apply(
+      schedule(
+        1,
+        [
+          event('a', 'HARD', clip('one', minutes(1)), at(0)),
+          event('b', 'FOLLOW', clip('two', minutes(1))),
+          event('c', 'FOLLOW', clip('three', minutes(1))),
+        ],
+        filler,
+      ),
+    );
+    await r.clock.runUntil(at(0, 20) - 500);
+    expect(await r.runner.skip()).toEqual({ eventId: 'a', atMs: at(0, 20) });
+    // Pressed again 300 ms later, while a is still on air: the cut it would make is in b.
+    await r.clock.runUntil(at(0, 20) - 200);
+    await expect(r.runner.skip()).rejects.toMatchObject({
+      code: 'CONFLICT',
+      eventId: 'a',
+      message:
+        'event a is already skipped: it leaves air at 2026-12-02T10:00:20.000Z, and the next event is not on air yet',
+    });
+    expect(r.runner.status()?.schedule.skipped).toEqual({ a: iso(at(0, 20)) });
+    await r.clock.runUntil(at(2, 30));
+    expect(ended(r).slice(1)).toEqual([
+      'item-one SKIPPED 10:00:00.000→10:00:20.000 planned 10:00:00.000→10:01:00.000 (skipped by an operator)',
+      'item-two PLAYED 10:00:20.000→10:01:20.000 planned 10:00:20.000→10:01:20.000',
+      'item-three PLAYED 10:01:20.000→10:02:20.000 planned 10:01:20.000→10:02:20.000',
+    ]);
+  });
 });

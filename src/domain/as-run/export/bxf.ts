@@ -232,13 +232,27 @@ export function planNote(row: ExportRow, clock: FrameClock): string | null {
   return `Against plan: planned ${row.plannedStartAt.toISOString().slice(0, 10)} ${smpteTimeCode(ofDay, clock)} UTC, started ${how}${fill}.`;
 }
 
+/**
+ * A SKIPPED row the control plane wrote for an event the schedule passed (it
+ * never aired: as-run-skipped.ts writes it with no length, its planned span
+ * empty), told apart from an airing an operator's skip cut short (a clip that
+ * aired, from manual play or the schedule: "Aired with Duration Discrepancy").
+ */
+export function passedBySchedule(row: ExportRow): boolean {
+  return (
+    row.status === 'SKIPPED' &&
+    !!row.plannedStartAt &&
+    row.plannedEndAt?.getTime() === row.plannedStartAt.getTime() &&
+    !airedMs(row)
+  );
+}
+
 /** One entry: AsRun/BasicAsRun, on one line. */
 export function bxfAsRun(row: ExportRow, clock: FrameClock): string {
   const aired = airedMs(row);
   const ended = row.endedAt !== null || row.durationMs !== null;
   const notEnded = !ended && row.status !== 'FAILED';
-  // A schedule's SKIPPED row is an event the plan passed: it never aired (the transport's skip acts on manual play only).
-  const passed = row.status === 'SKIPPED' && !!row.plannedStartAt;
+  const passed = passedBySchedule(row);
   const status = notEnded ? BXF_STATUS_NOT_ENDED : passed ? BXF_STATUS.FAILED : BXF_STATUS[row.status];
   const note = notEnded ? NOTE_NOT_ENDED : passed ? NOTE_PASSED : NOTE[row.status];
   // The content id is required: without an asset, the clip name stands in as an alternate id.
