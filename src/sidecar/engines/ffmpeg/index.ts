@@ -19,6 +19,7 @@ import {
   type ProgramTarget,
 } from './args.ts';
 import { ClipSource, probeAudio } from './decoder.ts';
+import { EncoderFeed } from './encoder-feed.ts';
 import { OutputLink } from './output-link.ts';
 
 export interface FfmpegEngineOptions {
@@ -53,11 +54,20 @@ export interface FfmpegEngineOptions {
   /** @defaultValue 3 — encoders in a row that exit without ever starting before playout stops */
   maxFailedStarts?: number;
   /**
-   * @defaultValue 1000 — how far behind real time (ms of frames waiting) the
-   * encoder may fall before frames are dropped: a short stall of a busy
-   * machine is absorbed, a longer one costs frames, never the encoder.
+   * @defaultValue 1000 — how far behind real time (ms of frames waiting in its
+   * pipe) the encoder may fall before further frames are owed to it rather
+   * than written (encoder-feed.ts): a short stall of a busy machine is absorbed
+   * by the pipe, a longer one by the debt, never by killing the encoder.
    */
   maxBehindMs?: number;
+  /**
+   * @defaultValue 10000 — how much playout may owe the encoder (ms of frames
+   * not yet written, paid back as repeats once it catches up) before frames
+   * are lost for good: the output then runs that much short of the wall clock,
+   * counted in framesDropped, with ENGINE_BEHIND up and the as-run entry saying
+   * so. A machine that can never catch up must not buffer without limit.
+   */
+  maxDebtMs?: number;
   /** Alarms (OUTPUT_LOST, ENGINE_BEHIND) and fault counters. */
   report?: EngineReporter;
   /** @defaultValue {PATH, LANG} — the whole environment of every ffmpeg and ffprobe started */
@@ -111,8 +121,11 @@ interface Clock {
  * - the receiver going away ends the sender only; the program is dropped
  *   until a new sender is connected (OUTPUT_LOST meanwhile), items advance
  *   on time and the preview goes on;
- * - an encoder that falls `maxBehindMs` behind real time gets frames dropped
- *   (ENGINE_BEHIND, framesDropped) instead of being killed;
+ * - an encoder that falls `maxBehindMs` behind real time is owed the frames
+ *   it cannot take, which it gets as repeats once it catches up, so that its
+ *   output keeps the wall clock's frame count (encoder-feed.ts); past
+ *   `maxDebtMs` owed, frames are lost (ENGINE_BEHIND, framesDropped), never
+ *   the encoder;
  * - an encoder that dies is started again while the clock runs on; only
  *   `maxFailedStarts` in a row that never start, or an output the sender
  *   refuses outright, end the clips as fatal: playout stops, saying why.
@@ -161,10 +174,8 @@ export class FfmpegEngine implements Engine {
   private everStarted = false;
   private failedStarts = 0;
   private restartTimer: NodeJS.Timeout | null = null;
-  /** performance.now() when ENGINE_BEHIND was raised (null: not up). */
-  private behindSince: number | null = null;
-  /** performance.now() of the frames dropped in the last 2 s. */
-  private drops: number[] = [];
+  /** What the encoder is owed, and the ENGINE_BEHIND alarm. */
+  private readonly feed: EncoderFeed;
 
   constructor(private readonly o: FfmpegEngineOptions) {
     this.now = o.now ?? Date.now;
@@ -173,6 +184,13 @@ export class FfmpegEngine implements Engine {
     this.black = blackFrame(o.mode);
     this.held = this.black;
     this.env = o.env ?? { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8' };
+    this.feed = new EncoderFeed({
+      perFrame: this.perFrame,
+      maxBehindMs: o.maxBehindMs ?? 1000,
+      maxDebtMs: o.maxDebtMs ?? 10_000,
+      silence: (n) => Buffer.alloc(samplesForFrame(o.mode, n) * BYTES_PER_SAMPLE),
+      report: o.report,
+    });
   }
 
   async start(): Promise<void> {
@@ -287,8 +305,7 @@ export class FfmpegEngine implements Engine {
     if (clock?.timer) clearTimeout(clock.timer);
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = null;
-    this.o.report?.clear?.('ENGINE_BEHIND');
-    this.behindSince = null;
+    this.feed.end();
     const enc = this.enc;
     this.enc = null;
     const link = this.link;
@@ -334,6 +351,8 @@ export class FfmpegEngine implements Engine {
     audio.on('error', () => undefined);
     // The program is always read, so the encoder never waits for the output.
     this.link?.resetStream();
+    // The new encoder's stream starts over: what the last one was owed is lost.
+    this.charge(this.feed.restart());
     proc.stdout!.on('data', (chunk: Buffer) => this.link?.send(chunk));
     const enc: Encoder = {
       proc,
@@ -369,11 +388,10 @@ export class FfmpegEngine implements Engine {
   private tick = (): void => {
     const clock = this.clock;
     if (!clock) return;
+    // After a stall (a starved or blocked process) the frames missed are all made now: the clips advance
+    // by them, so items keep their time, and what the encoder cannot take at once is owed to it.
     let due = Math.floor((performance.now() - clock.t0) / this.perFrame);
     const enc = this.enc;
-    // After a long stall (a starved or blocked process) the frames missed are dropped, not sent in a
-    // burst: the clips still advance by them, so items keep their time.
-    if (this.everStarted && due - clock.n > 25) while (clock.n < due) this.makeFrame(clock, true);
     if (!this.everStarted && due >= clock.n && !(enc && this.starting(enc))) {
       // The first encoder is still starting, with a second of black waiting: no clip has aired yet,
       // so the session's clock waits for it rather than queue more frames than it can take.
@@ -381,7 +399,7 @@ export class FfmpegEngine implements Engine {
       due = clock.n - 1;
     }
     while (clock.n <= due) this.makeFrame(clock);
-    this.checkBehind();
+    this.feed.check();
     const calls = this.pending;
     this.pending = [];
     for (const call of calls) call();
@@ -450,8 +468,9 @@ export class FfmpegEngine implements Engine {
       s.reported = true;
       const wasOnAir = s.taken > 0 || s.dueAt !== null;
       if (s.taken === 0 && s.dueAt !== null) this.pending.push(() => s.listener.onAir(s.dueAt!));
+      const framesLost = s.framesLost || undefined;
       const result = wasOnAir
-        ? ({ ok: true, endedAtMs, cut: 'TRUNCATED' } as const)
+        ? ({ ok: true, endedAtMs, cut: 'TRUNCATED', framesLost } as const)
         : ({ ok: true, cut: 'SKIPPED' } as const);
       this.pending.push(() => s.listener.onEnd(result));
     }
@@ -464,11 +483,12 @@ export class FfmpegEngine implements Engine {
 
   /**
    * Makes frame n: the clips advance whatever becomes of it (a clip whose
-   * decoder is late loses the frame rather than the time); then it is fed to
-   * the encoder, or dropped when `drop` or no encoder can take it in time.
+   * decoder is late loses the frame rather than the time, the last one shown
+   * again); then it is fed to the encoder, or owed to it (encoder-feed.ts).
    */
-  private makeFrame(clock: Clock, drop = false): void {
+  private makeFrame(clock: Clock): void {
     const n = clock.n;
+    let drop = false;
     const samples = samplesForFrame(this.o.mode, n);
     let video = this.held;
     let audio: Buffer | null = null;
@@ -519,44 +539,32 @@ export class FfmpegEngine implements Engine {
       if (this.idleFrames * this.perFrame > 500) this.held = this.black;
     }
     clock.n++;
+    // A lagging decoder's frame is lost (the last one shows again in its place), not its time.
+    if (drop) this.feed.lose(1);
+    const sound = audio ?? Buffer.alloc(samples * BYTES_PER_SAMPLE);
     const enc = this.enc;
-    if (drop) {
-      this.dropped();
-      if (!enc?.started) return;
-      // The encoder still gets a frame (the last one again) so that its timeline stays continuous.
-      if (enc.video.writableLength > video.length * 2) return;
-    }
     if (enc && this.starting(enc) && !enc.video.destroyed) {
-      const maxBacklog = video.length * Math.max(2, Math.ceil((this.o.maxBehindMs ?? 1000) / this.perFrame));
-      if (!enc.started || enc.video.writableLength <= maxBacklog) {
-        enc.video.write(video);
-        enc.audio.write(audio ?? Buffer.alloc(samples * BYTES_PER_SAMPLE));
-        enc.fed++;
+      if (enc.started) {
+        this.charge(this.feed.feed(enc, n, video, sound));
         return;
       }
+      // Starting: what it gets before it keeps up is its run-in, not yet the output's timeline.
+      enc.video.write(video);
+      enc.audio.write(sound);
+      enc.fed++;
+      return;
     }
-    // No encoder taking frames (one behind real time, or one starting again): this frame is dropped.
-    if (this.everStarted) this.dropped();
-  }
-
-  private dropped(): void {
-    this.o.report?.count?.('framesDropped');
-    const now = performance.now();
-    this.drops.push(now);
-    // Raised once playout loses 5 frames within a second: a lone late frame is no fault to report.
-    if (this.behindSince === null && this.drops.filter((t) => now - t < 1000).length >= 5) {
-      this.behindSince = now;
-      this.o.report?.raise?.('ENGINE_BEHIND', 'playout fell behind real time: frames are dropped to keep time');
+    // No encoder taking frames (one starting again, whose stream starts over): this frame is lost.
+    if (this.everStarted) {
+      this.feed.lose(1);
+      this.charge(1);
     }
   }
 
-  /** ENGINE_BEHIND clears once 2 s pass with at most one dropped frame. */
-  private checkBehind(): void {
-    const now = performance.now();
-    while (this.drops.length && now - this.drops[0] > 2000) this.drops.shift();
-    if (this.behindSince === null || now - this.behindSince < 2000 || this.drops.length > 1) return;
-    this.behindSince = null;
-    this.o.report?.clear?.('ENGINE_BEHIND');
+  /** Frames lost for good count against the clip on air, whose as-run entry says so. */
+  private charge(frames: number): void {
+    const src = this.sources[0];
+    if (frames > 0 && src && !src.timed && !src.reported && src.aired > 0) src.framesLost += frames;
   }
 
   private finish(src: ClipSource, endedAtMs: number): void {
@@ -567,7 +575,8 @@ export class FfmpegEngine implements Engine {
     // as it would have aired, on time; ENGINE_BEHIND and framesDropped say what the output showed.
     const dueAt = src.dueAt;
     if (src.taken === 0 && dueAt !== null) this.pending.push(() => src.listener.onAir(dueAt));
-    this.pending.push(() => src.listener.onEnd({ ok: true, endedAtMs }));
+    const framesLost = src.framesLost || undefined;
+    this.pending.push(() => src.listener.onEnd({ ok: true, endedAtMs, framesLost }));
   }
 
   private decoderExited(src: ClipSource): void {
