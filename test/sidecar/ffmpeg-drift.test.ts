@@ -249,6 +249,25 @@ describe('the ffmpeg engine when the machine falls behind real time', () => {
     expect(behind).toEqual(behind.map((_, i) => (i % 2 ? 'cleared ENGINE_BEHIND' : 'raised ENGINE_BEHIND')));
   }, 90_000);
 
+  it('a HARD start while frames are owed still lands on its own output frame: each clip owed is repeated as its own', async () => {
+    const e = await startEngine();
+    const { t0, red, green, blue } = await schedule(e, 6000);
+    // The encoder stopped from 1.5 s before green's instant to 1.5 s after: red and green frames owed in one debt.
+    await sleep(t0 + 4500 - Date.now());
+    const missed = await stopEncoder(e, 3000);
+    await until(() => blue.end !== null, 'blue to play out after green', 40_000, 10);
+    await e.close();
+    engine = null;
+
+    const runs = shown(await outputColours());
+    console.info(`[drift] encoder stopped ${missed} frames across a HARD start: output ${JSON.stringify(runs)}`);
+    expect(green.onAirAt).toBe(t0 + 6000);
+    expect(red.end).toEqual({ ok: true, endedAtMs: t0 + 6000, cut: 'TRUNCATED' });
+    expect(runs.slice(0, 3).map(([c]) => c)).toEqual(['red', 'green', 'blue']);
+    expect(runs[0][1]).toBe(150);
+    expect(runs[1][1]).toBe(100);
+  }, 90_000);
+
   it('past its debt bound loses frames, counted, with ENGINE_BEHIND up and the clip saying how many', async () => {
     // A 2 s bound, the encoder stopped 6 s: its pipe holds 1 s, 2 s are owed and paid back, the rest is lost.
     const e = await startEngine({ maxDebtMs: 2000 });

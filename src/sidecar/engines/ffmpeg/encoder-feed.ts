@@ -23,25 +23,37 @@ export interface EncoderFeedOptions {
 }
 
 /**
+ * Frames owed in a row while one clip aired (its `key`): they are paid back as
+ * repeats of the first of them, so a clip owed across its start still starts
+ * on its own frame of the output. One frame is kept per run, not per frame.
+ */
+interface Owed<K> {
+  key: K;
+  video: Buffer;
+  count: number;
+}
+
+/**
  * Feeds the encoder so that output frame N is always wall frame N. A frame
  * made on the wall grid that the encoder cannot take now (its pipe full: a
  * starved machine, an encoder stopped for a while) is owed, not dropped; once
  * the encoder takes frames again (it runs several times faster than real
- * time) the owed frames are written first, as repeats of the last frame
- * written with silence, and the frames made meanwhile are owed behind them.
- * The output's frame count thus keeps to the wall clock: clip lengths and
- * timed starts stay exact in output frames, only the content of the frames
- * owed is replaced by repeats (a freeze). Without a bound a machine that never
- * catches up would owe for ever: past `maxDebtMs` owed, frames are lost for
- * good (framesDropped), and the output is that much short of the wall clock.
+ * time) the owed frames are written first, as repeats with silence, and the
+ * frames made meanwhile are owed behind them. The output's frame count thus
+ * keeps to the wall clock: clip lengths and timed starts stay exact in output
+ * frames, only the content of the frames owed is replaced by repeats (a
+ * freeze on each clip's first owed frame). Without a bound a machine that
+ * never catches up would owe for ever: past `maxDebtMs` owed, the oldest owed
+ * frames are lost for good (framesDropped, and `onLost` with the clip they
+ * were of), and the output is that much short of the wall clock.
  *
  * ENGINE_BEHIND is raised when playout loses 5 frames within a second, or owes
  * more than `maxBehindMs`; it clears once nothing is owed and 2 s pass with at
  * most one frame lost.
  */
-export class EncoderFeed {
+export class EncoderFeed<K = unknown> {
   private debt = 0;
-  private last: Buffer | null = null;
+  private owedRuns: Owed<K>[] = [];
   private readonly maxQueued: number;
   private readonly maxDebt: number;
   private readonly behindAt: number;
@@ -50,7 +62,7 @@ export class EncoderFeed {
   /** performance.now() of the frames lost in the last 2 s. */
   private drops: number[] = [];
 
-  constructor(private readonly o: EncoderFeedOptions) {
+  constructor(private readonly o: EncoderFeedOptions & { onLost?(key: K, frames: number): void }) {
     this.maxQueued = Math.max(2, Math.ceil(o.maxBehindMs / o.perFrame));
     this.maxDebt = Math.max(0, Math.floor(o.maxDebtMs / o.perFrame));
     this.behindAt = Math.max(5, Math.ceil(o.maxBehindMs / o.perFrame));
@@ -62,36 +74,40 @@ export class EncoderFeed {
   }
 
   /**
-   * Gives the encoder wall frame n, after the frames it is owed; if it cannot
-   * take them all now, frame n is owed too. Returns the frames lost for good
-   * by this call (the debt past its bound).
+   * Gives the encoder wall frame n (of the clip `key`), after the frames it is
+   * owed; if it cannot take them all now, frame n is owed too.
    */
-  feed(sink: FeedSink, n: number, video: Buffer, audio: Buffer): number {
+  feed(sink: FeedSink, n: number, video: Buffer, audio: Buffer, key: K): void {
     let room = this.maxQueued + 1 - Math.floor(sink.video.writableLength / video.length);
-    if (this.debt > 0 && room > 0) {
-      const pay = Math.min(this.debt, room);
-      // Owed frames keep their place on the timeline: the frame written before them, again.
-      const repeat = this.last ?? video;
-      for (let i = 0; i < pay; i++) this.write(sink, repeat, this.o.silence(n - this.debt + i));
+    while (this.debt > 0 && room > 0) {
+      // Owed frames keep their place on the timeline, each run as its first frame again.
+      const run = this.owedRuns[0];
+      const pay = Math.min(run.count, room);
+      for (let i = 0; i < pay; i++) this.write(sink, run.video, this.o.silence(n - this.debt + i));
       this.debt -= pay;
       room -= pay;
+      run.count -= pay;
+      if (run.count === 0) this.owedRuns.shift();
     }
     if (this.debt === 0 && room > 0) {
       this.write(sink, video, audio);
-      this.last = video;
-      return 0;
+      return;
     }
-    return this.owe(1);
+    this.owe(video, key);
   }
 
-  /** Frames owed; past the bound the oldest are given up. Returns the frames lost for good. */
-  private owe(frames: number): number {
-    this.debt += frames;
-    if (this.debt <= this.maxDebt) return 0;
-    const lost = this.debt - this.maxDebt;
-    this.debt = this.maxDebt;
-    this.lose(lost);
-    return lost;
+  /** One frame owed; past the bound the oldest owed frame is given up. */
+  private owe(video: Buffer, key: K): void {
+    const last = this.owedRuns.at(-1);
+    if (last && last.key === key) last.count++;
+    else this.owedRuns.push({ key, video, count: 1 });
+    this.debt++;
+    if (this.debt <= this.maxDebt) return;
+    const oldest = this.owedRuns[0];
+    this.debt--;
+    if (--oldest.count === 0) this.owedRuns.shift();
+    this.lose(1);
+    this.o.onLost?.(oldest.key, 1);
   }
 
   /**
@@ -110,14 +126,14 @@ export class EncoderFeed {
 
   /**
    * A new encoder (the last one died): its stream starts over, so what was
-   * owed to the last one is lost. Returns how many frames that was.
+   * owed to the last one is lost.
    */
-  restart(): number {
-    const lost = this.debt;
+  restart(): void {
+    const runs = this.owedRuns;
+    this.owedRuns = [];
+    this.lose(this.debt);
     this.debt = 0;
-    this.last = null;
-    this.lose(lost);
-    return lost;
+    for (const run of runs) this.o.onLost?.(run.key, run.count);
   }
 
   /** Once a tick: raises ENGINE_BEHIND while too much is owed, clears it once nothing is and 2 s went by quietly. */
@@ -133,7 +149,7 @@ export class EncoderFeed {
   /** The session ends: nothing is owed any more, and the alarm goes. */
   end(): void {
     this.debt = 0;
-    this.last = null;
+    this.owedRuns = [];
     this.drops = [];
     this.behindSince = null;
     this.o.report?.clear?.('ENGINE_BEHIND');

@@ -175,7 +175,7 @@ export class FfmpegEngine implements Engine {
   private failedStarts = 0;
   private restartTimer: NodeJS.Timeout | null = null;
   /** What the encoder is owed, and the ENGINE_BEHIND alarm. */
-  private readonly feed: EncoderFeed;
+  private readonly feed: EncoderFeed<ClipSource | null>;
 
   constructor(private readonly o: FfmpegEngineOptions) {
     this.now = o.now ?? Date.now;
@@ -190,6 +190,7 @@ export class FfmpegEngine implements Engine {
       maxDebtMs: o.maxDebtMs ?? 10_000,
       silence: (n) => Buffer.alloc(samplesForFrame(o.mode, n) * BYTES_PER_SAMPLE),
       report: o.report,
+      onLost: (src, frames) => this.charge(src, frames),
     });
   }
 
@@ -352,7 +353,7 @@ export class FfmpegEngine implements Engine {
     // The program is always read, so the encoder never waits for the output.
     this.link?.resetStream();
     // The new encoder's stream starts over: what the last one was owed is lost.
-    this.charge(this.feed.restart());
+    this.feed.restart();
     proc.stdout!.on('data', (chunk: Buffer) => this.link?.send(chunk));
     const enc: Encoder = {
       proc,
@@ -489,6 +490,8 @@ export class FfmpegEngine implements Engine {
   private makeFrame(clock: Clock): void {
     const n = clock.n;
     let drop = false;
+    /** The clip this frame is of (null: held or black): what its repeats show if it is owed, and who lost it. */
+    let shownBy: ClipSource | null = null;
     const samples = samplesForFrame(this.o.mode, n);
     let video = this.held;
     let audio: Buffer | null = null;
@@ -535,6 +538,7 @@ export class FfmpegEngine implements Engine {
           this.pending.push(() => src.listener.onCue?.());
         }
       }
+      if (src && (src.taken > 0 || late)) shownBy = src;
       this.idleFrames = src ? 0 : this.idleFrames + 1;
       if (this.idleFrames * this.perFrame > 500) this.held = this.black;
     }
@@ -545,7 +549,7 @@ export class FfmpegEngine implements Engine {
     const enc = this.enc;
     if (enc && this.starting(enc) && !enc.video.destroyed) {
       if (enc.started) {
-        this.charge(this.feed.feed(enc, n, video, sound));
+        this.feed.feed(enc, n, video, sound, shownBy);
         return;
       }
       // Starting: what it gets before it keeps up is its run-in, not yet the output's timeline.
@@ -557,14 +561,19 @@ export class FfmpegEngine implements Engine {
     // No encoder taking frames (one starting again, whose stream starts over): this frame is lost.
     if (this.everStarted) {
       this.feed.lose(1);
-      this.charge(1);
+      this.charge(shownBy, 1);
     }
   }
 
-  /** Frames lost for good count against the clip on air, whose as-run entry says so. */
-  private charge(frames: number): void {
-    const src = this.sources[0];
-    if (frames > 0 && src && !src.timed && !src.reported && src.aired > 0) src.framesLost += frames;
+  /**
+   * Frames lost for good count against the clip they were of, whose as-run
+   * entry says so; once that clip has ended (its entry written), against the
+   * clip on air.
+   */
+  private charge(of: ClipSource | null, frames: number): void {
+    const head = this.sources[0];
+    const src = of && !of.reported ? of : head && !head.timed && !head.reported && head.aired > 0 ? head : null;
+    if (src && frames > 0) src.framesLost += frames;
   }
 
   private finish(src: ClipSource, endedAtMs: number): void {
