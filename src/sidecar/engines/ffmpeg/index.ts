@@ -1,8 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import type { Writable } from 'node:stream';
 import type { SidecarOutput } from '../../../protocol/sidecar-env.ts';
 import { preparePreviewDir, type HlsSettings } from '../../hls.ts';
 import { frameFrom, frameStartMs, type FrameRate } from '../../../schedule/frames.ts';
@@ -19,6 +18,7 @@ import {
   type ProgramTarget,
 } from './args.ts';
 import { ClipSource, probeAudio } from './decoder.ts';
+import { type Encoder, mayQueue, spawnEncoder } from './encoder.ts';
 import { EncoderFeed } from './encoder-feed.ts';
 import { OutputLink } from './output-link.ts';
 
@@ -76,22 +76,6 @@ export interface FfmpegEngineOptions {
   retryFirstMs?: number;
   retryMaxMs?: number;
   now?: () => number;
-}
-
-interface Encoder {
-  proc: ChildProcess;
-  video: Writable;
-  audio: Writable;
-  /** Frames written to this encoder. */
-  fed: number;
-  /** performance.now() at spawn. */
-  spawnedAt: number;
-  /** It has taken every frame written up to some moment: from then on it is fed in real time, frames dropped when it lags. */
-  started: boolean;
-  closing: boolean;
-  /** Why it was killed (it did not start in time). */
-  killedFor: string | null;
-  exited: Promise<void>;
 }
 
 /** The session's frame clock: it runs whatever the encoder and the output do. */
@@ -339,50 +323,28 @@ export class FfmpegEngine implements Engine {
   }
 
   private startEncoder(): void {
-    const proc = spawn(this.o.ffmpegPath ?? 'ffmpeg', encoderArgs(this.o.mode, this.o.hls), {
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
-      env: this.env,
-    });
-    let stderr = '';
-    proc.stderr!.setEncoding('utf8').on('data', (c: string) => void (stderr = (stderr + c).slice(-4000)));
-    const video = proc.stdin!;
-    const audio = proc.stdio[3] as Writable;
-    // A dying ffmpeg closes its pipes: the close handler below reports why.
-    video.on('error', () => undefined);
-    audio.on('error', () => undefined);
-    // The program is always read, so the encoder never waits for the output.
+    // A new stream: the sender starts over on it, and what the last encoder was owed is lost.
     this.link?.resetStream();
-    // The new encoder's stream starts over: what the last one was owed is lost.
     this.feed.restart();
-    proc.stdout!.on('data', (chunk: Buffer) => this.link?.send(chunk));
-    const enc: Encoder = {
-      proc,
-      video,
-      audio,
-      fed: 0,
-      spawnedAt: performance.now(),
-      started: false,
-      closing: false,
-      killedFor: null,
-      exited: new Promise<void>((resolve) => proc.on('close', () => resolve())),
-    };
-    proc.on('error', (err) => void (stderr += `${err.message}\n`));
-    proc.on('close', (code, signal) => {
-      if (this.enc === enc) this.enc = null;
-      if (enc.closing || !this.clock) return;
-      const why = enc.killedFor ?? (stderr.trim().split('\n').slice(-3).join(' | ') || 'no message');
-      const message = `encoder ffmpeg exited ${code ?? signal}: ${why}`;
-      if (!enc.started && ++this.failedStarts >= (this.o.maxFailedStarts ?? 3)) {
-        this.fatal(`${message} (${this.failedStarts} starts in a row failed)`);
-        return;
-      }
-      this.o.report?.error(`${message}; starting it again`);
-      this.restartTimer = setTimeout(() => {
-        this.restartTimer = null;
-        if (this.clock && !this.enc) this.startEncoder();
-      }, 250);
+    this.enc = spawnEncoder({
+      ffmpegPath: this.o.ffmpegPath ?? 'ffmpeg',
+      args: encoderArgs(this.o.mode, this.o.hls),
+      env: this.env,
+      onProgram: (chunk) => this.link?.send(chunk),
+      onExit: (enc, message) => {
+        if (this.enc === enc) this.enc = null;
+        if (!this.clock) return;
+        if (!enc.started && ++this.failedStarts >= (this.o.maxFailedStarts ?? 3)) {
+          this.fatal(`${message} (${this.failedStarts} starts in a row failed)`);
+          return;
+        }
+        this.o.report?.error(`${message}; starting it again`);
+        this.restartTimer = setTimeout(() => {
+          this.restartTimer = null;
+          if (this.clock && !this.enc) this.startEncoder();
+        }, 250);
+      },
     });
-    this.enc = enc;
   }
 
   /** Makes every frame due by now, then sleeps until the next one is. */
@@ -413,30 +375,15 @@ export class FfmpegEngine implements Engine {
     clock.frame0 += frames;
   }
 
-  /**
-   * Before an encoder has started (it reads a frame, then loads before it
-   * reads on), whether another frame may be queued for it: up to a second's
-   * worth, within the start timeout (past it, it is killed and started again).
-   */
+  /** Whether a frame may be written to the encoder now (mayQueue); the session's clock runs free once one has started. */
   private starting(enc: Encoder): boolean {
-    if (enc.started) return true;
-    // Killed, or its input closed: its exit is on the way.
-    if (enc.killedFor || enc.video.destroyed) return false;
-    const frame = this.black.length;
-    const backlog = enc.video.writableLength;
-    if (enc.fed * frame - backlog >= 2 * frame && backlog <= 2 * frame) {
-      enc.started = true;
+    const was = enc.started;
+    const ok = mayQueue(enc, this.black.length, this.perFrame, this.o.startTimeoutMs ?? 15_000);
+    if (!was && enc.started) {
       this.everStarted = true;
       this.failedStarts = 0;
-      return true;
     }
-    const limitMs = this.o.startTimeoutMs ?? 15_000;
-    if (performance.now() - enc.spawnedAt > limitMs) {
-      enc.killedFor = `the encoder did not catch up with real time within ${limitMs / 1000} s of starting`;
-      enc.proc.kill('SIGKILL');
-      return false;
-    }
-    return backlog < frame * Math.ceil(1000 / this.perFrame);
+    return ok;
   }
 
   /** Epoch ms at which frame n starts on air (whole ms, rounded down, as the schedule plans it). */
