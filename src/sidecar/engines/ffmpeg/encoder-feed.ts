@@ -120,8 +120,9 @@ export class EncoderFeed<K = unknown> {
     this.o.report?.count?.('framesDropped', frames);
     const now = performance.now();
     for (let i = 0; i < frames; i++) this.drops.push(now);
-    // A lone late frame is no fault to report: 5 within a second are.
-    if (this.drops.filter((t) => now - t < 1000).length >= 5) this.raise(now);
+    // A lone late frame is no fault to report: 5 within a second are. (Once up, no need to count: after
+    // a long stall every frame missed is lost here in one tick.)
+    if (this.behindSince === null && this.drops.filter((t) => now - t < 1000).length >= 5) this.raise(now);
   }
 
   /**
