@@ -10,6 +10,7 @@ import {
 } from '../protocol/sidecar-api.ts';
 import type { Alarms } from './alarms.ts';
 import type { ClipHandle, ClipResult, Engine } from './engines/engine.ts';
+import { framesLostReason } from './engines/engine.ts';
 import type { EventLog } from './event-log.ts';
 
 /** A transport command the current state does not allow (HTTP 409). */
@@ -453,7 +454,11 @@ export class Sequencer {
       const endedAtMs = result.ok ? (result.endedAtMs ?? this.now()) : this.now();
       const cut = endedAtMs < (cur.startedAtMs ?? endedAtMs) + cur.item.durationMs - cur.offsetMs - 1;
       const how = result.ok ? (cut ? 'TRUNCATED' : 'PLAYED') : 'FAILED';
-      const reason = result.ok ? (cut ? 'the schedule took the channel back' : null) : result.message;
+      const reason = result.ok
+        ? cut
+          ? 'the schedule took the channel back'
+          : framesLostReason(result)
+        : result.message;
       this.ended(cur, how, endedAtMs, reason);
       this.handBackAt = null;
       this.setState('STOPPED');
@@ -462,7 +467,7 @@ export class Sequencer {
     if (result.ok) {
       this.failuresInARow = 0;
       if (cur.gen > this.mediaFailedGen) this.o.alarms?.clear('MEDIA_MISSING');
-      this.ended(cur, 'PLAYED', result.endedAtMs ?? this.now());
+      this.ended(cur, 'PLAYED', result.endedAtMs ?? this.now(), framesLostReason(result));
     } else {
       this.failuresInARow++;
       this.mediaFailed(cur, result.message);

@@ -106,6 +106,22 @@ describe('Sequencer faults', () => {
     expect(shape().slice(-2)).toEqual(['ALARM_CLEARED PLAYOUT_STOPPED', 'PLAYING']);
   });
 
+  it('logs an item during which the engine lost frames PLAYED, its reason saying how many', async () => {
+    const { seq, engine, shape, now, advance } = setup();
+    await seq.load({ playlistId: 'p', loop: false, items: [item('1'), item('2')] });
+    engine.clip('1').onAir(now());
+    engine.clip('1').onCue!();
+    advance(1000);
+    engine.clip('1').onEnd({ ok: true, framesLost: 75 });
+    engine.clip('2').onAir(now());
+    advance(1000);
+    engine.clip('2').onEnd({ ok: true, framesLost: 1 });
+    expect(shape().filter((e) => e.startsWith('END'))).toEqual([
+      'END 1 PLAYED 75 frames lost: playout fell behind real time',
+      'END 2 PLAYED 1 frame lost: playout fell behind real time',
+    ]);
+  });
+
   it('gives the reason of a stop by the operator', async () => {
     const { seq, engine, shape, now } = setup();
     await seq.load({ playlistId: 'p', loop: false, items: [item('1')] });

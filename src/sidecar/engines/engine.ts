@@ -49,6 +49,12 @@ export type ClipResult =
        * played to its end.
        */
       cut?: 'TRUNCATED' | 'SKIPPED';
+      /**
+       * Frames the output lost for good while the clip aired (playout fell
+       * behind real time by more than the engine makes up): the output was
+       * that much short of the wall clock. Its as-run entry says so.
+       */
+      framesLost?: number;
     }
   | {
       ok: false;
@@ -132,4 +138,10 @@ export type EngineAlarm = 'OUTPUT_LOST' | 'ENGINE_BEHIND';
 
 export class EngineError extends Error {
   override name = 'EngineError';
+}
+
+/** The operator's words for frames an engine lost for good while an item aired: its as-run reason. */
+export function framesLostReason(result: ClipResult): string | null {
+  const n = result.ok ? (result.framesLost ?? 0) : 0;
+  return n > 0 ? `${n} frame${n === 1 ? '' : 's'} lost: playout fell behind real time` : null;
 }

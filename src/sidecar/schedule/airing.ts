@@ -3,6 +3,7 @@ import type { EndedHow, ScheduleAiring, SidecarEventInput } from '../../protocol
 import { frameStartMs, type FrameRate } from '../../schedule/frames.ts';
 import type { Segment } from '../../schedule/plan.ts';
 import type { ClipHandle, ClipResult, EngineClip } from '../engines/engine.ts';
+import { framesLostReason } from '../engines/engine.ts';
 
 /**
  * A segment of the plan handed to the engine: from `fromFrame` (its first
@@ -105,7 +106,7 @@ export function itemEnded(
     endedAt: new Date(endMs).toISOString(),
     durationMs: airing.startedAtMs === null ? 0 : Math.max(0, Math.round(endMs - airing.startedAtMs)),
     how,
-    reason: reason ?? (result.ok ? (airing.endedBy?.reason ?? null) : result.message),
+    reason: reason ?? (result.ok ? (airing.endedBy?.reason ?? framesLostReason(result)) : result.message),
   };
 }
 

@@ -64,6 +64,8 @@ export class ClipSource {
   timed: boolean;
   /** Its instant had passed when it was played: it cuts at the first frame its decoder has ready. */
   lateStart = false;
+  /** Frames lost for good while it aired (playout fell behind by more than the encoder can be owed). */
+  framesLost = 0;
   /** onEnd was sent (or the clip was stopped): no further callbacks. */
   reported = false;
   failure: string | null = null;

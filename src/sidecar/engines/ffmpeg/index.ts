@@ -1,8 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import type { Writable } from 'node:stream';
 import type { SidecarOutput } from '../../../protocol/sidecar-env.ts';
 import { preparePreviewDir, type HlsSettings } from '../../hls.ts';
 import { frameFrom, frameStartMs, type FrameRate } from '../../../schedule/frames.ts';
@@ -19,6 +18,8 @@ import {
   type ProgramTarget,
 } from './args.ts';
 import { ClipSource, probeAudio } from './decoder.ts';
+import { type Encoder, mayQueue, spawnEncoder } from './encoder.ts';
+import { EncoderFeed } from './encoder-feed.ts';
 import { OutputLink } from './output-link.ts';
 
 export interface FfmpegEngineOptions {
@@ -53,11 +54,20 @@ export interface FfmpegEngineOptions {
   /** @defaultValue 3 — encoders in a row that exit without ever starting before playout stops */
   maxFailedStarts?: number;
   /**
-   * @defaultValue 1000 — how far behind real time (ms of frames waiting) the
-   * encoder may fall before frames are dropped: a short stall of a busy
-   * machine is absorbed, a longer one costs frames, never the encoder.
+   * @defaultValue 1000 — how far behind real time (ms of frames waiting in its
+   * pipe) the encoder may fall before further frames are owed to it rather
+   * than written (encoder-feed.ts): a short stall of a busy machine is absorbed
+   * by the pipe, a longer one by the debt, never by killing the encoder.
    */
   maxBehindMs?: number;
+  /**
+   * @defaultValue 10000 — how much playout may owe the encoder (ms of frames
+   * not yet written, paid back as repeats once it catches up) before frames
+   * are lost for good: the output then runs that much short of the wall clock,
+   * counted in framesDropped, with ENGINE_BEHIND up and the as-run entry saying
+   * so. A machine that can never catch up must not buffer without limit.
+   */
+  maxDebtMs?: number;
   /** Alarms (OUTPUT_LOST, ENGINE_BEHIND) and fault counters. */
   report?: EngineReporter;
   /** @defaultValue {PATH, LANG} — the whole environment of every ffmpeg and ffprobe started */
@@ -66,22 +76,6 @@ export interface FfmpegEngineOptions {
   retryFirstMs?: number;
   retryMaxMs?: number;
   now?: () => number;
-}
-
-interface Encoder {
-  proc: ChildProcess;
-  video: Writable;
-  audio: Writable;
-  /** Frames written to this encoder. */
-  fed: number;
-  /** performance.now() at spawn. */
-  spawnedAt: number;
-  /** It has taken every frame written up to some moment: from then on it is fed in real time, frames dropped when it lags. */
-  started: boolean;
-  closing: boolean;
-  /** Why it was killed (it did not start in time). */
-  killedFor: string | null;
-  exited: Promise<void>;
 }
 
 /** The session's frame clock: it runs whatever the encoder and the output do. */
@@ -111,8 +105,11 @@ interface Clock {
  * - the receiver going away ends the sender only; the program is dropped
  *   until a new sender is connected (OUTPUT_LOST meanwhile), items advance
  *   on time and the preview goes on;
- * - an encoder that falls `maxBehindMs` behind real time gets frames dropped
- *   (ENGINE_BEHIND, framesDropped) instead of being killed;
+ * - an encoder that falls `maxBehindMs` behind real time is owed the frames
+ *   it cannot take, which it gets as repeats once it catches up, so that its
+ *   output keeps the wall clock's frame count (encoder-feed.ts); past
+ *   `maxDebtMs` owed, frames are lost (ENGINE_BEHIND, framesDropped), never
+ *   the encoder;
  * - an encoder that dies is started again while the clock runs on; only
  *   `maxFailedStarts` in a row that never start, or an output the sender
  *   refuses outright, end the clips as fatal: playout stops, saying why.
@@ -161,10 +158,8 @@ export class FfmpegEngine implements Engine {
   private everStarted = false;
   private failedStarts = 0;
   private restartTimer: NodeJS.Timeout | null = null;
-  /** performance.now() when ENGINE_BEHIND was raised (null: not up). */
-  private behindSince: number | null = null;
-  /** performance.now() of the frames dropped in the last 2 s. */
-  private drops: number[] = [];
+  /** What the encoder is owed, and the ENGINE_BEHIND alarm. */
+  private readonly feed: EncoderFeed<ClipSource | null>;
 
   constructor(private readonly o: FfmpegEngineOptions) {
     this.now = o.now ?? Date.now;
@@ -173,6 +168,14 @@ export class FfmpegEngine implements Engine {
     this.black = blackFrame(o.mode);
     this.held = this.black;
     this.env = o.env ?? { PATH: '/usr/local/bin:/usr/bin:/bin', LANG: 'C.UTF-8' };
+    this.feed = new EncoderFeed({
+      perFrame: this.perFrame,
+      maxBehindMs: o.maxBehindMs ?? 1000,
+      maxDebtMs: o.maxDebtMs ?? 10_000,
+      silence: (n) => Buffer.alloc(samplesForFrame(o.mode, n) * BYTES_PER_SAMPLE),
+      report: o.report,
+      onLost: (src, frames) => this.charge(src, frames),
+    });
   }
 
   async start(): Promise<void> {
@@ -287,8 +290,7 @@ export class FfmpegEngine implements Engine {
     if (clock?.timer) clearTimeout(clock.timer);
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = null;
-    this.o.report?.clear?.('ENGINE_BEHIND');
-    this.behindSince = null;
+    this.feed.end();
     const enc = this.enc;
     this.enc = null;
     const link = this.link;
@@ -321,59 +323,38 @@ export class FfmpegEngine implements Engine {
   }
 
   private startEncoder(): void {
-    const proc = spawn(this.o.ffmpegPath ?? 'ffmpeg', encoderArgs(this.o.mode, this.o.hls), {
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
-      env: this.env,
-    });
-    let stderr = '';
-    proc.stderr!.setEncoding('utf8').on('data', (c: string) => void (stderr = (stderr + c).slice(-4000)));
-    const video = proc.stdin!;
-    const audio = proc.stdio[3] as Writable;
-    // A dying ffmpeg closes its pipes: the close handler below reports why.
-    video.on('error', () => undefined);
-    audio.on('error', () => undefined);
-    // The program is always read, so the encoder never waits for the output.
+    // A new stream: the sender starts over on it, and what the last encoder was owed is lost.
     this.link?.resetStream();
-    proc.stdout!.on('data', (chunk: Buffer) => this.link?.send(chunk));
-    const enc: Encoder = {
-      proc,
-      video,
-      audio,
-      fed: 0,
-      spawnedAt: performance.now(),
-      started: false,
-      closing: false,
-      killedFor: null,
-      exited: new Promise<void>((resolve) => proc.on('close', () => resolve())),
-    };
-    proc.on('error', (err) => void (stderr += `${err.message}\n`));
-    proc.on('close', (code, signal) => {
-      if (this.enc === enc) this.enc = null;
-      if (enc.closing || !this.clock) return;
-      const why = enc.killedFor ?? (stderr.trim().split('\n').slice(-3).join(' | ') || 'no message');
-      const message = `encoder ffmpeg exited ${code ?? signal}: ${why}`;
-      if (!enc.started && ++this.failedStarts >= (this.o.maxFailedStarts ?? 3)) {
-        this.fatal(`${message} (${this.failedStarts} starts in a row failed)`);
-        return;
-      }
-      this.o.report?.error(`${message}; starting it again`);
-      this.restartTimer = setTimeout(() => {
-        this.restartTimer = null;
-        if (this.clock && !this.enc) this.startEncoder();
-      }, 250);
+    this.feed.restart();
+    this.enc = spawnEncoder({
+      ffmpegPath: this.o.ffmpegPath ?? 'ffmpeg',
+      args: encoderArgs(this.o.mode, this.o.hls),
+      env: this.env,
+      onProgram: (chunk) => this.link?.send(chunk),
+      onExit: (enc, message) => {
+        if (this.enc === enc) this.enc = null;
+        if (!this.clock) return;
+        if (!enc.started && ++this.failedStarts >= (this.o.maxFailedStarts ?? 3)) {
+          this.fatal(`${message} (${this.failedStarts} starts in a row failed)`);
+          return;
+        }
+        this.o.report?.error(`${message}; starting it again`);
+        this.restartTimer = setTimeout(() => {
+          this.restartTimer = null;
+          if (this.clock && !this.enc) this.startEncoder();
+        }, 250);
+      },
     });
-    this.enc = enc;
   }
 
   /** Makes every frame due by now, then sleeps until the next one is. */
   private tick = (): void => {
     const clock = this.clock;
     if (!clock) return;
+    // After a stall (a starved or blocked process) the frames missed are all made now: the clips advance
+    // by them, so items keep their time, and what the encoder cannot take at once is owed to it.
     let due = Math.floor((performance.now() - clock.t0) / this.perFrame);
     const enc = this.enc;
-    // After a long stall (a starved or blocked process) the frames missed are dropped, not sent in a
-    // burst: the clips still advance by them, so items keep their time.
-    if (this.everStarted && due - clock.n > 25) while (clock.n < due) this.makeFrame(clock, true);
     if (!this.everStarted && due >= clock.n && !(enc && this.starting(enc))) {
       // The first encoder is still starting, with a second of black waiting: no clip has aired yet,
       // so the session's clock waits for it rather than queue more frames than it can take.
@@ -381,7 +362,7 @@ export class FfmpegEngine implements Engine {
       due = clock.n - 1;
     }
     while (clock.n <= due) this.makeFrame(clock);
-    this.checkBehind();
+    this.feed.check();
     const calls = this.pending;
     this.pending = [];
     for (const call of calls) call();
@@ -394,30 +375,15 @@ export class FfmpegEngine implements Engine {
     clock.frame0 += frames;
   }
 
-  /**
-   * Before an encoder has started (it reads a frame, then loads before it
-   * reads on), whether another frame may be queued for it: up to a second's
-   * worth, within the start timeout (past it, it is killed and started again).
-   */
+  /** Whether a frame may be written to the encoder now (mayQueue); the session's clock runs free once one has started. */
   private starting(enc: Encoder): boolean {
-    if (enc.started) return true;
-    // Killed, or its input closed: its exit is on the way.
-    if (enc.killedFor || enc.video.destroyed) return false;
-    const frame = this.black.length;
-    const backlog = enc.video.writableLength;
-    if (enc.fed * frame - backlog >= 2 * frame && backlog <= 2 * frame) {
-      enc.started = true;
+    const was = enc.started;
+    const ok = mayQueue(enc, this.black.length, this.perFrame, this.o.startTimeoutMs ?? 15_000);
+    if (!was && enc.started) {
       this.everStarted = true;
       this.failedStarts = 0;
-      return true;
     }
-    const limitMs = this.o.startTimeoutMs ?? 15_000;
-    if (performance.now() - enc.spawnedAt > limitMs) {
-      enc.killedFor = `the encoder did not catch up with real time within ${limitMs / 1000} s of starting`;
-      enc.proc.kill('SIGKILL');
-      return false;
-    }
-    return backlog < frame * Math.ceil(1000 / this.perFrame);
+    return ok;
   }
 
   /** Epoch ms at which frame n starts on air (whole ms, rounded down, as the schedule plans it). */
@@ -450,8 +416,9 @@ export class FfmpegEngine implements Engine {
       s.reported = true;
       const wasOnAir = s.taken > 0 || s.dueAt !== null;
       if (s.taken === 0 && s.dueAt !== null) this.pending.push(() => s.listener.onAir(s.dueAt!));
+      const framesLost = s.framesLost || undefined;
       const result = wasOnAir
-        ? ({ ok: true, endedAtMs, cut: 'TRUNCATED' } as const)
+        ? ({ ok: true, endedAtMs, cut: 'TRUNCATED', framesLost } as const)
         : ({ ok: true, cut: 'SKIPPED' } as const);
       this.pending.push(() => s.listener.onEnd(result));
     }
@@ -464,11 +431,14 @@ export class FfmpegEngine implements Engine {
 
   /**
    * Makes frame n: the clips advance whatever becomes of it (a clip whose
-   * decoder is late loses the frame rather than the time); then it is fed to
-   * the encoder, or dropped when `drop` or no encoder can take it in time.
+   * decoder is late loses the frame rather than the time, the last one shown
+   * again); then it is fed to the encoder, or owed to it (encoder-feed.ts).
    */
-  private makeFrame(clock: Clock, drop = false): void {
+  private makeFrame(clock: Clock): void {
     const n = clock.n;
+    let drop = false;
+    /** The clip this frame is of (null: held or black): what its repeats show if it is owed, and who lost it. */
+    let shownBy: ClipSource | null = null;
     const samples = samplesForFrame(this.o.mode, n);
     let video = this.held;
     let audio: Buffer | null = null;
@@ -515,48 +485,42 @@ export class FfmpegEngine implements Engine {
           this.pending.push(() => src.listener.onCue?.());
         }
       }
+      if (src && (src.taken > 0 || late)) shownBy = src;
       this.idleFrames = src ? 0 : this.idleFrames + 1;
       if (this.idleFrames * this.perFrame > 500) this.held = this.black;
     }
     clock.n++;
+    // A lagging decoder's frame is lost (the last one shows again in its place), not its time.
+    if (drop) this.feed.lose(1);
+    const sound = audio ?? Buffer.alloc(samples * BYTES_PER_SAMPLE);
     const enc = this.enc;
-    if (drop) {
-      this.dropped();
-      if (!enc?.started) return;
-      // The encoder still gets a frame (the last one again) so that its timeline stays continuous.
-      if (enc.video.writableLength > video.length * 2) return;
-    }
     if (enc && this.starting(enc) && !enc.video.destroyed) {
-      const maxBacklog = video.length * Math.max(2, Math.ceil((this.o.maxBehindMs ?? 1000) / this.perFrame));
-      if (!enc.started || enc.video.writableLength <= maxBacklog) {
-        enc.video.write(video);
-        enc.audio.write(audio ?? Buffer.alloc(samples * BYTES_PER_SAMPLE));
-        enc.fed++;
+      if (enc.started) {
+        this.feed.feed(enc, n, video, sound, shownBy);
         return;
       }
+      // Starting: what it gets before it keeps up is its run-in, not yet the output's timeline.
+      enc.video.write(video);
+      enc.audio.write(sound);
+      enc.fed++;
+      return;
     }
-    // No encoder taking frames (one behind real time, or one starting again): this frame is dropped.
-    if (this.everStarted) this.dropped();
-  }
-
-  private dropped(): void {
-    this.o.report?.count?.('framesDropped');
-    const now = performance.now();
-    this.drops.push(now);
-    // Raised once playout loses 5 frames within a second: a lone late frame is no fault to report.
-    if (this.behindSince === null && this.drops.filter((t) => now - t < 1000).length >= 5) {
-      this.behindSince = now;
-      this.o.report?.raise?.('ENGINE_BEHIND', 'playout fell behind real time: frames are dropped to keep time');
+    // No encoder taking frames (one starting again, whose stream starts over): this frame is lost.
+    if (this.everStarted) {
+      this.feed.lose(1);
+      this.charge(shownBy, 1);
     }
   }
 
-  /** ENGINE_BEHIND clears once 2 s pass with at most one dropped frame. */
-  private checkBehind(): void {
-    const now = performance.now();
-    while (this.drops.length && now - this.drops[0] > 2000) this.drops.shift();
-    if (this.behindSince === null || now - this.behindSince < 2000 || this.drops.length > 1) return;
-    this.behindSince = null;
-    this.o.report?.clear?.('ENGINE_BEHIND');
+  /**
+   * Frames lost for good count against the clip they were of, whose as-run
+   * entry says so; once that clip has ended (its entry written), against the
+   * clip on air.
+   */
+  private charge(of: ClipSource | null, frames: number): void {
+    const head = this.sources[0];
+    const src = of && !of.reported ? of : head && !head.timed && !head.reported && head.aired > 0 ? head : null;
+    if (src && frames > 0) src.framesLost += frames;
   }
 
   private finish(src: ClipSource, endedAtMs: number): void {
@@ -567,7 +531,8 @@ export class FfmpegEngine implements Engine {
     // as it would have aired, on time; ENGINE_BEHIND and framesDropped say what the output showed.
     const dueAt = src.dueAt;
     if (src.taken === 0 && dueAt !== null) this.pending.push(() => src.listener.onAir(dueAt));
-    this.pending.push(() => src.listener.onEnd({ ok: true, endedAtMs }));
+    const framesLost = src.framesLost || undefined;
+    this.pending.push(() => src.listener.onEnd({ ok: true, endedAtMs, framesLost }));
   }
 
   private decoderExited(src: ClipSource): void {
