@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWorkers, type Workers } from '../../src/worker/index.ts';
-import { type GqlResult, useTestServer } from '../helpers/server.ts';
-import { createChannelWithPlaylist, moveIntoProject, setUpMedia, until, type Media } from './as-run-helpers.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { GqlResult } from '../helpers/server.ts';
+import { until } from './as-run-helpers.ts';
+import { useScheduledChannel } from './scheduled-channel.ts';
 
 // The schedule on air end to end, through the GraphQL API: a real sidecar
 // (local orchestrator, ffmpeg engine) to a real SRT receiver runs a schedule
@@ -13,53 +13,23 @@ import { createChannelWithPlaylist, moveIntoProject, setUpMedia, until, type Med
 const FRAME_MS = 40; // 576p25
 const CLIPS = { 'filler.mp4': 6, 'prog1.mp4': 8, 'prog2.mp4': 16, 'prog3.mp4': 8, 'extra.mp4': 8 };
 
-let media: Media & { srtPort: number };
-beforeAll(async () => {
-  media = await setUpMedia(CLIPS);
+const rig = useScheduledChannel(CLIPS, {
+  env: {
+    // Failover within a few seconds of the kill, as in the fault suite.
+    HEARTBEAT_TIMEOUT_MS: '3000',
+    CONTROL_TICK_MS: '500',
+    EVENTS_WAIT_MS: '1000',
+    INGEST_LEASE_MS: '1000',
+    SIDECAR_TIMEOUT_MS: '10000',
+    RECONCILE_INTERVAL_MS: '600000',
+  },
 });
-afterAll(() => media?.close());
-const { server, cast } = useTestServer(() => ({
-  ...media.env,
-  // Failover within a few seconds of the kill, as in the fault suite.
-  HEARTBEAT_TIMEOUT_MS: '3000',
-  CONTROL_TICK_MS: '500',
-  EVENTS_WAIT_MS: '1000',
-  INGEST_LEASE_MS: '1000',
-  SIDECAR_TIMEOUT_MS: '10000',
-  RECONCILE_INTERVAL_MS: '600000',
-}));
-let workers: Workers;
+const { server, cast, assets, operator } = rig;
 let channelId: string;
 let playlistId: string;
-const assets: Record<string, string> = {};
-
-beforeAll(async () => {
-  await moveIntoProject(media.store, cast.home.id);
-  workers = await startWorkers(server.services);
-  // A playlist of every clip stages them all; the schedule names their assets.
-  ({ channelId, playlistId } = await createChannelWithPlaylist(
-    server.gql,
-    cast,
-    media.srtPort,
-    Object.entries(CLIPS).map(([name, s]) => [name, s * 1000]),
-    '576p2500',
-  ));
-  const res = await server.gql(
-    cast.viewer.token,
-    `{ playlist(id: "${playlistId}") { items { asset { id filename } } } }`,
-  );
-  for (const { asset } of res.data.playlist.items) assets[asset.filename] = asset.id;
-}, 120_000);
-
-afterAll(async () => {
-  await workers?.close();
+beforeAll(() => {
+  ({ channelId, playlistId } = rig);
 });
-
-const operator = async (query: string, variables: Record<string, unknown> = {}) => {
-  const res = await server.gql(cast.operator.token, query, variables);
-  expect(res.errors).toBeUndefined();
-  return res.data;
-};
 
 const ENGINE = `query($id: ID!) { channel(id: $id) { restartCount engine {
   state current { clipName positionMs startedAt }

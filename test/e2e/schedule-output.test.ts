@@ -1,17 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWorkers, type Workers } from '../../src/worker/index.ts';
+import { SidecarClient } from '../../src/services/sidecar-client.ts';
 import { FrameReceiver, type ReceivedFrame } from '../helpers/frame-receiver.ts';
 import { srtListening } from '../helpers/srt-receiver.ts';
-import { useTestServer } from '../helpers/server.ts';
-import { SidecarClient } from '../../src/services/sidecar-client.ts';
-import {
-  createChannelWithPlaylist,
-  moveIntoProject,
-  setUpMedia,
-  sidecarOf,
-  until,
-  type Media,
-} from './as-run-helpers.ts';
+import { sidecarOf, until } from './as-run-helpers.ts';
+import { useScheduledChannel } from './scheduled-channel.ts';
 
 // The schedule on air measured on the output, not from the engine's report: a
 // real sidecar (ffmpeg engine, 576p25) sends to an SRT receiver that decodes
@@ -67,45 +59,17 @@ function runsOf(clips: string[]): [string, number, number][] {
   return runs;
 }
 
-let media: Media & { srtPort: number };
-beforeAll(async () => {
-  media = await setUpMedia(CLIPS, { colours: COLOURS, receiver: false });
+const rig = useScheduledChannel(CLIPS, {
+  env: { RECONCILE_INTERVAL_MS: '600000' },
+  media: { colours: COLOURS, receiver: false },
 });
-afterAll(() => media?.close());
-const { server, cast } = useTestServer(() => ({ ...media.env, RECONCILE_INTERVAL_MS: '600000' }));
-let workers: Workers;
+const { server, assets, operator } = rig;
 let channelId: string;
-const assets: Record<string, string> = {};
-const receiver = { current: null as FrameReceiver | null };
-
-beforeAll(async () => {
-  await moveIntoProject(media.store, cast.home.id);
-  workers = await startWorkers(server.services);
-  let playlistId: string;
-  ({ channelId, playlistId } = await createChannelWithPlaylist(
-    server.gql,
-    cast,
-    media.srtPort,
-    Object.entries(CLIPS).map(([name, s]) => [name, s * 1000]),
-    '576p2500',
-  ));
-  const res = await server.gql(
-    cast.viewer.token,
-    `{ playlist(id: "${playlistId}") { items { asset { id filename } } } }`,
-  );
-  for (const { asset } of res.data.playlist.items) assets[asset.filename] = asset.id;
-}, 120_000);
-
-afterAll(async () => {
-  receiver.current?.close();
-  await workers?.close();
+beforeAll(() => {
+  channelId = rig.channelId;
 });
-
-const operator = async (query: string, variables: Record<string, unknown> = {}) => {
-  const res = await server.gql(cast.operator.token, query, variables);
-  expect(res.errors).toBeUndefined();
-  return res.data;
-};
+const receiver = { current: null as FrameReceiver | null };
+afterAll(() => receiver.current?.close());
 
 interface Entry {
   clipName: string;
@@ -137,10 +101,10 @@ describe('a schedule on air, measured on the output', () => {
       a: [assets['filler.mp4']],
     });
     // The receiver listens before the sidecar calls: frames sent while the sender retries would be lost to it.
-    const rx = new FrameReceiver(media.srtPort);
+    const rx = new FrameReceiver(rig.media.srtPort);
     receiver.current = rx;
     rx.start();
-    await srtListening(media.srtPort);
+    await srtListening(rig.media.srtPort);
     await operator(`mutation { startChannel(id: "${channelId}") { status } }`);
     // The channel on air with filler, then the HARD events from T0, a few seconds on (a whole second):
     // a channel's start takes from 2 to over 20 s on a loaded machine, an edit on air about a second.

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWorkers, type Workers } from '../../src/worker/index.ts';
-import { type GqlResult, useTestServer } from '../helpers/server.ts';
-import { createChannelWithPlaylist, moveIntoProject, setUpMedia, until, type Media } from './as-run-helpers.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { GqlResult } from '../helpers/server.ts';
+import { until } from './as-run-helpers.ts';
+import { useScheduledChannel } from './scheduled-channel.ts';
 
 // An operator's skip on a channel whose schedule airs, end to end through the
 // GraphQL API: a real sidecar (local orchestrator, ffmpeg engine, 576p25) runs a
@@ -13,43 +13,12 @@ import { createChannelWithPlaylist, moveIntoProject, setUpMedia, until, type Med
 const FRAME_MS = 40;
 const CLIPS = { 'filler.mp4': 6, 'one.mp4': 8, 'two.mp4': 8, 'three.mp4': 8 };
 
-let media: Media & { srtPort: number };
-beforeAll(async () => {
-  media = await setUpMedia(CLIPS);
-});
-afterAll(() => media?.close());
-const { server, cast } = useTestServer(() => ({ ...media.env, EVENTS_WAIT_MS: '1000', CONTROL_TICK_MS: '500' }));
-let workers: Workers;
+const rig = useScheduledChannel(CLIPS, { env: { EVENTS_WAIT_MS: '1000', CONTROL_TICK_MS: '500' } });
+const { server, cast, assets, operator } = rig;
 let channelId: string;
-const assets: Record<string, string> = {};
-
-beforeAll(async () => {
-  await moveIntoProject(media.store, cast.home.id);
-  workers = await startWorkers(server.services);
-  let playlistId: string;
-  ({ channelId, playlistId } = await createChannelWithPlaylist(
-    server.gql,
-    cast,
-    media.srtPort,
-    Object.entries(CLIPS).map(([name, s]) => [name, s * 1000]),
-    '576p2500',
-  ));
-  const res = await server.gql(
-    cast.viewer.token,
-    `{ playlist(id: "${playlistId}") { items { asset { id filename } } } }`,
-  );
-  for (const { asset } of res.data.playlist.items) assets[asset.filename] = asset.id;
-}, 120_000);
-
-afterAll(async () => {
-  await workers?.close();
+beforeAll(() => {
+  channelId = rig.channelId;
 });
-
-const operator = async (query: string, variables: Record<string, unknown> = {}) => {
-  const res = await server.gql(cast.operator.token, query, variables);
-  expect(res.errors).toBeUndefined();
-  return res.data;
-};
 const SKIP = 'mutation($c: ID!) { skip(channelId: $c) { state } }';
 const skip = () => server.gql(cast.operator.token, SKIP, { c: channelId });
 const refusal = (res: GqlResult) => ({ message: res.errors?.[0]?.message, extensions: res.errors?.[0]?.extensions });
