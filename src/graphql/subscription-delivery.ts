@@ -1,61 +1,18 @@
-import { authenticateMany } from '../auth/authenticate.ts';
 import type { Principal } from '../auth/principal.ts';
-import type { PrincipalCache } from '../auth/principal-cache.ts';
 import { ErrorCode, OnairError } from '../errors.ts';
 import type { Context } from './context.ts';
-import type { Services } from '../services/index.ts';
 import type { PubSub, Topics } from '../services/pubsub.ts';
+import { Mailbox, MAX_UNREAD } from './subscription-mailbox.ts';
+import { rightsKey } from './subscription-execution.ts';
+import { subscriberPrincipals, type SubscriberPrincipals } from './subscription-principals.ts';
 
 // How an event on the bus reaches each subscriber of this replica. An event is
 // delivered to many subscribers at once (a thousand operators watching one
-// channel), so the work done once per event is kept apart from the work done
-// once per subscriber, and the latter stays small: a map lookup for the
-// subscriber's rights, a check, a queue.
-
-/**
- * Messages a subscriber may leave unread before its subscription ends: a
- * stalled client must not hold events for ever, nor slow the others.
- */
-export const MAX_UNREAD = 256;
-
-type Batch = { headers: Set<string>; answers: Promise<Map<string, Principal | null>> };
-type Lookups = { inFlight: Map<string, Promise<Principal | null>>; batch: Batch | null };
-const lookups = new WeakMap<PrincipalCache, Lookups>();
-
-/**
- * The subscriber as its credentials resolve now; null once they no longer
- * authenticate (revoked token, deleted user). The principal cache answers
- * most calls. The others are collected until the running code yields and
- * answered together, in one statement: an event delivered to a thousand
- * operators whose cached principals have just expired costs one query.
- */
-export function currentPrincipal(
-  services: Pick<Services, 'sql' | 'principals'>,
-  authorization: string | null,
-): Promise<Principal | null> {
-  if (!authorization) return Promise.resolve(null);
-  const cached = services.principals.get(authorization);
-  if (cached) return Promise.resolve(cached);
-  let state = lookups.get(services.principals);
-  if (!state) lookups.set(services.principals, (state = { inFlight: new Map(), batch: null }));
-  const lookup = state;
-  const known = lookup.inFlight.get(authorization);
-  if (known) return known;
-  if (!lookup.batch) {
-    const headers = new Set<string>();
-    const answers = Promise.resolve().then(() => {
-      lookup.batch = null;
-      return authenticateMany(services.sql, [...headers], services.principals);
-    });
-    lookup.batch = { headers, answers };
-  }
-  lookup.batch.headers.add(authorization);
-  const answer = lookup.batch.answers
-    .then((found) => found.get(authorization) ?? null)
-    .finally(() => lookup.inFlight.delete(authorization));
-  lookup.inFlight.set(authorization, answer);
-  return answer;
-}
+// channel), most of them with the same rights: subscribers of the same stream
+// (topic, keys and arguments) and the same rights form a group, and an event
+// is checked once per group (are the principals fresh, what may these rights
+// see of it), then handed to each member. What stays per subscriber is the
+// hand-over itself, and the few messages held until its first one is out.
 
 type Listener<E> = (event: E) => void;
 
@@ -119,132 +76,147 @@ export function listen<K extends keyof Topics>(
   };
 }
 
-/**
- * A stream that can hand its values over as they come, synchronously, instead
- * of one pull (and its promises) at a time: what a transport that writes each
- * message at once uses (graphql/subscription-execution.ts). Once taken, the
- * stream's iterator only tells its end: done, or the error it failed with.
- */
-export const PUSH = Symbol('onair.push');
-
-export interface Pushable<T> extends AsyncIterableIterator<T> {
-  [PUSH](consumer: (value: T) => void): void;
-}
-
-export const isPushable = <T>(stream: AsyncIterable<T>): stream is Pushable<T> =>
-  typeof (stream as Partial<Pushable<T>>)[PUSH] === 'function';
-
-/** A subscription's messages not yet taken by the transport; an async iterator of them. */
-class Mailbox<T> implements Pushable<T> {
-  private readonly queue: T[] = [];
-  private waiting: { resolve(r: IteratorResult<T>): void; reject(err: unknown): void } | null = null;
-  private closed = false;
-  private failure: unknown = null;
-  private consumer: ((value: T) => void) | null = null;
-
-  constructor(private readonly onClose: () => void) {}
-
-  [PUSH](consumer: (value: T) => void): void {
-    this.consumer = consumer;
-    for (const value of this.queue.splice(0)) consumer(value);
-  }
-
-  put(value: T): void {
-    if (this.closed) return;
-    if (this.consumer) {
-      this.consumer(value);
-      return;
-    }
-    const waiting = this.waiting;
-    if (waiting) {
-      this.waiting = null;
-      waiting.resolve({ value, done: false });
-      return;
-    }
-    this.queue.push(value);
-    if (this.queue.length > MAX_UNREAD) {
-      this.fail(
-        new OnairError(
-          ErrorCode.INTERNAL_SERVER_ERROR,
-          `the subscriber fell ${MAX_UNREAD} messages behind: subscribe again`,
-        ),
-      );
-    }
-  }
-
-  /** Ends the stream after what is queued; with an error, at once. */
-  fail(error: unknown): void {
-    if (this.closed) return;
-    this.failure = error;
-    this.queue.length = 0;
-    this.close();
-  }
-
-  end(): void {
-    if (this.closed) return;
-    this.close();
-  }
-
-  private close() {
-    this.closed = true;
-    this.onClose();
-    const waiting = this.waiting;
-    this.waiting = null;
-    if (!waiting) return;
-    if (this.failure) {
-      waiting.reject(this.failure);
-      this.failure = null;
-    } else {
-      waiting.resolve({ value: undefined, done: true });
-    }
-  }
-
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
-  next(): Promise<IteratorResult<T>> {
-    if (this.queue.length && !this.consumer) return Promise.resolve({ value: this.queue.shift() as T, done: false });
-    if (this.failure) {
-      const failure = this.failure;
-      this.failure = null;
-      return Promise.reject(failure);
-    }
-    if (this.closed) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
-  }
-
-  return(): Promise<IteratorResult<T>> {
-    this.queue.length = 0;
-    this.failure = null;
-    this.end();
-    return Promise.resolve({ value: undefined, done: true });
-  }
-
-  throw(err: unknown): Promise<IteratorResult<T>> {
-    return this.return().then(() => Promise.reject(err));
-  }
-
-  [Symbol.asyncIterator]() {
-    return this;
-  }
-}
-
 export interface Delivery<E, T> {
-  /** What the subscriber receives of an event given its rights now: nothing, one message or several. */
+  /**
+   * What a subscriber with these rights receives of an event: nothing, one
+   * message or several. It may depend on the event, the rights and what
+   * `group` names, nothing else: it runs once for every subscriber of a group.
+   */
   accept(event: E, principal: Principal): T[] | Promise<T[]>;
+  /** What `accept` depends on besides the event and the rights (the stream's arguments). */
+  group: string;
   /** The first message, before any event (engineStatus: the current state). */
   first?: () => Promise<T>;
+  /** Per subscriber, after `accept`: false drops the message (engineStatus: one its first message showed). */
+  keep?: (value: T) => boolean;
+}
+
+/** One subscriber of a group. */
+interface Member<T> {
+  readonly ctx: Context;
+  readonly mailbox: Mailbox<T>;
+  readonly keep: ((value: T) => boolean) | undefined;
+  /** Messages that came while its first one was loading; null once that is out. */
+  held: T[] | null;
 }
 
 const isPromise = <V>(value: V | Promise<V>): value is Promise<V> => typeof (value as Promise<V>)?.then === 'function';
 
+function handTo<T>(member: Member<T>, value: T): void {
+  if (member.held) {
+    member.held.push(value);
+    if (member.held.length > MAX_UNREAD)
+      member.mailbox.fail(
+        new OnairError(
+          ErrorCode.INTERNAL_SERVER_ERROR,
+          'events arrived faster than the first message: subscribe again',
+        ),
+      );
+    return;
+  }
+  if (member.keep && !member.keep(value)) return;
+  member.mailbox.put(value);
+}
+
 /**
- * One subscriber's stream of a bus topic. Every event is checked at delivery
- * against the subscriber's rights as they are then (re-resolved from its
- * credentials: a removed membership stops the project's events, a revoked
- * token ends the stream). Events are handled in order; a check that needs
- * the database holds the ones behind it.
+ * The subscribers of one stream with the same rights. Events are handled in
+ * order; a check that needs the database (principals to re-read, an `accept`
+ * that reads) holds the ones behind it.
+ */
+class Group<E, T> {
+  readonly members = new Set<Member<T>>();
+  private readonly inbox: E[] = [];
+  private busy = false;
+  private readonly stops: (() => void)[];
+
+  constructor(
+    /** A principal with the group's rights (any member's). */
+    private readonly principal: Principal,
+    private readonly delivery: Delivery<E, T>,
+    private readonly registry: SubscriberPrincipals,
+    private readonly ctx: Context,
+    listenTo: (listener: (event: E) => void) => (() => void)[],
+    private readonly onEmpty: () => void,
+  ) {
+    this.stops = listenTo((event) => this.onEvent(event));
+  }
+
+  join(member: Member<T>): void {
+    this.members.add(member);
+  }
+
+  leave(member: Member<T>): void {
+    if (!this.members.delete(member) || this.members.size > 0) return;
+    for (const stop of this.stops) stop();
+    this.inbox.length = 0;
+    this.onEmpty();
+  }
+
+  private onEvent(event: E): void {
+    this.inbox.push(event);
+    // Events wait here only while a check needs the database: a group that cannot keep up is dropped.
+    if (this.inbox.length > MAX_UNREAD) {
+      const error = new OnairError(
+        ErrorCode.INTERNAL_SERVER_ERROR,
+        'events arrive faster than they can be checked: subscribe again',
+      );
+      for (const member of [...this.members]) member.mailbox.fail(error);
+    } else if (!this.busy) this.drain();
+  }
+
+  private readonly drain = (): void => {
+    this.busy = true;
+    while (this.inbox.length && this.members.size) {
+      if (!this.registry.fresh()) {
+        // The members' principals are re-read before this event is checked (a revoked token gets nothing more).
+        this.registry.refresh().then(this.drain, (err: unknown) => {
+          this.skip(this.inbox.shift(), err);
+          this.drain();
+        });
+        return;
+      }
+      const event = this.inbox.shift() as E;
+      let values: T[] | Promise<T[]>;
+      try {
+        values = this.delivery.accept(event, this.principal);
+      } catch (err) {
+        this.skip(event, err);
+        continue;
+      }
+      if (isPromise(values)) {
+        values.then(this.dispatch, (err: unknown) => this.skip(event, err)).then(this.drain);
+        return;
+      }
+      this.dispatch(values);
+    }
+    this.busy = false;
+  };
+
+  private readonly dispatch = (values: T[]): void => {
+    for (const value of values)
+      for (const member of this.members) {
+        try {
+          handTo(member, value);
+        } catch {
+          // One subscriber's failure is its own; the others still get the event.
+        }
+      }
+  };
+
+  private skip(_event: E | undefined, err: unknown): void {
+    // Rights that cannot be checked now (database unreachable) deliver nothing.
+    this.ctx.log.warn({ err: (err as Error).message }, 'subscription: an event was not delivered');
+  }
+}
+
+const groups = new WeakMap<PubSub, Map<string, Group<unknown, unknown>>>();
+
+/**
+ * One subscriber's stream of a bus topic. Every event is checked against the
+ * subscriber's rights as they are when it is delivered (its principal re-read
+ * at most AUTH_CACHE_MS before: a removed membership stops the project's
+ * events, a revoked token ends the stream), once for all the subscribers of
+ * the same stream and rights.
  */
 export function deliver<K extends keyof Topics, T>(
   ctx: Context,
@@ -255,80 +227,77 @@ export function deliver<K extends keyof Topics, T>(
 ): AsyncIterable<T> {
   type E = EventOf<K>;
   const { services } = ctx;
-  const authorization = ctx.authorization ?? null;
-  const inbox: E[] = [];
-  // Held until the first message is out.
-  let busy = delivery.first !== undefined;
-  const mailbox: Mailbox<T> = new Mailbox<T>(() => {
-    for (const stop of stops) stop();
-  });
+  const registry = subscriberPrincipals(services);
+  let byName = groups.get(services.pubsub);
+  if (!byName) groups.set(services.pubsub, (byName = new Map()));
+  const named = byName;
+  const stream = `${topic}\u0000${keys.join('\u0001')}\u0000${delivery.group}`;
 
-  const handle = (event: E, principal: Principal | null): void | Promise<void> => {
-    if (principal === null)
-      return mailbox.fail(new OnairError(ErrorCode.UNAUTHENTICATED, 'the token no longer authenticates'));
-    // Nested fields of the message resolve with the rights just checked.
+  let group: Group<E, T> | null = null;
+  let unwatch = () => {};
+  const member: Member<T> = {
+    ctx,
+    keep: delivery.keep,
+    held: delivery.first ? [] : null,
+    mailbox: new Mailbox<T>(() => {
+      group?.leave(member);
+      group = null;
+      unwatch();
+    }),
+  };
+  const unauthenticated = () =>
+    member.mailbox.fail(new OnairError(ErrorCode.UNAUTHENTICATED, 'the token no longer authenticates'));
+
+  /** Into the group of these rights (made on first use). */
+  const enter = (principal: Principal) => {
+    // Nested fields of the messages resolve with these rights.
     ctx.principal = principal;
-    const values = delivery.accept(event, principal);
-    if (!isPromise(values)) {
-      for (const value of values) mailbox.put(value);
-      return;
-    }
-    return values.then((list) => {
-      for (const value of list) mailbox.put(value);
-    });
-  };
-
-  const skip = (err: unknown) => {
-    // Rights that cannot be checked now (database unreachable) deliver nothing.
-    ctx.log.warn({ err: (err as Error).message }, 'subscription: an event was not delivered');
-  };
-
-  const drain = (): void => {
-    busy = true;
-    while (inbox.length && !mailbox.isClosed) {
-      const event = inbox.shift() as E;
-      const cached = authorization ? services.principals.get(authorization) : undefined;
-      let outcome: void | Promise<void>;
-      try {
-        outcome = cached
-          ? handle(event, cached)
-          : currentPrincipal(services, authorization).then((p) => handle(event, p));
-      } catch (err) {
-        skip(err);
-        continue;
-      }
-      if (isPromise(outcome)) {
-        outcome.catch(skip).then(drain);
-        return;
-      }
-    }
-    busy = false;
-  };
-
-  const onEvent = (event: E) => {
-    inbox.push(event);
-    // Events wait here only while a check needs the database: one that cannot keep up is dropped.
-    if (inbox.length > MAX_UNREAD)
-      mailbox.fail(
-        new OnairError(
-          ErrorCode.INTERNAL_SERVER_ERROR,
-          'events arrive faster than they can be checked: subscribe again',
-        ),
+    const name = `${stream}\u0000${rightsKey(principal)}`;
+    let found = named.get(name) as Group<E, T> | undefined;
+    if (!found) {
+      const made: Group<E, T> = new Group<E, T>(
+        principal,
+        delivery,
+        registry,
+        ctx,
+        (listener) => keys.map((key) => listen(services.pubsub, topic, key, listener)),
+        () => {
+          if (named.get(name) === (made as unknown)) named.delete(name);
+        },
       );
-    else if (!busy) drain();
+      named.set(name, made as unknown as Group<unknown, unknown>);
+      found = made;
+    }
+    group?.leave(member);
+    group = found;
+    found.join(member);
   };
-  const stops = keys.map((key) => listen(services.pubsub, topic, key, onEvent));
+
+  const authorization = ctx.authorization ?? null;
+  if (!authorization || !ctx.principal) {
+    unauthenticated();
+    return member.mailbox;
+  }
+  const [principal, stop] = registry.watch(authorization, ctx.principal, (now) => {
+    if (now === null) unauthenticated();
+    else if (!member.mailbox.isClosed) enter(now);
+  });
+  unwatch = stop;
+  if (principal === null) unauthenticated();
+  else enter(principal);
 
   if (delivery.first) {
     delivery.first().then(
       (value) => {
-        mailbox.put(value);
-        drain();
+        const held = member.held ?? [];
+        member.held = null;
+        member.mailbox.put(value);
+        for (const later of held) handTo(member, later);
       },
-      (err: unknown) => mailbox.fail(err),
+      (err: unknown) => member.mailbox.fail(err),
     );
   }
-  return mailbox;
+  return member.mailbox;
 }
 
 /** Work done once per event for all its subscribers (parsing, dates). */

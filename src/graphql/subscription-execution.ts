@@ -1,7 +1,7 @@
 import { useEngine, type Plugin } from '@envelop/core';
 import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import type { Principal } from '../auth/principal.ts';
-import { isPushable, PUSH, type Pushable } from './subscription-delivery.ts';
+import { isPushable, PUSH, type Pushable } from './subscription-mailbox.ts';
 import type { Context, ResultSink } from './context.ts';
 
 // One status change of a channel goes to every operator watching it: a

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { GraphQLError, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { currentPrincipal } from '../graphql/subscription-delivery.ts';
+import { currentPrincipal } from '../graphql/subscription-principals.ts';
 import { ErrorCode } from '../errors.ts';
 import type { Context, ContextDeps } from '../graphql/context.ts';
 import type { ResultSink } from '../graphql/context.ts';
@@ -73,6 +73,27 @@ function payloadOf(result: ExecutionResult, mask: Masker, maxBytes: number): str
 }
 
 /**
+ * The whole `next` message of a result, encoded once per operation id: clients
+ * mostly number their operations alike, so a thousand sockets get the same
+ * bytes, and no socket pays for turning a string into them.
+ */
+const messages = new WeakMap<ExecutionResult, Map<string, Buffer>>();
+
+function messageOf(result: ExecutionResult, id: string, mask: Masker, maxBytes: number): Buffer {
+  let byId = messages.get(result);
+  if (!byId) messages.set(result, (byId = new Map()));
+  let message = byId.get(id);
+  if (message === undefined) {
+    message = Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":${payloadOf(result, mask, maxBytes)}}`);
+    byId.set(id, message);
+  }
+  return message;
+}
+
+/** graphql-transport-ws speaks in text frames: a Buffer goes out as one, not as binary. */
+const TEXT = { binary: false } as const;
+
+/**
  * A subscription's results written to its socket as graphql-transport-ws
  * `next` messages, at once: a status change goes out to a thousand sockets
  * without a thousand chains of promises and JSON serializations. graphql-ws
@@ -88,12 +109,11 @@ function socketSink(
   maxResponseBytes: number,
   onBehind: () => void,
 ): ResultSink {
-  const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
   let open = true;
   return {
     next(result) {
       if (!open || !(id in subscriptions) || socket.readyState !== socket.OPEN) return;
-      socket.send(`${head}${payloadOf(result, mask, maxResponseBytes)}}`);
+      socket.send(messageOf(result, id, mask, maxResponseBytes), TEXT);
       if (socket.bufferedAmount > maxBufferedBytes) {
         open = false;
         onBehind();
