@@ -2,7 +2,6 @@ import { authenticateMany, readPrincipals, tokenHashOf } from '../auth/authentic
 import type { Principal } from '../auth/principal.ts';
 import type { PrincipalCache } from '../auth/principal-cache.ts';
 import type { Services } from '../services/index.ts';
-import { rightsKey } from './subscription-execution.ts';
 
 // The principals of this replica's subscribers, kept fresh away from the
 // events' path. A status change goes to a thousand operators, each with a
@@ -47,6 +46,13 @@ export function currentPrincipal(
     .finally(() => lookup.inFlight.delete(authorization));
   lookup.inFlight.set(authorization, answer);
   return answer;
+}
+
+/** Whether two principals may see and do the same (what subscription-execution.ts's rightsKey tells apart). */
+function sameRights(a: Principal, b: Principal): boolean {
+  if (a.isAdmin !== b.isAdmin || a.roles.size !== b.roles.size) return false;
+  for (const [project, role] of a.roles) if (b.roles.get(project) !== role) return false;
+  return true;
 }
 
 /** Told the subscriber's principal when its rights changed; null when its token no longer authenticates. */
@@ -149,7 +155,7 @@ export class SubscriberPrincipals {
         if (now) principals.set(header, now);
         entry.until = until;
         const before = entry.principal;
-        if (now && before && rightsKey(now) === rightsKey(before)) continue;
+        if (now && before && sameRights(now, before)) continue;
         entry.principal = now;
         for (const watcher of [...entry.watchers]) watcher(now);
       }

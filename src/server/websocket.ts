@@ -73,31 +73,61 @@ function payloadOf(result: ExecutionResult, mask: Masker, maxBytes: number): str
 }
 
 /**
- * The whole `next` message of a result, encoded once per operation id: clients
- * mostly number their operations alike, so a thousand sockets get the same
- * bytes, and no socket pays for turning a string into them.
+ * A WebSocket text frame (RFC 6455 §5.2: FIN, opcode 1, unmasked as a server
+ * sends it) holding `text`.
  */
-const messages = new WeakMap<ExecutionResult, Map<string, Buffer>>();
+function textFrame(text: string): { frame: Buffer; header: number } {
+  const length = Buffer.byteLength(text);
+  const header = length < 126 ? 2 : length < 65536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(header + length);
+  frame[0] = 0x81;
+  if (length < 126) frame[1] = length;
+  else if (length < 65536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    frame.writeUInt32BE(length >>> 0, 6);
+  }
+  frame.write(text, header);
+  return { frame, header };
+}
 
-function messageOf(result: ExecutionResult, id: string, mask: Masker, maxBytes: number): Buffer {
+/**
+ * The `next` message of a result as a whole frame, encoded and framed once per
+ * operation id: clients mostly number their operations alike, so a thousand
+ * sockets get the same bytes, and no socket pays for encoding or framing them.
+ */
+const messages = new WeakMap<ExecutionResult, Map<string, { frame: Buffer; header: number }>>();
+
+function messageOf(result: ExecutionResult, id: string, mask: Masker, maxBytes: number) {
   let byId = messages.get(result);
   if (!byId) messages.set(result, (byId = new Map()));
   let message = byId.get(id);
   if (message === undefined) {
-    message = Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":${payloadOf(result, mask, maxBytes)}}`);
+    message = textFrame(`{"id":${JSON.stringify(id)},"type":"next","payload":${payloadOf(result, mask, maxBytes)}}`);
     byId.set(id, message);
   }
   return message;
 }
 
-/** graphql-transport-ws speaks in text frames: a Buffer goes out as one, not as binary. */
+/** graphql-transport-ws speaks in text frames: a Buffer given to `ws` goes out as one, not as binary. */
 const TEXT = { binary: false } as const;
+
+/**
+ * The socket under each connection, as the upgrade handed it to `ws`. Without
+ * an extension (no permessage-deflate: the server offers none) `ws` writes each
+ * frame to it at once and in order, so a frame made beforehand can be written
+ * to it the same way; bufferedAmount still counts what waits.
+ */
+const rawSockets = new WeakMap<WebSocket, Duplex>();
 
 /**
  * A subscription's results written to its socket as graphql-transport-ws
  * `next` messages, at once: a status change goes out to a thousand sockets
- * without a thousand chains of promises and JSON serializations. graphql-ws
- * keeps the rest of the protocol (errors, complete, ping).
+ * without a thousand chains of promises, serializations and frames.
+ * graphql-ws keeps the rest of the protocol (errors, complete, ping).
  */
 function socketSink(
   socket: WebSocket,
@@ -109,11 +139,14 @@ function socketSink(
   maxResponseBytes: number,
   onBehind: () => void,
 ): ResultSink {
+  const raw = socket.extensions === '' ? rawSockets.get(socket) : undefined;
   let open = true;
   return {
     next(result) {
       if (!open || !(id in subscriptions) || socket.readyState !== socket.OPEN) return;
-      socket.send(messageOf(result, id, mask, maxResponseBytes), TEXT);
+      const message = messageOf(result, id, mask, maxResponseBytes);
+      if (raw?.writable) raw.write(message.frame);
+      else socket.send(message.frame.subarray(message.header), TEXT);
       if (socket.bufferedAmount > maxBufferedBytes) {
         open = false;
         onBehind();
@@ -180,7 +213,10 @@ export function attachGraphqlWebSocket(server: Server, yoga: Yoga, deps: Context
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      rawSockets.set(ws, socket);
+      wss.emit('connection', ws, req);
+    });
   };
   server.on('upgrade', onUpgrade);
 
