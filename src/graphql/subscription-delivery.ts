@@ -14,7 +14,9 @@ import { subscriberPrincipals, type SubscriberPrincipals } from './subscription-
 // see of it), then handed to each member. What stays per subscriber is the
 // hand-over itself, and the few messages held until its first one is out.
 
-type Listener<E> = (event: E) => void;
+/** An event, and its number: events are numbered in the order they reach this replica, whatever their topic. */
+type Listener<E> = (event: E, seq: number) => void;
+let lastSeq = 0;
 
 /** The event a topic carries (its key, if any, comes first). */
 export type EventOf<K extends keyof Topics> = Topics[K] extends [...unknown[], infer E] ? E : never;
@@ -53,9 +55,10 @@ export function listen<K extends keyof Topics>(
     };
     const pump = (result: IteratorResult<unknown>) => {
       if (result.done) return forget();
+      const seq = ++lastSeq;
       for (const l of listeners) {
         try {
-          (l as Listener<unknown>)(result.value);
+          (l as Listener<unknown>)(result.value, seq);
         } catch {
           // One subscriber's failure is its own; the others still get the event.
         }
@@ -98,6 +101,8 @@ interface Member<T> {
   readonly keep: ((value: T) => boolean) | undefined;
   /** Messages that came while its first one was loading; null once that is out. */
   held: T[] | null;
+  /** The number of the first event it gets: none from before it subscribed, none twice when it changes groups. */
+  from: number;
 }
 
 const isPromise = <V>(value: V | Promise<V>): value is Promise<V> => typeof (value as Promise<V>)?.then === 'function';
@@ -126,6 +131,13 @@ function handTo<T>(member: Member<T>, value: T): void {
 class Group<E, T> {
   readonly members = new Set<Member<T>>();
   private readonly inbox: E[] = [];
+  private readonly seqs: number[] = [];
+  /** The number of the last event handled (delivered or dropped). */
+  private handled = lastSeq;
+  /** Events up to this number came before the group: it has them only from members' former groups. */
+  private readonly createdAt = lastSeq;
+  /** The number of the last event taken from a member's former group. */
+  private adoptedTo = 0;
   private busy = false;
   private readonly stops: (() => void)[];
 
@@ -135,25 +147,57 @@ class Group<E, T> {
     private readonly delivery: Delivery<E, T>,
     private readonly registry: SubscriberPrincipals,
     private readonly ctx: Context,
-    listenTo: (listener: (event: E) => void) => (() => void)[],
+    listenTo: (listener: (event: E, seq: number) => void) => (() => void)[],
     private readonly onEmpty: () => void,
   ) {
-    this.stops = listenTo((event) => this.onEvent(event));
+    this.stops = listenTo((event, seq) => this.onEvent(event, seq));
   }
 
   join(member: Member<T>): void {
     this.members.add(member);
   }
 
+  /** The number of the next event its members have not had from it. */
+  get next(): number {
+    return this.handled + 1;
+  }
+
   leave(member: Member<T>): void {
     if (!this.members.delete(member) || this.members.size > 0) return;
     for (const stop of this.stops) stop();
     this.inbox.length = 0;
+    this.seqs.length = 0;
     this.onEmpty();
   }
 
-  private onEvent(event: E): void {
+  /**
+   * A member comes from another group of the same stream (its rights changed):
+   * the events that group received and has not handled yet, and this one never
+   * received (it did not exist yet), are this group's to handle too.
+   */
+  adopt(from: Group<E, T>): void {
+    // Once it has handled events of its own, older ones would come out of order.
+    if (this.handled > this.createdAt) return;
+    let at = 0;
+    while (at < this.seqs.length && this.seqs[at] <= this.createdAt) at++;
+    const events: E[] = [];
+    const seqs: number[] = [];
+    for (let i = 0; i < from.seqs.length; i++) {
+      const seq = from.seqs[i];
+      if (seq <= this.adoptedTo || seq > this.createdAt) continue;
+      events.push(from.inbox[i]);
+      seqs.push(seq);
+      this.adoptedTo = seq;
+    }
+    if (seqs.length === 0) return;
+    this.inbox.splice(at, 0, ...events);
+    this.seqs.splice(at, 0, ...seqs);
+    if (!this.busy) this.drain();
+  }
+
+  private onEvent(event: E, seq: number): void {
     this.inbox.push(event);
+    this.seqs.push(seq);
     // Events wait here only while a check needs the database: a group that cannot keep up is dropped.
     if (this.inbox.length > MAX_UNREAD) {
       const error = new OnairError(
@@ -170,40 +214,54 @@ class Group<E, T> {
       if (!this.registry.fresh()) {
         // The members' principals are re-read before this event is checked (a revoked token gets nothing more).
         this.registry.refresh().then(this.drain, (err: unknown) => {
-          this.skip(this.inbox.shift(), err);
+          this.handled = this.seqs.shift() ?? this.handled;
+          this.inbox.shift();
+          this.skip(err);
           this.drain();
         });
         return;
       }
       const event = this.inbox.shift() as E;
+      const seq = this.seqs.shift() as number;
       let values: T[] | Promise<T[]>;
       try {
         values = this.delivery.accept(event, this.principal);
       } catch (err) {
-        this.skip(event, err);
+        this.handled = seq;
+        this.skip(err);
         continue;
       }
       if (isPromise(values)) {
-        values.then(this.dispatch, (err: unknown) => this.skip(event, err)).then(this.drain);
+        values
+          .then(
+            (list) => this.dispatch(list, seq),
+            (err: unknown) => {
+              this.handled = seq;
+              this.skip(err);
+            },
+          )
+          .then(this.drain);
         return;
       }
-      this.dispatch(values);
+      this.dispatch(values, seq);
     }
     this.busy = false;
   };
 
-  private readonly dispatch = (values: T[]): void => {
+  private dispatch(values: T[], seq: number): void {
+    this.handled = seq;
     for (const value of values)
       for (const member of this.members) {
+        if (member.from > seq) continue;
         try {
           handTo(member, value);
         } catch {
           // One subscriber's failure is its own; the others still get the event.
         }
       }
-  };
+  }
 
-  private skip(_event: E | undefined, err: unknown): void {
+  private skip(err: unknown): void {
     // Rights that cannot be checked now (database unreachable) deliver nothing.
     this.ctx.log.warn({ err: (err as Error).message }, 'subscription: an event was not delivered');
   }
@@ -239,6 +297,7 @@ export function deliver<K extends keyof Topics, T>(
     ctx,
     keep: delivery.keep,
     held: delivery.first ? [] : null,
+    from: lastSeq + 1,
     mailbox: new Mailbox<T>(() => {
       group?.leave(member);
       group = null;
@@ -268,9 +327,15 @@ export function deliver<K extends keyof Topics, T>(
       named.set(name, made as unknown as Group<unknown, unknown>);
       found = made;
     }
-    group?.leave(member);
+    if (found === group) return;
+    const before = group;
     group = found;
+    if (before) member.from = before.next;
     found.join(member);
+    if (before) {
+      found.adopt(before);
+      before.leave(member);
+    }
   };
 
   const authorization = ctx.authorization ?? null;

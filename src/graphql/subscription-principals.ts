@@ -50,7 +50,8 @@ export function currentPrincipal(
 
 /** Whether two principals may see and do the same (what subscription-execution.ts's rightsKey tells apart). */
 function sameRights(a: Principal, b: Principal): boolean {
-  if (a.isAdmin !== b.isAdmin || a.roles.size !== b.roles.size) return false;
+  if (a.isAdmin || b.isAdmin) return a.isAdmin === b.isAdmin;
+  if (a.roles.size !== b.roles.size) return false;
   for (const [project, role] of a.roles) if (b.roles.get(project) !== role) return false;
   return true;
 }
@@ -67,8 +68,13 @@ interface Entry {
   watchers: Set<PrincipalWatcher>;
 }
 
-/** How far ahead of their expiry the watched principals are re-read: a quarter of the cache time. */
+/**
+ * How far ahead of their expiry the watched principals are re-read: a quarter
+ * of the cache time, or twice what the last read took when that is more (a
+ * loaded database), up to half of it.
+ */
 const LEAD = 0.25;
+const MAX_LEAD = 0.5;
 
 /**
  * The principals of the subscribers of one replica, by Authorization header.
@@ -88,6 +94,8 @@ export class SubscriberPrincipals {
   private timer: NodeJS.Timeout | null = null;
   /** An event asked since the last re-read: subscriptions are busy, so keep them fresh ahead of time. */
   private asked = false;
+  /** How long the last read took (ms). */
+  private lastReadMs = 0;
 
   constructor(private readonly services: Pick<Services, 'sql' | 'principals' | 'log'>) {
     this.readVersion = services.principals.version;
@@ -150,6 +158,7 @@ export class SubscriberPrincipals {
       // A change learnt while reading may not be in what was read: read again.
       if (principals.version !== version) continue;
       const until = started + principals.ttl;
+      const changed: Entry[] = [];
       for (const [header, entry] of read) {
         const now = entry.hash ? (found.get(entry.hash) ?? null) : null;
         if (now) principals.set(header, now);
@@ -157,13 +166,16 @@ export class SubscriberPrincipals {
         const before = entry.principal;
         if (now && before && sameRights(now, before)) continue;
         entry.principal = now;
-        for (const watcher of [...entry.watchers]) watcher(now);
+        changed.push(entry);
       }
       this.readVersion = version;
       let fresh = Number.POSITIVE_INFINITY;
       for (const entry of this.entries.values()) fresh = Math.min(fresh, entry.until);
       this.freshUntil = fresh;
       this.asked = false;
+      this.lastReadMs = Date.now() - started;
+      // Told once the principals are fresh: a subscriber that changes groups may get events at once.
+      for (const entry of changed) for (const watcher of [...entry.watchers]) watcher(entry.principal);
       return;
     }
   }
@@ -173,7 +185,8 @@ export class SubscriberPrincipals {
     if (this.timer || this.round || this.entries.size === 0) return;
     const ttl = this.services.principals.ttl;
     if (ttl <= 0) return;
-    const wait = Math.max(0, this.freshUntil - ttl * LEAD - Date.now());
+    const lead = Math.min(ttl * MAX_LEAD, Math.max(ttl * LEAD, 2 * this.lastReadMs));
+    const wait = Math.max(0, this.freshUntil - lead - Date.now());
     this.timer = setTimeout(() => {
       this.timer = null;
       // Idle subscriptions are not kept fresh: their next event waits for the read.

@@ -204,6 +204,38 @@ describe('rights that change while subscribed', () => {
     expect(connection.closeCode).toBeNull();
   });
 
+  it('a member given a role here changes groups at once, without losing or repeating an event', async () => {
+    const member = await createActor(server.services, { roles: { [cast.other.id]: 'VIEWER' } });
+    const sub = as(member.token).subscribe(EVENTS);
+    const control = as(cast.outsider.token).subscribe(EVENTS);
+    await Promise.all([listening(sub, cast.other.id), listening(control, cast.other.id)]);
+
+    // Events of the other project all along; the role is given (and this server's principals forgotten) midway.
+    let i = 0;
+    const publishing = (async () => {
+      for (; i < 60; i++) {
+        event(cast.other.id, `o-${i}`);
+        await sleep(5);
+      }
+    })();
+    while (i < 20) await sleep(5);
+    const given = await server.gql(
+      cast.admin.token,
+      `mutation ($p: ID!, $u: ID!) { setProjectRole(projectId: $p, userId: $u, role: VIEWER) { role } }`,
+      { p: cast.home.id, u: member.userId },
+    );
+    expect(given.errors).toBeUndefined();
+    event(cast.home.id, 'home now');
+    await publishing;
+    event(cast.other.id, 'end');
+    await Promise.all([sub, control].map((s) => s.waitFor((r) => r.data?.channelEvents?.message === 'end')));
+
+    const others = (s: Collected) => messages(s).filter((m) => m.startsWith('o-'));
+    expect(others(sub)).toEqual(others(control));
+    expect(others(sub)).toHaveLength(60);
+    expect(messages(sub)).toContain('home now');
+  });
+
   it("a member added to a project elsewhere gets that project's events within the cache time", async () => {
     const member = await createActor(server.services, { roles: { [cast.other.id]: 'VIEWER' } });
     const sub = as(member.token).subscribe(EVENTS);
