@@ -14,16 +14,23 @@ export function recordHandOffs(sockets: Iterable<WebSocket>, record: (ms: number
   for (const client of sockets) {
     // ws keeps the connection's socket in a private field; a measurement may look.
     const socket = (client as unknown as { _socket: { write(data: unknown, ...rest: unknown[]): boolean } })._socket;
+    // Hooked once; a later phase only changes where its figures go.
+    const hooked = recorders.get(socket);
+    recorders.set(socket, record);
+    if (hooked) continue;
     const write = socket.write.bind(socket);
     socket.write = (data: unknown, ...rest: unknown[]) => {
-      if (typeof data === 'string') {
+      const to = recorders.get(socket);
+      if (to && typeof data === 'string') {
         const at = data.indexOf('bench@');
-        if (at >= 0) record(now() - Number.parseFloat(data.slice(at + 6, at + 40)));
-      } else if (Buffer.isBuffer(data) && data.length > 64) {
+        if (at >= 0) to(now() - Number.parseFloat(data.slice(at + 6, at + 40)));
+      } else if (to && Buffer.isBuffer(data) && data.length > 64) {
         const at = data.indexOf('bench@');
-        if (at >= 0) record(now() - Number.parseFloat(data.toString('latin1', at + 6, at + 40)));
+        if (at >= 0) to(now() - Number.parseFloat(data.toString('latin1', at + 6, at + 40)));
       }
       return write(data, ...rest);
     };
   }
 }
+
+const recorders = new WeakMap<object, (ms: number) => void>();
