@@ -191,15 +191,31 @@ export class Group<E, T> {
 
   private dispatch(values: T[], seq: number): void {
     this.handled = seq;
-    for (const value of values)
+    for (const value of values) {
+      // The members of one operation get one execution of the value (see Lane).
+      let key: string | null = null;
+      let result: unknown;
       for (const member of this.members) {
         if (member.from > seq) continue;
         try {
-          handTo(member, value);
+          const mailbox = member.mailbox;
+          const lane = mailbox.lane;
+          if (member.held || !lane || mailbox.isClosed) {
+            handTo(member, value);
+            continue;
+          }
+          if (member.keep && !member.keep(value)) continue;
+          if (lane.key !== key) {
+            key = null;
+            result = lane.execute(value);
+            key = lane.key;
+          }
+          lane.deliver(result);
         } catch {
           // One subscriber's failure is its own; the others still get the event.
         }
       }
+    }
   }
 
   private skip(err: unknown): void {

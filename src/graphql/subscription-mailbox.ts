@@ -20,7 +20,21 @@ export const MAX_UNREAD = 256;
 export const PUSH = Symbol('onair.push');
 
 export interface Pushable<T> extends AsyncIterableIterator<T> {
-  [PUSH](consumer: (value: T) => void): void;
+  [PUSH](consumer: (value: T) => void, lane?: Lane<T>): void;
+}
+
+/**
+ * What `consumer` does, in two steps, for a transport that executes each value
+ * and writes the result: whoever delivers a value to many subscribers with the
+ * same rights (graphql/subscription-groups.ts) executes it once for all those
+ * with the same `key` and hands each the result.
+ */
+export interface Lane<T> {
+  /** Subscribers with the same rights and key get the same result of a value. */
+  readonly key: string;
+  execute(value: T): unknown;
+  /** Takes the result of `execute` (this subscriber's or another's with the same key). */
+  deliver(result: unknown): void;
 }
 
 export const isPushable = <T>(stream: AsyncIterable<T>): stream is Pushable<T> =>
@@ -33,11 +47,14 @@ export class Mailbox<T> implements Pushable<T> {
   private closed = false;
   private failure: unknown = null;
   private consumer: ((value: T) => void) | null = null;
+  /** Set with the consumer, when the transport gave one. */
+  lane: Lane<T> | null = null;
 
   constructor(private readonly onClose: () => void) {}
 
-  [PUSH](consumer: (value: T) => void): void {
+  [PUSH](consumer: (value: T) => void, lane?: Lane<T>): void {
     this.consumer = consumer;
+    this.lane = lane ?? null;
     for (const value of this.queue.splice(0)) consumer(value);
   }
 

@@ -101,9 +101,15 @@ function textFrame(text: string): { frame: Buffer; header: number } {
  */
 const messages = new WeakMap<ExecutionResult, Map<string, { frame: Buffer; header: number }>>();
 
+/** The result being written to its subscribers' sockets one after the other, and its messages: no lookup for each. */
+let lastResult: ExecutionResult | null = null;
+let lastById: Map<string, { frame: Buffer; header: number }> | undefined;
+
 function messageOf(result: ExecutionResult, id: string, mask: Masker, maxBytes: number) {
-  let byId = messages.get(result);
+  let byId = result === lastResult ? lastById : messages.get(result);
   if (!byId) messages.set(result, (byId = new Map()));
+  lastResult = result;
+  lastById = byId;
   let message = byId.get(id);
   if (message === undefined) {
     message = textFrame(`{"id":${JSON.stringify(id)},"type":"next","payload":${payloadOf(result, mask, maxBytes)}}`);
