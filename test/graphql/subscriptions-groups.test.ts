@@ -146,6 +146,31 @@ describe('rights per group', () => {
   });
 });
 
+describe('principals', () => {
+  it('are re-read together while events flow: one statement per re-read, none per event or subscriber', async () => {
+    const viewers = await Promise.all(
+      Array.from({ length: 10 }, () => createActor(server.services, { roles: { [cast.home.id]: 'VIEWER' } })),
+    );
+    const subs = viewers.map((actor) => as(actor.token).subscribe(EVENTS));
+    await Promise.all(subs.map((sub) => listening(sub, cast.home.id)));
+    const authStatements = () => server.queries.filter((q) => /FROM api_tokens t/.test(q)).length;
+    const before = authStatements();
+    const started = Date.now();
+    for (let i = 0; i < 40; i++) {
+      event(cast.home.id, `n-${i}`);
+      await sleep(30);
+    }
+    event(cast.home.id, 'end');
+    for (const sub of subs) await sub.waitFor((r) => r.data?.channelEvents?.message === 'end');
+    const elapsed = Date.now() - started;
+    for (const sub of subs) expect(messages(sub).filter((m) => m.startsWith('n-'))).toHaveLength(40);
+    // Re-read at least every half of AUTH_CACHE_MS: the bound holds; all ten together each time.
+    const statements = authStatements() - before;
+    expect(statements).toBeGreaterThanOrEqual(Math.floor(elapsed / AUTH_CACHE_MS) - 1);
+    expect(statements).toBeLessThanOrEqual(Math.ceil(elapsed / (AUTH_CACHE_MS / 2)) + 1);
+  });
+});
+
 describe('rights that change while subscribed', () => {
   it('a token revoked elsewhere gets nothing published once the cache time is up; its group goes on', async () => {
     const leaving = await createActor(server.services, { roles: { [cast.home.id]: 'VIEWER' } });
