@@ -10,8 +10,8 @@ import { loadConfig } from '../src/config.ts';
 import { buildApp } from '../src/server/app.ts';
 import { createServices } from '../src/services/index.ts';
 
-/** Parent → replica. */
-export type ReplicaCommand = { kind: 'measure' } | { kind: 'report' };
+/** Parent → replica. `write`: the reference row, a pre-serialized message written to this replica's sockets. */
+export type ReplicaCommand = { kind: 'measure' } | { kind: 'report' } | { kind: 'write'; text: string };
 
 /** Replica → parent. */
 export type ReplicaReply =
@@ -32,6 +32,10 @@ function measure(): void {
 }
 
 process.on('message', (command: ReplicaCommand) => {
+  if (command.kind === 'write') {
+    for (const socket of app.websocket.server.clients) socket.send(command.text);
+    return;
+  }
   if (command.kind === 'measure') {
     measure();
     process.send?.({ kind: 'measuring' } satisfies ReplicaReply);

@@ -322,6 +322,14 @@ export async function runSubscriptionsBench(): Promise<void> {
           services.pubsub.publish('engineStatus', channel.id, { projectId: project.id, status: toWire(status) }),
         ),
       );
+      // The floor with the same spread: each process writes the message, serialized once, to its own sockets.
+      results.push(
+        await phase(`reference, ${REPLICAS} processes: the same sockets, one pre-serialized message`, (status) => {
+          const text = JSON.stringify({ id: '0', type: 'next', payload: { data: { engineStatus: toWire(status) } } });
+          for (const replica of replicas) replica.child.send({ kind: 'write', text } satisfies ReplicaCommand);
+          for (const socket of app.websocket.server.clients) socket.send(text);
+        }),
+      );
     }
 
     const expected = CHANGES * subscriptions;
@@ -360,6 +368,16 @@ export async function runSubscriptionsBench(): Promise<void> {
         (spreadResult ? `, ${REPLICAS} replicas ${met(spreadResult.report.latencies.p99 < TARGET_P99_MS)};` : ';') +
         ` idle memory under ${TARGET_MEMORY_MB} MB: ${met(memoryMb < TARGET_MEMORY_MB)};` +
         ` every message delivered: ${met(onair.report.received === expected)}; sidecar untouched: ${met(sidecar.requests() === 0)}`,
+    );
+    // Issue 15: p99 within 1.25x and CPU per message within 1.2x of the reference, at 1 and at REPLICAS processes.
+    const ratio = (row: (typeof results)[number], reference: (typeof results)[number]) =>
+      `p99 ${(row.report.latencies.p99 / reference.report.latencies.p99).toFixed(2)}x, CPU/msg ${(row.cpuUs / reference.cpuUs).toFixed(2)}x`;
+    const [, reference, , spreadReference] = results;
+    say(
+      `against the reference (targets p99 1.25x, CPU/msg 1.2x): one process ${ratio(onair, reference)}` +
+        (spreadResult
+          ? `; ${REPLICAS} processes ${ratio(spreadResult, reference)} (against the ${REPLICAS}-process reference ${ratio(spreadResult, spreadReference)})`
+          : ''),
     );
     for (const error of [...onair.report.errors, ...(spreadResult?.report.errors ?? [])]) say(`client error: ${error}`);
     if (results.some((r) => r.report.received !== expected || r.report.errors.length)) process.exitCode = 1;

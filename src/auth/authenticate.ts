@@ -92,6 +92,25 @@ export async function authenticateMany(
   return result;
 }
 
+/** The hash a header's token is stored under; null when the header is not "Bearer <token>". */
+export function tokenHashOf(header: string): string | null {
+  const match = BEARER.exec(header);
+  return match ? hashToken(match[1]) : null;
+}
+
+/**
+ * The principals of these token hashes as the database holds them now, in one
+ * statement, bypassing any cache: null where the token is unknown or revoked.
+ */
+export async function readPrincipals(sql: Sql, hashes: readonly string[]): Promise<Map<string, Principal | null>> {
+  const result = new Map<string, Principal | null>();
+  for (const hash of hashes) result.set(hash, null);
+  if (hashes.length === 0) return result;
+  for (const row of await sql.query<TokenRow>(PRINCIPAL_SQL, [hashes]))
+    if (!row.revoked) result.set(row.token_hash, toPrincipal(row));
+  return result;
+}
+
 /**
  * The principal of the API token with this id, as it is now: null when the
  * token was revoked or its user is gone. Signed preview URLs name the token

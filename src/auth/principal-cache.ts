@@ -22,6 +22,26 @@ export class PrincipalCache {
     private readonly maxEntries = 10_000,
   ) {}
 
+  /** How long a principal is reused (0: not at all). */
+  get ttl(): number {
+    return this.ttlMs;
+  }
+
+  /**
+   * Moves on whenever this process learns that cached rights changed (a
+   * token revoked, a user's roles or tokens changed): whoever keeps principals
+   * of its own (subscriptions: graphql/subscription-principals.ts) reads them
+   * again before it relies on them.
+   */
+  get version(): number {
+    return this.generation;
+  }
+
+  /** When the cached principal of `header` stops being reused; undefined when none is cached. */
+  expiresAt(header: string): number | undefined {
+    return this.entries.get(header)?.expires;
+  }
+
   get(header: string): Principal | undefined {
     const entry = this.entries.get(header);
     if (!entry) return undefined;

@@ -1,63 +1,18 @@
-import { authenticateMany } from '../auth/authenticate.ts';
 import type { Principal } from '../auth/principal.ts';
-import type { PrincipalCache } from '../auth/principal-cache.ts';
 import { ErrorCode, OnairError } from '../errors.ts';
 import type { Context } from './context.ts';
-import type { Services } from '../services/index.ts';
 import type { PubSub, Topics } from '../services/pubsub.ts';
+import { Mailbox } from './subscription-mailbox.ts';
+import { currentSeq, Group, handTo, nextSeq, type Delivery, type Member } from './subscription-groups.ts';
+import { rightsKey } from './subscription-execution.ts';
+import { subscriberPrincipals } from './subscription-principals.ts';
 
-// How an event on the bus reaches each subscriber of this replica. An event is
-// delivered to many subscribers at once (a thousand operators watching one
-// channel), so the work done once per event is kept apart from the work done
-// once per subscriber, and the latter stays small: a map lookup for the
-// subscriber's rights, a check, a queue.
+// How an event on the bus reaches each subscriber of this replica: one
+// subscription on the bus per topic and key (listen), and the subscribers of
+// the same stream and rights served as a group (graphql/subscription-groups.ts).
 
-/**
- * Messages a subscriber may leave unread before its subscription ends: a
- * stalled client must not hold events for ever, nor slow the others.
- */
-export const MAX_UNREAD = 256;
-
-type Batch = { headers: Set<string>; answers: Promise<Map<string, Principal | null>> };
-type Lookups = { inFlight: Map<string, Promise<Principal | null>>; batch: Batch | null };
-const lookups = new WeakMap<PrincipalCache, Lookups>();
-
-/**
- * The subscriber as its credentials resolve now; null once they no longer
- * authenticate (revoked token, deleted user). The principal cache answers
- * most calls. The others are collected until the running code yields and
- * answered together, in one statement: an event delivered to a thousand
- * operators whose cached principals have just expired costs one query.
- */
-export function currentPrincipal(
-  services: Pick<Services, 'sql' | 'principals'>,
-  authorization: string | null,
-): Promise<Principal | null> {
-  if (!authorization) return Promise.resolve(null);
-  const cached = services.principals.get(authorization);
-  if (cached) return Promise.resolve(cached);
-  let state = lookups.get(services.principals);
-  if (!state) lookups.set(services.principals, (state = { inFlight: new Map(), batch: null }));
-  const lookup = state;
-  const known = lookup.inFlight.get(authorization);
-  if (known) return known;
-  if (!lookup.batch) {
-    const headers = new Set<string>();
-    const answers = Promise.resolve().then(() => {
-      lookup.batch = null;
-      return authenticateMany(services.sql, [...headers], services.principals);
-    });
-    lookup.batch = { headers, answers };
-  }
-  lookup.batch.headers.add(authorization);
-  const answer = lookup.batch.answers
-    .then((found) => found.get(authorization) ?? null)
-    .finally(() => lookup.inFlight.delete(authorization));
-  lookup.inFlight.set(authorization, answer);
-  return answer;
-}
-
-type Listener<E> = (event: E) => void;
+/** An event, and its number (nextSeq). */
+type Listener<E> = (event: E, seq: number) => void;
 
 /** The event a topic carries (its key, if any, comes first). */
 export type EventOf<K extends keyof Topics> = Topics[K] extends [...unknown[], infer E] ? E : never;
@@ -96,9 +51,10 @@ export function listen<K extends keyof Topics>(
     };
     const pump = (result: IteratorResult<unknown>) => {
       if (result.done) return forget();
+      const seq = nextSeq();
       for (const l of listeners) {
         try {
-          (l as Listener<unknown>)(result.value);
+          (l as Listener<unknown>)(result.value, seq);
         } catch {
           // One subscriber's failure is its own; the others still get the event.
         }
@@ -119,132 +75,14 @@ export function listen<K extends keyof Topics>(
   };
 }
 
-/**
- * A stream that can hand its values over as they come, synchronously, instead
- * of one pull (and its promises) at a time: what a transport that writes each
- * message at once uses (graphql/subscription-execution.ts). Once taken, the
- * stream's iterator only tells its end: done, or the error it failed with.
- */
-export const PUSH = Symbol('onair.push');
-
-export interface Pushable<T> extends AsyncIterableIterator<T> {
-  [PUSH](consumer: (value: T) => void): void;
-}
-
-export const isPushable = <T>(stream: AsyncIterable<T>): stream is Pushable<T> =>
-  typeof (stream as Partial<Pushable<T>>)[PUSH] === 'function';
-
-/** A subscription's messages not yet taken by the transport; an async iterator of them. */
-class Mailbox<T> implements Pushable<T> {
-  private readonly queue: T[] = [];
-  private waiting: { resolve(r: IteratorResult<T>): void; reject(err: unknown): void } | null = null;
-  private closed = false;
-  private failure: unknown = null;
-  private consumer: ((value: T) => void) | null = null;
-
-  constructor(private readonly onClose: () => void) {}
-
-  [PUSH](consumer: (value: T) => void): void {
-    this.consumer = consumer;
-    for (const value of this.queue.splice(0)) consumer(value);
-  }
-
-  put(value: T): void {
-    if (this.closed) return;
-    if (this.consumer) {
-      this.consumer(value);
-      return;
-    }
-    const waiting = this.waiting;
-    if (waiting) {
-      this.waiting = null;
-      waiting.resolve({ value, done: false });
-      return;
-    }
-    this.queue.push(value);
-    if (this.queue.length > MAX_UNREAD) {
-      this.fail(
-        new OnairError(
-          ErrorCode.INTERNAL_SERVER_ERROR,
-          `the subscriber fell ${MAX_UNREAD} messages behind: subscribe again`,
-        ),
-      );
-    }
-  }
-
-  /** Ends the stream after what is queued; with an error, at once. */
-  fail(error: unknown): void {
-    if (this.closed) return;
-    this.failure = error;
-    this.queue.length = 0;
-    this.close();
-  }
-
-  end(): void {
-    if (this.closed) return;
-    this.close();
-  }
-
-  private close() {
-    this.closed = true;
-    this.onClose();
-    const waiting = this.waiting;
-    this.waiting = null;
-    if (!waiting) return;
-    if (this.failure) {
-      waiting.reject(this.failure);
-      this.failure = null;
-    } else {
-      waiting.resolve({ value: undefined, done: true });
-    }
-  }
-
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
-  next(): Promise<IteratorResult<T>> {
-    if (this.queue.length && !this.consumer) return Promise.resolve({ value: this.queue.shift() as T, done: false });
-    if (this.failure) {
-      const failure = this.failure;
-      this.failure = null;
-      return Promise.reject(failure);
-    }
-    if (this.closed) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
-  }
-
-  return(): Promise<IteratorResult<T>> {
-    this.queue.length = 0;
-    this.failure = null;
-    this.end();
-    return Promise.resolve({ value: undefined, done: true });
-  }
-
-  throw(err: unknown): Promise<IteratorResult<T>> {
-    return this.return().then(() => Promise.reject(err));
-  }
-
-  [Symbol.asyncIterator]() {
-    return this;
-  }
-}
-
-export interface Delivery<E, T> {
-  /** What the subscriber receives of an event given its rights now: nothing, one message or several. */
-  accept(event: E, principal: Principal): T[] | Promise<T[]>;
-  /** The first message, before any event (engineStatus: the current state). */
-  first?: () => Promise<T>;
-}
-
-const isPromise = <V>(value: V | Promise<V>): value is Promise<V> => typeof (value as Promise<V>)?.then === 'function';
+const groups = new WeakMap<PubSub, Map<string, Group<unknown, unknown>>>();
 
 /**
- * One subscriber's stream of a bus topic. Every event is checked at delivery
- * against the subscriber's rights as they are then (re-resolved from its
- * credentials: a removed membership stops the project's events, a revoked
- * token ends the stream). Events are handled in order; a check that needs
- * the database holds the ones behind it.
+ * One subscriber's stream of a bus topic. Every event is checked against the
+ * subscriber's rights as they are when it is delivered (its principal re-read
+ * at most AUTH_CACHE_MS before: a removed membership stops the project's
+ * events, a revoked token ends the stream), once for all the subscribers of
+ * the same stream and rights.
  */
 export function deliver<K extends keyof Topics, T>(
   ctx: Context,
@@ -255,80 +93,84 @@ export function deliver<K extends keyof Topics, T>(
 ): AsyncIterable<T> {
   type E = EventOf<K>;
   const { services } = ctx;
-  const authorization = ctx.authorization ?? null;
-  const inbox: E[] = [];
-  // Held until the first message is out.
-  let busy = delivery.first !== undefined;
-  const mailbox: Mailbox<T> = new Mailbox<T>(() => {
-    for (const stop of stops) stop();
-  });
+  const registry = subscriberPrincipals(services);
+  let byName = groups.get(services.pubsub);
+  if (!byName) groups.set(services.pubsub, (byName = new Map()));
+  const named = byName;
+  const stream = `${topic}\u0000${keys.join('\u0001')}\u0000${delivery.group}`;
 
-  const handle = (event: E, principal: Principal | null): void | Promise<void> => {
-    if (principal === null)
-      return mailbox.fail(new OnairError(ErrorCode.UNAUTHENTICATED, 'the token no longer authenticates'));
-    // Nested fields of the message resolve with the rights just checked.
+  let group: Group<E, T> | null = null;
+  let unwatch = () => {};
+  const member: Member<T> = {
+    ctx,
+    keep: delivery.keep,
+    held: delivery.first ? [] : null,
+    from: currentSeq() + 1,
+    mailbox: new Mailbox<T>(() => {
+      group?.leave(member);
+      group = null;
+      unwatch();
+    }),
+  };
+  const unauthenticated = () =>
+    member.mailbox.fail(new OnairError(ErrorCode.UNAUTHENTICATED, 'the token no longer authenticates'));
+
+  /** Into the group of these rights (made on first use). */
+  const enter = (principal: Principal) => {
+    // Nested fields of the messages resolve with these rights.
     ctx.principal = principal;
-    const values = delivery.accept(event, principal);
-    if (!isPromise(values)) {
-      for (const value of values) mailbox.put(value);
-      return;
-    }
-    return values.then((list) => {
-      for (const value of list) mailbox.put(value);
-    });
-  };
-
-  const skip = (err: unknown) => {
-    // Rights that cannot be checked now (database unreachable) deliver nothing.
-    ctx.log.warn({ err: (err as Error).message }, 'subscription: an event was not delivered');
-  };
-
-  const drain = (): void => {
-    busy = true;
-    while (inbox.length && !mailbox.isClosed) {
-      const event = inbox.shift() as E;
-      const cached = authorization ? services.principals.get(authorization) : undefined;
-      let outcome: void | Promise<void>;
-      try {
-        outcome = cached
-          ? handle(event, cached)
-          : currentPrincipal(services, authorization).then((p) => handle(event, p));
-      } catch (err) {
-        skip(err);
-        continue;
-      }
-      if (isPromise(outcome)) {
-        outcome.catch(skip).then(drain);
-        return;
-      }
-    }
-    busy = false;
-  };
-
-  const onEvent = (event: E) => {
-    inbox.push(event);
-    // Events wait here only while a check needs the database: one that cannot keep up is dropped.
-    if (inbox.length > MAX_UNREAD)
-      mailbox.fail(
-        new OnairError(
-          ErrorCode.INTERNAL_SERVER_ERROR,
-          'events arrive faster than they can be checked: subscribe again',
-        ),
+    const name = `${stream}\u0000${rightsKey(principal)}`;
+    let found = named.get(name) as Group<E, T> | undefined;
+    if (!found) {
+      const made: Group<E, T> = new Group<E, T>(
+        principal,
+        delivery,
+        registry,
+        ctx,
+        (listener) => keys.map((key) => listen(services.pubsub, topic, key, listener)),
+        () => {
+          if (named.get(name) === (made as unknown)) named.delete(name);
+        },
       );
-    else if (!busy) drain();
+      named.set(name, made as unknown as Group<unknown, unknown>);
+      found = made;
+    }
+    if (found === group) return;
+    const before = group;
+    group = found;
+    if (before) member.from = before.next;
+    found.join(member);
+    if (before) {
+      found.adopt(before);
+      before.leave(member);
+    }
   };
-  const stops = keys.map((key) => listen(services.pubsub, topic, key, onEvent));
+
+  const authorization = ctx.authorization ?? null;
+  if (!authorization || !ctx.principal) {
+    unauthenticated();
+    return member.mailbox;
+  }
+  const [principal, stop] = registry.watch(authorization, ctx.principal, (now) => {
+    if (now === null) unauthenticated();
+    else if (!member.mailbox.isClosed) enter(now);
+  });
+  unwatch = stop;
+  if (principal === null) unauthenticated();
+  else enter(principal);
 
   if (delivery.first) {
     delivery.first().then(
       (value) => {
-        mailbox.put(value);
-        drain();
+        const held = member.held ?? [];
+        member.held = null;
+        member.mailbox.put(value);
+        for (const later of held) handTo(member, later);
       },
-      (err: unknown) => mailbox.fail(err),
+      (err: unknown) => member.mailbox.fail(err),
     );
   }
-  return mailbox;
+  return member.mailbox;
 }
 
 /** Work done once per event for all its subscribers (parsing, dates). */

@@ -1,7 +1,7 @@
 import { useEngine, type Plugin } from '@envelop/core';
 import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import type { Principal } from '../auth/principal.ts';
-import { isPushable, PUSH, type Pushable } from './subscription-delivery.ts';
+import { isPushable, PUSH, type Pushable } from './subscription-mailbox.ts';
 import type { Context, ResultSink } from './context.ts';
 
 // One status change of a channel goes to every operator watching it: a
@@ -22,6 +22,22 @@ let nextDocumentId = 0;
 const rightsKeys = new WeakMap<Principal, string>();
 /** Results per event payload, by execution key; they go with the payload. */
 const results = new WeakMap<object, Map<string, Maybe<ExecutionResult>>>();
+/** The payload being delivered to its subscribers one after the other, and its results: no lookup for each. */
+let lastPayload: object | null = null;
+let lastByKey: Map<string, Maybe<ExecutionResult>> | undefined;
+
+/**
+ * One string per operation key, so that keys compared per subscriber compare
+ * as one pointer; started over beyond a bound (it only saves time).
+ */
+const keys = new Map<string, string>();
+function interned(key: string): string {
+  const known = keys.get(key);
+  if (known !== undefined) return known;
+  if (keys.size >= 10_000) keys.clear();
+  keys.set(key, key);
+  return key;
+}
 
 function documentId(document: DocumentNode): number {
   let id = documentIds.get(document);
@@ -62,8 +78,10 @@ function eventExecutor(args: ExecutionArgs, operationKey: string): (payload: unk
       keyedFor = context.principal;
       key = `${operationKey}\u0000${rightsKey(keyedFor)}`;
     }
-    let byKey = results.get(payload);
+    let byKey = payload === lastPayload ? lastByKey : results.get(payload);
     if (!byKey) results.set(payload, (byKey = new Map()));
+    lastPayload = payload;
+    lastByKey = byKey;
     let result = byKey.get(key);
     if (result === undefined) {
       result = execute({ ...args, rootValue: payload });
@@ -85,15 +103,15 @@ const isPromise = <V>(value: Maybe<V>): value is Promise<V> => typeof (value as 
 function pushTo(
   sink: ResultSink,
   stream: Pushable<unknown>,
+  operationKey: string,
   executeEvent: (payload: unknown) => Maybe<ExecutionResult>,
 ): AsyncIterableIterator<ExecutionResult> {
   // Only an execution that waits on something (a nested load) makes the ones behind it wait.
   let pending: Promise<void> | null = null;
   let failed: unknown = null;
   const write = (result: ExecutionResult) => sink.next(result);
-  stream[PUSH]((event) => {
+  const deliver = (result: Maybe<ExecutionResult>) => {
     if (failed) return;
-    const result = executeEvent(event);
     if (!pending && !isPromise(result)) return write(result);
     const after: Promise<void> = (pending ?? Promise.resolve())
       .then(() => result)
@@ -106,6 +124,11 @@ function pushTo(
         if (pending === after) pending = null;
       });
     pending = after;
+  };
+  stream[PUSH]((event) => deliver(executeEvent(event)), {
+    key: operationKey,
+    execute: executeEvent,
+    deliver: deliver as (result: unknown) => void,
   });
   const settled = async <R>(outcome: R): Promise<R> => {
     while (pending) await pending;
@@ -140,10 +163,12 @@ export async function subscribeShared(
 ): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
   const stream = await createSourceEventStream(args);
   if (!isAsyncIterable(stream)) return stream as ExecutionResult;
-  const operationKey = `${documentId(args.document)}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? null)}`;
+  const operationKey = interned(
+    `${documentId(args.document)}\u0000${args.operationName ?? ''}\u0000${JSON.stringify(args.variableValues ?? null)}`,
+  );
   const sink = (args.contextValue as Context).resultSink;
   const executeEvent = eventExecutor(args, operationKey);
-  if (sink && isPushable(stream)) return pushTo(sink, stream, executeEvent);
+  if (sink && isPushable(stream)) return pushTo(sink, stream, operationKey, executeEvent);
   const events = stream[Symbol.asyncIterator]();
   const mapped: AsyncIterableIterator<ExecutionResult> = {
     async next() {

@@ -41,20 +41,17 @@ const stateOf = perEvent((event: EngineStatusEvent) => fromWire(event.status));
 export async function engineStatusStream(ctx: Context, rawChannelId: string): Promise<AsyncIterable<EngineState>> {
   const channel = await requireVisibleChannel(ctx, 'channelId', rawChannelId);
   const snapshots = new EngineSnapshots(ctx.services.redis, ctx.services.config.queuePrefix);
-  let known: Date | null = null;
+  let known: number | null = null;
   return deliver(ctx, 'engineStatus', [channel.id], {
+    group: 'engineStatus',
     first: async () => {
       const snapshot = await snapshots.load(channel.id);
-      known = snapshot?.updatedAt ?? null;
+      known = snapshot?.updatedAt.getTime() ?? null;
       return snapshot ?? engineState(channel.id, null);
     },
-    accept: (event, p) => {
-      if (!canSee(p, event.projectId)) return [];
-      const state = stateOf(event);
-      // A change the snapshot already showed is not sent twice.
-      if (known && state.updatedAt.getTime() <= known.getTime()) return [];
-      return [state];
-    },
+    accept: (event, p) => (canSee(p, event.projectId) ? [stateOf(event)] : []),
+    // A change the snapshot already showed is not sent twice.
+    keep: (state) => known === null || state.updatedAt.getTime() > known,
   });
 }
 
@@ -78,6 +75,7 @@ export async function channelEventStream(
 ): Promise<AsyncIterable<ChannelEventMessage>> {
   const channelId = rawChannelId == null ? null : (await requireVisibleChannel(ctx, 'channelId', rawChannelId)).id;
   return deliver(ctx, 'channelEvents', [null], {
+    group: `channelEvents:${channelId ?? '*'}`,
     accept: (event, p) => {
       if (channelId !== null && event.channelId !== channelId) return [];
       // Members of the project a channel left hear that it left.
@@ -119,6 +117,7 @@ export async function asRunStream(
   const scope = await asRunScope(ctx, rawChannelId);
   const channelId = scope.kind === 'channel' ? scope.channelId : null;
   return deliver(ctx, 'asRun', [null], {
+    group: `asRun:${channelId ?? '*'}`,
     accept: (event, p) => {
       if (channelId !== null && event.entry.channelId !== channelId) return [];
       return canSee(p, event.projectId) ? [entryOf(event)] : [];
@@ -149,6 +148,7 @@ export async function itemMediaStream(ctx: Context, rawPlaylistId: string): Prom
           ...(await ctx.db.project.findMany({ select: { id: true } })).map((row) => projectKey(row.id)),
         ];
   return deliver(ctx, 'assetMedia', keys, {
+    group: `itemMedia:${playlistId}`,
     accept: async (event, principal) => {
       const items = await ctx.db.item.findMany({
         where: { playlistId, assetId: event.assetId, playlist: { channel: visibleChannels(principal) } },
@@ -167,6 +167,7 @@ export async function scheduleChangeStream(
 ): Promise<AsyncIterable<ScheduleChangeMessage>> {
   const channel = await requireVisibleChannel(ctx, 'channelId', rawChannelId);
   return deliver(ctx, 'scheduleChanged', [channel.id], {
+    group: 'scheduleChanged',
     accept: (event, p) => (canSee(p, event.projectId) ? [event] : []),
   });
 }

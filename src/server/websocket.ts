@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { GraphQLError, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { currentPrincipal } from '../graphql/subscription-delivery.ts';
+import { currentPrincipal } from '../graphql/subscription-principals.ts';
 import { ErrorCode } from '../errors.ts';
 import type { Context, ContextDeps } from '../graphql/context.ts';
 import type { ResultSink } from '../graphql/context.ts';
@@ -73,10 +73,67 @@ function payloadOf(result: ExecutionResult, mask: Masker, maxBytes: number): str
 }
 
 /**
+ * A WebSocket text frame (RFC 6455 §5.2: FIN, opcode 1, unmasked as a server
+ * sends it) holding `text`.
+ */
+function textFrame(text: string): { frame: Buffer; header: number } {
+  const length = Buffer.byteLength(text);
+  const header = length < 126 ? 2 : length < 65536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(header + length);
+  frame[0] = 0x81;
+  if (length < 126) frame[1] = length;
+  else if (length < 65536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    frame.writeUInt32BE(length >>> 0, 6);
+  }
+  frame.write(text, header);
+  return { frame, header };
+}
+
+/**
+ * The `next` message of a result as a whole frame, encoded and framed once per
+ * operation id: clients mostly number their operations alike, so a thousand
+ * sockets get the same bytes, and no socket pays for encoding or framing them.
+ */
+const messages = new WeakMap<ExecutionResult, Map<string, { frame: Buffer; header: number }>>();
+
+/** The result being written to its subscribers' sockets one after the other, and its messages: no lookup for each. */
+let lastResult: ExecutionResult | null = null;
+let lastById: Map<string, { frame: Buffer; header: number }> | undefined;
+
+function messageOf(result: ExecutionResult, id: string, mask: Masker, maxBytes: number) {
+  let byId = result === lastResult ? lastById : messages.get(result);
+  if (!byId) messages.set(result, (byId = new Map()));
+  lastResult = result;
+  lastById = byId;
+  let message = byId.get(id);
+  if (message === undefined) {
+    message = textFrame(`{"id":${JSON.stringify(id)},"type":"next","payload":${payloadOf(result, mask, maxBytes)}}`);
+    byId.set(id, message);
+  }
+  return message;
+}
+
+/** graphql-transport-ws speaks in text frames: a Buffer given to `ws` goes out as one, not as binary. */
+const TEXT = { binary: false } as const;
+
+/**
+ * The socket under each connection, as the upgrade handed it to `ws`. Without
+ * an extension (no permessage-deflate: the server offers none) `ws` writes each
+ * frame to it at once and in order, so a frame made beforehand can be written
+ * to it the same way; bufferedAmount still counts what waits.
+ */
+const rawSockets = new WeakMap<WebSocket, Duplex>();
+
+/**
  * A subscription's results written to its socket as graphql-transport-ws
  * `next` messages, at once: a status change goes out to a thousand sockets
- * without a thousand chains of promises and JSON serializations. graphql-ws
- * keeps the rest of the protocol (errors, complete, ping).
+ * without a thousand chains of promises, serializations and frames.
+ * graphql-ws keeps the rest of the protocol (errors, complete, ping).
  */
 function socketSink(
   socket: WebSocket,
@@ -88,12 +145,14 @@ function socketSink(
   maxResponseBytes: number,
   onBehind: () => void,
 ): ResultSink {
-  const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  const raw = socket.extensions === '' ? rawSockets.get(socket) : undefined;
   let open = true;
   return {
     next(result) {
       if (!open || !(id in subscriptions) || socket.readyState !== socket.OPEN) return;
-      socket.send(`${head}${payloadOf(result, mask, maxResponseBytes)}}`);
+      const message = messageOf(result, id, mask, maxResponseBytes);
+      if (raw?.writable) raw.write(message.frame);
+      else socket.send(message.frame.subarray(message.header), TEXT);
       if (socket.bufferedAmount > maxBufferedBytes) {
         open = false;
         onBehind();
@@ -160,7 +219,10 @@ export function attachGraphqlWebSocket(server: Server, yoga: Yoga, deps: Context
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      rawSockets.set(ws, socket);
+      wss.emit('connection', ws, req);
+    });
   };
   server.on('upgrade', onUpgrade);
 

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { PrincipalCache } from '../../src/auth/principal-cache.ts';
 import { publishChannelEvent } from '../../src/domain/channels/channel-events.ts';
-import { currentPrincipal } from '../../src/graphql/subscription-delivery.ts';
+import { currentPrincipal } from '../../src/graphql/subscription-principals.ts';
 import { EngineSnapshots, engineState, toWire, type EngineState } from '../../src/domain/channels/engine-status.ts';
 import { setAssetMedia } from '../../src/domain/media/staging/media.ts';
 import type { AsRunMessage } from '../../src/services/pubsub.ts';
