@@ -167,7 +167,10 @@ export abstract class LayerQueue {
     next.anchorMs = at;
     next.sent = 'play';
     next.seenOnLayer = true;
-    cur.listener.onEnd(cur.cut ? { ok: true, endedAtMs: at, cut: 'TRUNCATED' } : { ok: true, endedAtMs: at });
+    // A cut on its last frame or after it took nothing from the clip: it played out.
+    const cutShort =
+      cur.cut && (cur.anchorMs === null || at < cur.anchorMs + cur.lengthMs - ticksToMs(1, this.o.rate) / 2);
+    cur.listener.onEnd(cutShort ? { ok: true, endedAtMs: at, cut: 'TRUNCATED' } : { ok: true, endedAtMs: at });
     if (next.gone) return;
     next.listener.onAir(at);
     if (this.queue[0] === next) next.listener.onCue?.();
