@@ -8,7 +8,7 @@ import { pushSchedule, type SchedulePushDeps } from './schedule-push.ts';
  * worker that reads the channel's events finds the version here within a
  * second and sends it.
  *
- * Every second, one indexed query lists the schedules committed in the last
+ * Every 400 ms, one indexed query lists the schedules committed in the last
  * minute (older lags are caught by checkScheduleAcknowledged, which compares
  * each sidecar's status with the database every 10 s). A version newer than
  * the one this process knows the sidecar runs is checked against the
@@ -19,8 +19,12 @@ import { pushSchedule, type SchedulePushDeps } from './schedule-push.ts';
  * changes nothing, an older one is STALE), so the newest always wins.
  */
 
-/** @defaultValue how often a worker looks for committed versions its sidecars may lack */
-export const SCHEDULE_SWEEP_MS = 1000;
+/**
+ * @defaultValue how often a worker looks for committed versions its sidecars may lack: the
+ * period, the grace and the push together well inside the second an edit has to reach its
+ * sidecar (one indexed read of the last minute's commits, a few rows)
+ */
+export const SCHEDULE_SWEEP_MS = 400;
 
 /**
  * @defaultValue how long after its commit a version is left to the process
