@@ -47,11 +47,13 @@ beforeAll(async () => {
       '-loglevel',
       'error',
       '-y',
-      // Small probe and flushed packets: the file grows as program arrives.
+      // A short probe and flushed packets, so the file grows as program arrives. The probe spans a second:
+      // the stream opens with the audio the muxer writes ahead of the first video keyframe (0.66 s of it
+      // seen), and a receiver that probes less than that finds no video.
       '-probesize',
-      '100000',
+      '1000000',
       '-analyzeduration',
-      '300000',
+      '1000000',
       '-i',
       `srt://127.0.0.1:${SRT_PORT}?mode=listener&passphrase=${PASSPHRASE}`,
       '-c',
