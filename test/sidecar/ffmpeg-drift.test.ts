@@ -1,6 +1,5 @@
 import { type ChildProcess, execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -11,7 +10,7 @@ import { FfmpegEngine, type FfmpegEngineOptions } from '../../src/sidecar/engine
 import { hlsSettings, type HlsSettings } from '../../src/sidecar/hls.ts';
 import { VIDEO_MODES } from '../../src/sidecar/video-modes.ts';
 import { until } from '../helpers/until.ts';
-import { CHANNEL_ID } from './helpers.ts';
+import { CHANNEL_ID, makeMediaDir } from './helpers.ts';
 
 // When the machine falls behind real time (here: the encoder stopped, the sidecar's event loop blocked),
 // the ffmpeg engine owes the encoder the frames it cannot take and pays them back as repeats, so that
@@ -28,41 +27,11 @@ let dropped = 0;
 let alarms: string[] = [];
 let stopped: number | null = null;
 
-async function colourClip(name: string, colour: string, seconds: number): Promise<void> {
-  await run('ffmpeg', [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    '-y',
-    '-f',
-    'lavfi',
-    '-i',
-    `color=c=${colour}:size=320x180:rate=25:duration=${seconds}`,
-    '-f',
-    'lavfi',
-    '-i',
-    `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
-    '-c:v',
-    'libx264',
-    '-preset',
-    'ultrafast',
-    '-g',
-    '25',
-    '-c:a',
-    'aac',
-    '-shortest',
-    join(dir, 'clips', name),
-  ]);
-}
-
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'onair-drift-'));
-  await mkdir(join(dir, 'clips'), { recursive: true });
-  await Promise.all([
-    colourClip('red.mp4', 'red', 25),
-    colourClip('green.mp4', 'green', 4),
-    colourClip('blue.mp4', 'blue', 4),
-  ]);
+  dir = await makeMediaDir(
+    { 'red.mp4': 25, 'green.mp4': 4, 'blue.mp4': 4 },
+    { 'red.mp4': 'red', 'green.mp4': 'green', 'blue.mp4': 'blue' },
+  );
 }, 60_000);
 
 afterEach(async () => {
