@@ -47,13 +47,12 @@ beforeAll(async () => {
       '-loglevel',
       'error',
       '-y',
-      // A short probe and flushed packets, so the file grows as program arrives. The probe spans a second:
-      // the stream opens with the audio the muxer writes ahead of the first video keyframe (0.66 s of it
-      // seen), and a receiver that probes less than that finds no video.
+      // A short probe (300 ms, as a receiver tuned for a quick start has) and flushed packets, so the file
+      // grows as program arrives: the connection must open on video for such a receiver to find it.
       '-probesize',
-      '1000000',
+      '100000',
       '-analyzeduration',
-      '1000000',
+      '300000',
       '-i',
       `srt://127.0.0.1:${SRT_PORT}?mode=listener&passphrase=${PASSPHRASE}`,
       '-c',
@@ -146,6 +145,22 @@ describe('sidecar as a process (node --import tsx src/sidecar/main.ts)', () => {
       join(mediaDir, 'received.ts'),
     ]);
     expect(probe.stdout.trim().split('\n')[0]).toBe('h264,720,576');
+    // The connection opened on a video keyframe: no stretch of audio ahead of the first picture.
+    const opening = await run('ffprobe', [
+      '-v',
+      'error',
+      '-show_entries',
+      'stream=codec_type,start_time',
+      '-of',
+      'json',
+      join(mediaDir, 'received.ts'),
+    ]);
+    const { streams } = JSON.parse(opening.stdout);
+    const start = (type: string) => Number(streams.find((s: any) => s.codec_type === type).start_time);
+    console.log(
+      `[output] first connection: video starts ${(start('video') - start('audio')).toFixed(3)} s after audio`,
+    );
+    expect(start('video') - start('audio')).toBeLessThanOrEqual(0.1);
     // One connection, one continuous timeline: consecutive frames are always one frame (40 ms) apart.
     const pts = await run('ffprobe', [
       '-v',

@@ -345,8 +345,10 @@ export function senderArgs(target: ProgramTarget): string[] {
     'error',
     // The stream is ours and known: start on the first keyframe's parameters, not after seconds of probing.
     // It is fed from a keyframe with the PAT and PMT first (output-link.ts), so a short probe finds every stream.
+    // What the probe read is sent too (no `nobuffer`, which drops it): dropped, it took the keyframe with it,
+    // and the connection opened on audio with video only from the next keyframe, up to a second later.
     '-fflags',
-    '+nobuffer+genpts',
+    '+genpts',
     '-probesize',
     '100000',
     '-analyzeduration',
