@@ -123,6 +123,10 @@ async function loseAndRestore(
     // ENGINE_BEHIND may be up on a loaded machine; the output alarm is gone.
     expect(status.alarms!.map((a) => a.kind)).not.toContain('OUTPUT_LOST');
     expect(status.counters!.outputReconnects).toBeGreaterThanOrEqual(1);
+    // On its first connection and again after the outage, the receiver's 300 ms probe found the picture:
+    // each connection opened on a video keyframe, not on audio ahead of it.
+    expect(receiver.videoStreams.length).toBeGreaterThanOrEqual(2);
+    expect(receiver.videoStreams).toEqual(receiver.videoStreams.map(() => expect.stringMatching(/, 720x576\b/)));
     // The stream key (handed to the sender outside its command line) reached the server whole.
     expect(receiver.log).not.toMatch(/Unexpected stream/);
 

@@ -14,8 +14,15 @@ export class Receiver {
   /** Arrival times (Date.now()) of every chunk of program received. */
   readonly arrivals: number[] = [];
   bytes = 0;
-  /** What it printed (warnings and errors), last 8 kB. */
+  /** What it printed (its input's description, warnings and errors), last 8 kB. */
   log = '';
+  /**
+   * Each connection's video as its short probe (300 ms) found it: ffmpeg's
+   * description of the input's video stream, which has the picture size only
+   * when the probe saw a keyframe (`none` and "Could not find codec parameters"
+   * otherwise).
+   */
+  readonly videoStreams: string[] = [];
 
   constructor(private readonly input: string[]) {}
 
@@ -30,13 +37,15 @@ export class Receiver {
 
   start(): void {
     this.wanted = true;
-    // Warnings too: an RTMP server that gets another stream key than it expects only warns.
+    // Warnings too (an RTMP server that gets another stream key than it expects only warns), and the
+    // input's description: what the probe found.
     const proc = spawn(
       'ffmpeg',
       [
         '-hide_banner',
+        '-nostats',
         '-loglevel',
-        'warning',
+        'info',
         '-fflags',
         'nobuffer',
         '-probesize',
@@ -58,7 +67,21 @@ export class Receiver {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
-    proc.stderr!.setEncoding('utf8').on('data', (c: string) => void (this.log = (this.log + c).slice(-8000)));
+    let partial = '';
+    let input = false;
+    proc.stderr!.setEncoding('utf8').on('data', (c: string) => {
+      this.log = (this.log + c).slice(-8000);
+      const lines = (partial + c).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) {
+        // The input's streams are listed under `Input #0`, the copies it writes under `Output #0`.
+        if (/^(Input|Output) #0/.test(line)) input = line.startsWith('Input');
+        else if (input && /^\s*Stream #0:\d+.*: Video: /.test(line)) {
+          this.videoStreams.push(line.trim());
+          input = false;
+        }
+      }
+    });
     proc.stdout!.on('data', (c: Buffer) => {
       this.arrivals.push(Date.now());
       this.bytes += c.length;
