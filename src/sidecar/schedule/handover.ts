@@ -103,8 +103,10 @@ export class Handover {
       const handAt = frameStartMs(this.tail, rate) - this.leadMs;
       if (handAt <= now) this.hand(segment, this.tail, !hold);
       else this.timer = this.clock.after(handAt - now, () => this.pump());
-    } else if (last.cueAsked) this.hand(segment, this.tail, false);
-    // Else the engine asks for it (onCue) ahead of the end of the clip before it.
+    } else if (last.cueAsked && (!last.timed || last.startedAtMs !== null)) this.hand(segment, this.tail, false);
+    // Else the engine asks for it (onCue) ahead of the end of the clip before it. Behind a timed start it
+    // also waits for that start's onAir, which tells whether it is late (what follows then pinned): an
+    // engine whose first frames are late asks for the next clip before it reports the start.
   }
 
   protected hand(segment: Segment, fromFrame: number, timed: boolean): void {
@@ -154,11 +156,10 @@ export class Handover {
     if (!airing.live || airing.startedAtMs !== null) return;
     airing.startedAtMs = startedAtMs;
     const rate = this.plan!.rate;
-    if (airing.timed && startedAtMs >= this.lateFrom(airing.fromFrame, rate)) {
-      // Late by a frame or more: what follows is pinned to its frame instead of queued behind it.
-      airing.late = true;
-      if (this.airings.at(-1) === airing) this.pump();
-    }
+    // Late by a frame or more: what follows is pinned to its frame instead of queued behind it.
+    if (airing.timed && startedAtMs >= this.lateFrom(airing.fromFrame, rate)) airing.late = true;
+    // What follows a timed start waited for this (pump): handed now, pinned or queued.
+    if (airing.timed && this.airings.at(-1) === airing) this.pump();
     // What was handed before it has left air now (cut, or played out): close it if the engine has not.
     for (const before of this.airings.slice(0, this.airings.indexOf(airing)))
       this.ended(before, { ok: true, endedAtMs: startedAtMs });
