@@ -14,7 +14,7 @@ export class Receiver {
   /** Arrival times (Date.now()) of every chunk of program received. */
   readonly arrivals: number[] = [];
   bytes = 0;
-  /** What it printed (its input's description, warnings and errors), last 8 kB. */
+  /** What it printed but its input's description (warnings and errors), last 8 kB. */
   log = '';
   /**
    * Each connection's video as its short probe (300 ms) found it: ffmpeg's
@@ -38,14 +38,14 @@ export class Receiver {
   start(): void {
     this.wanted = true;
     // Warnings too (an RTMP server that gets another stream key than it expects only warns), and the
-    // input's description: what the probe found.
+    // input's description, what the probe found: each line tagged with its level to tell them apart.
     const proc = spawn(
       'ffmpeg',
       [
         '-hide_banner',
         '-nostats',
         '-loglevel',
-        'info',
+        'level+info',
         '-fflags',
         'nobuffer',
         '-probesize',
@@ -70,11 +70,17 @@ export class Receiver {
     let partial = '';
     let input = false;
     proc.stderr!.setEncoding('utf8').on('data', (c: string) => {
-      this.log = (this.log + c).slice(-8000);
       const lines = (partial + c).split('\n');
       partial = lines.pop()!;
-      for (const line of lines) {
-        // The input's streams are listed under `Input #0`, the copies it writes under `Output #0`.
+      for (const tagged of lines) {
+        const info = /\[info\] (.*)$/.exec(tagged);
+        if (!info) {
+          this.log = `${this.log}${tagged}\n`.slice(-8000);
+          continue;
+        }
+        // The input's streams are listed under `Input #0` (its URL, secrets included, kept out of the log),
+        // the copies it writes under `Output #0`.
+        const line = info[1];
         if (/^(Input|Output) #0/.test(line)) input = line.startsWith('Input');
         else if (input && /^\s*Stream #0:\d+.*: Video: /.test(line)) {
           this.videoStreams.push(line.trim());
