@@ -20,6 +20,7 @@ import {
 import { ClipSource, probeAudio } from './decoder.ts';
 import { type Encoder, mayQueue, spawnEncoder } from './encoder.ts';
 import { EncoderFeed } from './encoder-feed.ts';
+import { Transition, transitionFrames } from './mix.ts';
 import { OutputLink } from './output-link.ts';
 
 export interface FfmpegEngineOptions {
@@ -123,6 +124,17 @@ interface Clock {
  * comes at the very tick the clip leaves air. onAir and endedAtMs are the
  * times of the frame ticks themselves, counted from frame 0.
  *
+ * A clip queued behind another with a transition (EngineClip.transition)
+ * takes air its length in frames before the clip on air runs out (less when
+ * less is left): the outgoing clip's onEnd (played out, not cut) and the
+ * incoming one's onAir come at that frame, and for those frames the output
+ * blends the outgoing clip's last frames with the incoming one's first
+ * (mix.ts). The outgoing decoder lives until its last frame is blended; a
+ * skip of the incoming clip, a pause, a timed start or the session's end
+ * takes the tail off air at once. An incoming clip whose decoder is late
+ * loses its frames (the tail shows alone); one that fails leaves the tail to
+ * play out alone, then what follows airs.
+ *
  * Frame 0 falls on the channel's frame grid (frame n of a channel starts
  * n × den / num s after the Unix epoch, as src/schedule plans), so a timed
  * start (EngineClip.startAtMs) names one frame of this clock. A timed clip's
@@ -137,6 +149,8 @@ export class FfmpegEngine implements Engine {
   private clock: Clock | null = null;
   private link: OutputLink | null = null;
   private sources: ClipSource[] = [];
+  /** The transition on air: the outgoing clip's tail under the head of `sources`. */
+  private mix: Transition | null = null;
   private paused = false;
   private held: Buffer;
   private readonly black: Buffer;
@@ -236,6 +250,8 @@ export class FfmpegEngine implements Engine {
         // Out of the queue: a clip queued behind it goes on air at the next frame.
         const at = this.sources.indexOf(src);
         if (at >= 0) this.sources.splice(at, 1);
+        // Skipped during its transition: the outgoing clip's tail goes with it.
+        if (this.mix?.into === src) this.endMix();
         src.reported = true;
         src.kill();
         if (at <= 0) this.paused = false;
@@ -280,6 +296,7 @@ export class FfmpegEngine implements Engine {
   }
 
   private async endSession(): Promise<void> {
+    this.endMix();
     for (const s of this.sources) {
       s.reported = true;
       s.kill();
@@ -312,6 +329,7 @@ export class FfmpegEngine implements Engine {
   private fatal(message: string): void {
     const failed = this.sources;
     this.sources = [];
+    this.endMix();
     for (const s of failed) {
       s.kill();
       if (!s.reported) {
@@ -422,6 +440,7 @@ export class FfmpegEngine implements Engine {
         : ({ ok: true, cut: 'SKIPPED' } as const);
       this.pending.push(() => s.listener.onEnd(result));
     }
+    this.endMix();
     const src = this.sources[0];
     src.timed = false;
     // On time, it keeps its time even if its decoder lags (frames lost, the last one held); a late one is ready.
@@ -444,23 +463,32 @@ export class FfmpegEngine implements Engine {
     let audio: Buffer | null = null;
     // Clips wait for the first encoder: what airs before it takes frames in real time is black.
     if (this.everStarted) {
-      if (!this.paused) {
+      // A pause ends a transition at once: its last frame holds, and the incoming clip resumes alone.
+      if (this.paused) this.endMix();
+      else {
+        if (this.mix?.over) this.endMix(true);
         while (this.sources[0]?.exhausted && !this.sources[0].timed) {
           this.finish(this.sources.shift()!, this.at(clock, n));
           // The next clip is due at this very frame, ready or not: it keeps the schedule's time.
           if (this.sources[0] && !this.sources[0].timed) this.sources[0].due = true;
         }
+        this.handOver(clock, n);
       }
       this.takeTimed(clock, n, samples);
     }
     if (!this.paused && this.everStarted) {
+      const mix = this.mix;
       // A timed clip at the head waits for its frame: until then the output holds the last frame (black after a while).
-      const src = this.sources[0]?.timed ? undefined : this.sources[0];
+      // An incoming clip gone during its transition (it failed): the outgoing tail plays alone, what follows waits.
+      const head = mix && mix.into !== this.sources[0] ? undefined : this.sources[0];
+      const src = head?.timed ? undefined : head;
+      let fresh = false;
       // A clip on air (or due now) whose decoder lags goes on with what it has: a frame without its
       // audio (silence, the late audio dropped), or no frame (the frame lost, the clip keeps its time).
       const late = !!src && !src.reported && (src.aired > 0 || src.due) && !src.ready(samples);
       if (src && (src.ready(samples) || (late && src.queued > 0))) {
         ({ video, audio } = src.take(samples));
+        fresh = true;
         this.held = video;
         if (src.taken === 1 && !src.reported) {
           // A clip that took its slot before its decoder caught up aired from the start of the slot.
@@ -485,8 +513,15 @@ export class FfmpegEngine implements Engine {
           this.pending.push(() => src.listener.onCue?.());
         }
       }
+      if (mix && !mix.over) {
+        // Under the transition: the outgoing clip's frame, blended with the incoming one's when it has one.
+        const made = mix.next(samples, fresh ? { video, audio: audio! } : null);
+        if (made) ({ video, audio } = made);
+        else drop = true;
+        this.held = video;
+      }
       if (src && (src.taken > 0 || late)) shownBy = src;
-      this.idleFrames = src ? 0 : this.idleFrames + 1;
+      this.idleFrames = src || mix ? 0 : this.idleFrames + 1;
       if (this.idleFrames * this.perFrame > 500) this.held = this.black;
     }
     clock.n++;
@@ -523,8 +558,47 @@ export class FfmpegEngine implements Engine {
     if (src && frames > 0) src.framesLost += frames;
   }
 
+  /**
+   * A clip queued behind the one on air with a transition (not a timed one)
+   * takes air the transition's frames before that one runs out (fewer if
+   * less is left of either): the outgoing clip ends at this frame as played
+   * out, its tail airing under the transition, and the incoming clip is on
+   * air from it, ready or not, as after a cut.
+   */
+  private handOver(clock: Clock, n: number): void {
+    const [out, into] = this.sources;
+    if (!out || !into || out.timed || into.timed || out.reported || out.aired === 0) return;
+    const frames = Math.min(transitionFrames(into.clip, this.perFrame), into.total);
+    const left = out.remaining;
+    if (frames === 0 || left === 0 || left > frames) return;
+    this.sources.shift();
+    // A clip shorter than the transitions on either side of it: the earlier one is cut short.
+    this.endMix();
+    this.mix = new Transition(out, into, left, this.o.mode);
+    this.reportEnd(out, this.at(clock, n));
+    into.due = true;
+  }
+
+  /**
+   * The transition ends: its outgoing clip's decoder is killed. `played`: it
+   * ran its course; if its incoming clip failed meanwhile, what follows is
+   * due now.
+   */
+  private endMix(played = false): void {
+    const mix = this.mix;
+    if (!mix) return;
+    this.mix = null;
+    mix.end();
+    const head = this.sources[0];
+    if (played && head && head !== mix.into && !head.timed) head.due = true;
+  }
+
   private finish(src: ClipSource, endedAtMs: number): void {
     src.kill();
+    this.reportEnd(src, endedAtMs);
+  }
+
+  private reportEnd(src: ClipSource, endedAtMs: number): void {
     if (src.reported) return;
     src.reported = true;
     // Its slot went by before its decoder delivered a single frame (a starved machine): it is logged
