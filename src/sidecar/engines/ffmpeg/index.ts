@@ -16,10 +16,10 @@ import {
   samplesForFrame,
   type ProgramTarget,
 } from './args.ts';
+import { ClipQueue } from './clip-queue.ts';
 import { ClipSource, probeAudio } from './decoder.ts';
 import { type Encoder, mayQueue, spawnEncoder } from './encoder.ts';
 import { EncoderFeed } from './encoder-feed.ts';
-import { Transition, transitionFrames } from './mix.ts';
 import type { FfmpegEngineOptions } from './options.ts';
 import { OutputLink } from './output-link.ts';
 
@@ -92,10 +92,7 @@ export class FfmpegEngine implements Engine {
   private enc: Encoder | null = null;
   private clock: Clock | null = null;
   private link: OutputLink | null = null;
-  private sources: ClipSource[] = [];
-  /** The transition on air: the outgoing clip's tail under the head of `sources`. */
-  private mix: Transition | null = null;
-  private paused = false;
+  private readonly queue: ClipQueue;
   private held: Buffer;
   private readonly black: Buffer;
   private idleFrames = 0;
@@ -109,7 +106,6 @@ export class FfmpegEngine implements Engine {
   private prefetching: Promise<void> = Promise.resolve();
   private readonly now: () => number;
   private readonly env: NodeJS.ProcessEnv;
-  private pending: (() => void)[] = [];
   /** Clips that asked for their successor already (onCue). */
   private readonly cued = new WeakSet<ClipSource>();
   /** An encoder has started this session: from then on the clock never waits. */
@@ -122,6 +118,7 @@ export class FfmpegEngine implements Engine {
   constructor(private readonly o: FfmpegEngineOptions) {
     this.now = o.now ?? Date.now;
     this.perFrame = frameMs(o.mode);
+    this.queue = new ClipQueue({ mode: o.mode, perFrame: this.perFrame });
     this.rate = { num: o.mode.timeScale, den: o.mode.duration };
     this.black = blackFrame(o.mode);
     this.held = this.black;
@@ -185,21 +182,12 @@ export class FfmpegEngine implements Engine {
     // Its instant already past (or its frame already made): it cuts as soon as it has a frame to show.
     const clock = this.clock!;
     if (clip.startAtMs !== undefined && this.frameFrom(clock, clip.startAtMs) < clock.n) src.lateStart = true;
-    this.sources.push(src);
+    this.queue.sources.push(src);
     src.start(this.probes, this.o.ffprobePath ?? 'ffprobe');
     return {
-      pause: () => void (this.paused = true),
-      resume: () => void (this.paused = false),
-      stop: async () => {
-        // Out of the queue: a clip queued behind it goes on air at the next frame.
-        const at = this.sources.indexOf(src);
-        if (at >= 0) this.sources.splice(at, 1);
-        // Skipped during its transition: the outgoing clip's tail goes with it.
-        if (this.mix?.into === src) this.endMix();
-        src.reported = true;
-        src.kill();
-        if (at <= 0) this.paused = false;
-      },
+      pause: () => void (this.queue.paused = true),
+      resume: () => void (this.queue.paused = false),
+      stop: async () => this.queue.remove(src),
     };
   }
 
@@ -240,12 +228,7 @@ export class FfmpegEngine implements Engine {
   }
 
   private async endSession(): Promise<void> {
-    this.endMix();
-    for (const s of this.sources) {
-      s.reported = true;
-      s.kill();
-    }
-    this.sources = [];
+    for (const s of this.queue.clear()) s.reported = true;
     const clock = this.clock;
     this.clock = null;
     if (clock?.timer) clearTimeout(clock.timer);
@@ -271,11 +254,7 @@ export class FfmpegEngine implements Engine {
 
   /** Nothing can be played any more: every clip ends as fatal (the sequencer stops) and the session closes. */
   private fatal(message: string): void {
-    const failed = this.sources;
-    this.sources = [];
-    this.endMix();
-    for (const s of failed) {
-      s.kill();
+    for (const s of this.queue.clear()) {
       if (!s.reported) {
         s.reported = true;
         s.listener.onEnd({ ok: false, fatal: true, message });
@@ -325,9 +304,7 @@ export class FfmpegEngine implements Engine {
     }
     while (clock.n <= due) this.makeFrame(clock);
     this.feed.check();
-    const calls = this.pending;
-    this.pending = [];
-    for (const call of calls) call();
+    this.queue.flush();
     if (this.clock !== clock) return;
     clock.timer = setTimeout(this.tick, Math.max(1, clock.t0 + clock.n * this.perFrame - performance.now()));
   };
@@ -359,46 +336,13 @@ export class FfmpegEngine implements Engine {
   }
 
   /**
-   * At frame n, the last timed clip whose frame has come (a late one once its
-   * decoder has a frame ready) takes air: the clips queued before it are cut,
-   * the one on air TRUNCATED at this frame, the others SKIPPED. A pause does
-   * not hold it: a fixed-time start is the schedule's, not the paused clip's.
-   */
-  private takeTimed(clock: Clock, n: number, samples: number): void {
-    let at = -1;
-    for (let i = 0; i < this.sources.length; i++) {
-      const s = this.sources[i];
-      if (s.timed && this.frameFrom(clock, s.clip.startAtMs!) <= n && (!s.lateStart || s.ready(samples))) at = i;
-    }
-    if (at < 0) return;
-    const endedAtMs = this.at(clock, n);
-    for (const s of this.sources.splice(0, at)) {
-      s.kill();
-      if (s.reported) continue;
-      s.reported = true;
-      const wasOnAir = s.taken > 0 || s.dueAt !== null;
-      if (s.taken === 0 && s.dueAt !== null) this.pending.push(() => s.listener.onAir(s.dueAt!));
-      const framesLost = s.framesLost || undefined;
-      const result = wasOnAir
-        ? ({ ok: true, endedAtMs, cut: 'TRUNCATED', framesLost } as const)
-        : ({ ok: true, cut: 'SKIPPED' } as const);
-      this.pending.push(() => s.listener.onEnd(result));
-    }
-    this.endMix();
-    const src = this.sources[0];
-    src.timed = false;
-    // On time, it keeps its time even if its decoder lags (frames lost, the last one held); a late one is ready.
-    src.due = true;
-    this.paused = false;
-  }
-
-  /**
    * Makes frame n: the clips advance whatever becomes of it (a clip whose
    * decoder is late loses the frame rather than the time, the last one shown
    * again); then it is fed to the encoder, or owed to it (encoder-feed.ts).
    */
   private makeFrame(clock: Clock): void {
     const n = clock.n;
+    const queue = this.queue;
     let drop = false;
     /** The clip this frame is of (null: held or black): what its repeats show if it is owed, and who lost it. */
     let shownBy: ClipSource | null = null;
@@ -407,24 +351,17 @@ export class FfmpegEngine implements Engine {
     let audio: Buffer | null = null;
     // Clips wait for the first encoder: what airs before it takes frames in real time is black.
     if (this.everStarted) {
-      // A pause ends a transition at once: its last frame holds, and the incoming clip resumes alone.
-      if (this.paused) this.endMix();
-      else {
-        if (this.mix?.over) this.endMix(true);
-        while (this.sources[0]?.exhausted && !this.sources[0].timed) {
-          this.finish(this.sources.shift()!, this.at(clock, n));
-          // The next clip is due at this very frame, ready or not: it keeps the schedule's time.
-          if (this.sources[0] && !this.sources[0].timed) this.sources[0].due = true;
-        }
-        this.handOver(clock, n);
-      }
-      this.takeTimed(clock, n, samples);
+      queue.advance(this.at(clock, n));
+      // The timed clip whose frame has come (a late one once its decoder has a frame ready) takes air.
+      const due = (s: ClipSource) =>
+        this.frameFrom(clock, s.clip.startAtMs!) <= n && (!s.lateStart || s.ready(samples));
+      queue.takeTimed(due, this.at(clock, n));
     }
-    if (!this.paused && this.everStarted) {
-      const mix = this.mix;
+    if (!queue.paused && this.everStarted) {
+      const mix = queue.mix;
       // A timed clip at the head waits for its frame: until then the output holds the last frame (black after a while).
       // An incoming clip gone during its transition (it failed): the outgoing tail plays alone, what follows waits.
-      const head = mix && mix.into !== this.sources[0] ? undefined : this.sources[0];
+      const head = mix && mix.into !== queue.sources[0] ? undefined : queue.sources[0];
       const src = head?.timed ? undefined : head;
       let fresh = false;
       // A clip on air (or due now) whose decoder lags goes on with what it has: a frame without its
@@ -437,12 +374,12 @@ export class FfmpegEngine implements Engine {
         if (src.taken === 1 && !src.reported) {
           // A clip that took its slot before its decoder caught up aired from the start of the slot.
           const startedAt = src.dueAt ?? this.at(clock, n);
-          this.pending.push(() => src.listener.onAir(startedAt));
+          queue.later(() => src.listener.onAir(startedAt));
         }
         // Ask for the next clip one preroll ahead, so that it decodes in time.
         if (!this.cued.has(src) && src.remaining * this.perFrame <= (this.o.prerollMs ?? 4000)) {
           this.cued.add(src);
-          this.pending.push(() => src.listener.onCue?.());
+          queue.later(() => src.listener.onCue?.());
         }
       } else if (src && late) {
         // On air (or due to follow the clip before it now), but its decoder is behind real time
@@ -454,7 +391,7 @@ export class FfmpegEngine implements Engine {
         drop = true;
         if (!this.cued.has(src) && src.remaining * this.perFrame <= (this.o.prerollMs ?? 4000)) {
           this.cued.add(src);
-          this.pending.push(() => src.listener.onCue?.());
+          queue.later(() => src.listener.onCue?.());
         }
       }
       if (mix && !mix.over) {
@@ -497,67 +434,16 @@ export class FfmpegEngine implements Engine {
    * clip on air.
    */
   private charge(of: ClipSource | null, frames: number): void {
-    const head = this.sources[0];
+    const head = this.queue.sources[0];
     const src = of && !of.reported ? of : head && !head.timed && !head.reported && head.aired > 0 ? head : null;
     if (src && frames > 0) src.framesLost += frames;
-  }
-
-  /**
-   * A clip queued behind the one on air with a transition (not a timed one)
-   * takes air the transition's frames before that one runs out (fewer if
-   * less is left of either): the outgoing clip ends at this frame as played
-   * out, its tail airing under the transition, and the incoming clip is on
-   * air from it, ready or not, as after a cut.
-   */
-  private handOver(clock: Clock, n: number): void {
-    const [out, into] = this.sources;
-    if (!out || !into || out.timed || into.timed || out.reported || out.aired === 0) return;
-    const frames = Math.min(transitionFrames(into.clip, this.perFrame), into.total);
-    const left = out.remaining;
-    if (frames === 0 || left === 0 || left > frames) return;
-    this.sources.shift();
-    // A clip shorter than the transitions on either side of it: the earlier one is cut short.
-    this.endMix();
-    this.mix = new Transition(out, into, left, this.o.mode);
-    this.reportEnd(out, this.at(clock, n));
-    into.due = true;
-  }
-
-  /**
-   * The transition ends: its outgoing clip's decoder is killed. `played`: it
-   * ran its course; if its incoming clip failed meanwhile, what follows is
-   * due now.
-   */
-  private endMix(played = false): void {
-    const mix = this.mix;
-    if (!mix) return;
-    this.mix = null;
-    mix.end();
-    const head = this.sources[0];
-    if (played && head && head !== mix.into && !head.timed) head.due = true;
-  }
-
-  private finish(src: ClipSource, endedAtMs: number): void {
-    src.kill();
-    this.reportEnd(src, endedAtMs);
-  }
-
-  private reportEnd(src: ClipSource, endedAtMs: number): void {
-    if (src.reported) return;
-    src.reported = true;
-    // Its slot went by before its decoder delivered a single frame (a starved machine): it is logged
-    // as it would have aired, on time; ENGINE_BEHIND and framesDropped say what the output showed.
-    const dueAt = src.dueAt;
-    if (src.taken === 0 && dueAt !== null) this.pending.push(() => src.listener.onAir(dueAt));
-    const framesLost = src.framesLost || undefined;
-    this.pending.push(() => src.listener.onEnd({ ok: true, endedAtMs, framesLost }));
   }
 
   private decoderExited(src: ClipSource): void {
     if (!src.failure || src.reported) return;
     // A clip that fails leaves at once; what it had queued is dropped.
-    const at = this.sources.indexOf(src);
-    if (at >= 0) this.sources.splice(at, 1);
+    const at = this.queue.sources.indexOf(src);
+    if (at >= 0) this.queue.sources.splice(at, 1);
     src.reported = true;
     src.kill();
     const message = this.target ? redact(src.failure, this.target.secrets) : src.failure;
