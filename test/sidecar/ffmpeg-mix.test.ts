@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
+import { chmod, copyFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -46,7 +46,7 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function startEngine(): Promise<FfmpegEngine> {
+async function startEngine(ffmpegPath?: string): Promise<FfmpegEngine> {
   dropped = 0;
   hls = hlsSettings(dir, CHANNEL_ID, { listSize: 200 });
   engine = new FfmpegEngine({
@@ -54,6 +54,7 @@ async function startEngine(): Promise<FfmpegEngine> {
     output: { type: 'UDP', url: 'udp://127.0.0.1:9' },
     hls,
     report: { error: () => undefined, count: (name, n = 1) => void (name === 'framesDropped' && (dropped += n)) },
+    ffmpegPath,
   });
   await engine.start();
   return engine;
@@ -237,5 +238,45 @@ describe('transitions on the ffmpeg engine', () => {
     expect(mixedFrames).toBeLessThan(25);
     // C airs from the frame after the last one of the crossfade.
     if (dropped === 0) expect(c.onAirAt).toBe(b.onAirAt! + mixedFrames * FRAME_MS);
+  }, 60_000);
+
+  it('an incoming clip that fails during its transition leaves the outgoing tail to play out alone, then what follows', async () => {
+    // B's decoder (an ffmpeg that gives no frame, then fails when the test says so) is late: the tail shows
+    // alone from the handover, keeping B's time; when it fails, the tail plays on to its end and C follows.
+    await copyFile(join(dir, 'clips', 'blue.mp4'), join(dir, 'clips', 'fails.mp4'));
+    const wrapper = join(dir, 'ffmpeg-fails');
+    await writeFile(
+      wrapper,
+      [
+        '#!/bin/bash',
+        'case "$*" in',
+        `  *fails.mp4*) while [ ! -e ${join(dir, 'fail-now')} ]; do sleep 0.01; done; echo "broken stream" >&2; exit 1 ;;`,
+        '  *) exec ffmpeg "$@" ;;',
+        'esac',
+        '',
+      ].join('\n'),
+    );
+    await chmod(wrapper, 0o755);
+    const e = await startEngine(wrapper);
+    const a = play(e, 'A', 'red', 2000);
+    const b = play(e, 'B', 'fails', 2000, 'MIX', 1000);
+    const c = play(e, 'C', 'green', 1000);
+    await until(() => a.end !== null, 'the handover to B', 30_000, 5);
+    await sleep(300);
+    await writeFile(join(dir, 'fail-now'), '');
+    await until(() => c.end !== null, 'C to play out', 30_000, 10);
+    await e.close();
+    engine = null;
+
+    expect(a.end).toEqual({ ok: true, endedAtMs: a.onAirAt! + 1000 });
+    expect(b.onAirAt).toBeNull();
+    expect(b.end).toMatchObject({ ok: false, message: expect.stringContaining('broken stream') });
+    // C after the tail's 25 frames, not at B's failure.
+    expect(c.onAirAt).toBe(a.onAirAt! + 2000);
+    const seen = runs(await output('red', 'blue'));
+    expect(seen.slice(0, 2)).toEqual([
+      ['red', 50],
+      ['green', expect.any(Number)],
+    ]);
   }, 60_000);
 });
