@@ -240,6 +240,30 @@ describe('transitions on the ffmpeg engine', () => {
     if (dropped === 0) expect(c.onAirAt).toBe(b.onAirAt! + mixedFrames * FRAME_MS);
   }, 60_000);
 
+  it('a pause during the transition ends it: the blend holds, and the incoming clip resumes alone', async () => {
+    const e = await startEngine();
+    const a = play(e, 'A', 'red', 2000);
+    const b = play(e, 'B', 'blue', 2000, 'MIX', 1000);
+    await until(() => b.onAirAt !== null, 'B on air', 30_000, 5);
+    await sleep(200);
+    b.handle.pause();
+    await sleep(600);
+    b.handle.resume();
+    await until(() => b.end !== null, 'B to play out', 30_000, 10);
+    await e.close();
+    engine = null;
+
+    expect(a.end).toEqual({ ok: true, endedAtMs: b.onAirAt });
+    const shown = await output('red', 'blue');
+    const seen = runs(shown);
+    const mixed = blends(shown);
+    console.info(`[mix] paused mid-transition: output ${JSON.stringify(seen)}; last blend ${mixed.at(-1)?.toFixed(2)}`);
+    // Red, the crossfade so far and its last frame held through the pause, then blue: no more of red's tail.
+    expect(seen.slice(0, 3).map(([colour]) => colour)).toEqual(['red', 'between', 'blue']);
+    expect(seen[1][1]).toBeGreaterThan(10);
+    expect(mixed.at(-1)).toBeLessThan(0.8);
+  }, 60_000);
+
   it('an incoming clip that fails during its transition leaves the outgoing tail to play out alone, then what follows', async () => {
     // B's decoder (an ffmpeg that gives no frame, then fails when the test says so) is late: the tail shows
     // alone from the handover, keeping B's time; when it fails, the tail plays on to its end and C follows.
