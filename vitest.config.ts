@@ -18,6 +18,8 @@ const APART = [
   'test/sidecar/ffmpeg-timed-start.test.ts',
   // Stops the encoder and blocks the process for seconds, then counts the output's frames against the clock.
   'test/sidecar/ffmpeg-drift.test.ts',
+  // Counts a transition's frames on the output, and skips 300 ms into one, timed against the clock.
+  'test/sidecar/ffmpeg-mix.test.ts',
   'test/sidecar/casparcg/timed-start.test.ts',
   'test/sidecar/schedule/ffmpeg-schedule.test.ts',
   // A join whose first frames come late: the next segment's start is checked to the frame.

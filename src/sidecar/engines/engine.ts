@@ -13,6 +13,19 @@ export interface EngineClip {
   inPointMs: number;
   /** How long to play from inPointMs. */
   durationMs: number;
+  /**
+   * How the clip takes over from the clip before it when it is queued behind
+   * it. With a transition other than CUT and transitionMs > 0, it takes air
+   * transitionMs (in whole frames) before the clip on air runs out, fewer
+   * frames if less is left: the transition overlaps the outgoing clip's last
+   * frames. A timed start is no such handover: the ffmpeg engine cuts to one
+   * whatever its transition (the schedule sends them as CUT). The outgoing clip's onEnd (ok,
+   * no `cut`: its tail airs under the transition) and the incoming clip's
+   * onAir come at that same frame, so an item's slot is its duration less
+   * the next item's transition. CasparCG renders the transitions itself;
+   * the ffmpeg engine renders MIX as a crossfade and WIPE, PUSH and SLIDE as
+   * an edge moving in from the left (ffmpeg/mix.ts).
+   */
   transition: 'CUT' | 'MIX' | 'PUSH' | 'WIPE' | 'SLIDE';
   transitionMs: number;
   /**

@@ -2,11 +2,10 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import type { SidecarOutput } from '../../../protocol/sidecar-env.ts';
-import { preparePreviewDir, type HlsSettings } from '../../hls.ts';
+import { preparePreviewDir } from '../../hls.ts';
 import { frameFrom, frameStartMs, type FrameRate } from '../../../schedule/frames.ts';
-import { frameMs, type VideoMode } from '../../video-modes.ts';
-import type { ClipHandle, ClipListener, Engine, EngineClip, EngineReporter } from '../engine.ts';
+import { frameMs } from '../../video-modes.ts';
+import type { ClipHandle, ClipListener, Engine, EngineClip } from '../engine.ts';
 import { EngineError } from '../engine.ts';
 import {
   blackFrame,
@@ -17,66 +16,12 @@ import {
   samplesForFrame,
   type ProgramTarget,
 } from './args.ts';
+import { ClipQueue } from './clip-queue.ts';
 import { ClipSource, probeAudio } from './decoder.ts';
 import { type Encoder, mayQueue, spawnEncoder } from './encoder.ts';
 import { EncoderFeed } from './encoder-feed.ts';
+import type { FfmpegEngineOptions } from './options.ts';
 import { OutputLink } from './output-link.ts';
-
-export interface FfmpegEngineOptions {
-  mode: VideoMode;
-  output: SidecarOutput;
-  hls: HlsSettings;
-  /** @defaultValue 'ffmpeg' */
-  ffmpegPath?: string;
-  /** @defaultValue 'ffprobe' */
-  ffprobePath?: string;
-  /**
-   * @defaultValue 4000 — how long before a clip's last frame the engine asks
-   * for the next (onCue), so that it is decoding before it is due. Starting a
-   * decoder (ffprobe, then ffmpeg opening and seeking the file) takes a few
-   * hundred ms on an idle machine and about three seconds on a starved one
-   * (measured: 1.3 s for each of ffprobe and ffmpeg to start at a load of 20
-   * on 2 cores); an early start costs little, as a decoder stops once 400 ms
-   * of frames wait. A clip still not ready when due takes its slot anyway,
-   * losing its first frames rather than delaying the schedule.
-   */
-  prerollMs?: number;
-  /** @defaultValue 2000 — how long the output ffmpeg may take to exit on close before SIGKILL */
-  killAfterMs?: number;
-  /**
-   * @defaultValue 15000 — how long the encoder ffmpeg may take to start and
-   * catch up with real time (loading: about a second on an idle machine,
-   * several on a busy one) before it is killed and started again; meanwhile
-   * the session's clock waits for the first one. Once started, an encoder
-   * behind real time gets frames dropped, never killed.
-   */
-  startTimeoutMs?: number;
-  /** @defaultValue 3 — encoders in a row that exit without ever starting before playout stops */
-  maxFailedStarts?: number;
-  /**
-   * @defaultValue 1000 — how far behind real time (ms of frames waiting in its
-   * pipe) the encoder may fall before further frames are owed to it rather
-   * than written (encoder-feed.ts): a short stall of a busy machine is absorbed
-   * by the pipe, a longer one by the debt, never by killing the encoder.
-   */
-  maxBehindMs?: number;
-  /**
-   * @defaultValue 10000 — how much playout may owe the encoder (ms of frames
-   * not yet written, paid back as repeats once it catches up) before frames
-   * are lost for good: the output then runs that much short of the wall clock,
-   * counted in framesDropped, with ENGINE_BEHIND up and the as-run entry saying
-   * so. A machine that can never catch up must not buffer without limit.
-   */
-  maxDebtMs?: number;
-  /** Alarms (OUTPUT_LOST, ENGINE_BEHIND) and fault counters. */
-  report?: EngineReporter;
-  /** @defaultValue {PATH, LANG} — the whole environment of every ffmpeg and ffprobe started */
-  env?: NodeJS.ProcessEnv;
-  /** @defaultValue 250 / 1000 — sender restart back-off (see OutputLink) */
-  retryFirstMs?: number;
-  retryMaxMs?: number;
-  now?: () => number;
-}
 
 /** The session's frame clock: it runs whatever the encoder and the output do. */
 interface Clock {
@@ -123,6 +68,17 @@ interface Clock {
  * comes at the very tick the clip leaves air. onAir and endedAtMs are the
  * times of the frame ticks themselves, counted from frame 0.
  *
+ * A clip queued behind another with a transition (EngineClip.transition)
+ * takes air its length in frames before the clip on air runs out (less when
+ * less is left): the outgoing clip's onEnd (played out, not cut) and the
+ * incoming one's onAir come at that frame, and for those frames the output
+ * blends the outgoing clip's last frames with the incoming one's first
+ * (mix.ts). The outgoing decoder lives until its last frame is blended; a
+ * skip of the incoming clip, a pause, a timed start or the session's end
+ * takes the tail off air at once. An incoming clip whose decoder is late
+ * loses its frames (the tail shows alone); one that fails leaves the tail to
+ * play out alone, then what follows airs.
+ *
  * Frame 0 falls on the channel's frame grid (frame n of a channel starts
  * n × den / num s after the Unix epoch, as src/schedule plans), so a timed
  * start (EngineClip.startAtMs) names one frame of this clock. A timed clip's
@@ -136,8 +92,7 @@ export class FfmpegEngine implements Engine {
   private enc: Encoder | null = null;
   private clock: Clock | null = null;
   private link: OutputLink | null = null;
-  private sources: ClipSource[] = [];
-  private paused = false;
+  private readonly queue: ClipQueue;
   private held: Buffer;
   private readonly black: Buffer;
   private idleFrames = 0;
@@ -151,7 +106,6 @@ export class FfmpegEngine implements Engine {
   private prefetching: Promise<void> = Promise.resolve();
   private readonly now: () => number;
   private readonly env: NodeJS.ProcessEnv;
-  private pending: (() => void)[] = [];
   /** Clips that asked for their successor already (onCue). */
   private readonly cued = new WeakSet<ClipSource>();
   /** An encoder has started this session: from then on the clock never waits. */
@@ -164,6 +118,7 @@ export class FfmpegEngine implements Engine {
   constructor(private readonly o: FfmpegEngineOptions) {
     this.now = o.now ?? Date.now;
     this.perFrame = frameMs(o.mode);
+    this.queue = new ClipQueue({ mode: o.mode, perFrame: this.perFrame });
     this.rate = { num: o.mode.timeScale, den: o.mode.duration };
     this.black = blackFrame(o.mode);
     this.held = this.black;
@@ -227,19 +182,12 @@ export class FfmpegEngine implements Engine {
     // Its instant already past (or its frame already made): it cuts as soon as it has a frame to show.
     const clock = this.clock!;
     if (clip.startAtMs !== undefined && this.frameFrom(clock, clip.startAtMs) < clock.n) src.lateStart = true;
-    this.sources.push(src);
+    this.queue.sources.push(src);
     src.start(this.probes, this.o.ffprobePath ?? 'ffprobe');
     return {
-      pause: () => void (this.paused = true),
-      resume: () => void (this.paused = false),
-      stop: async () => {
-        // Out of the queue: a clip queued behind it goes on air at the next frame.
-        const at = this.sources.indexOf(src);
-        if (at >= 0) this.sources.splice(at, 1);
-        src.reported = true;
-        src.kill();
-        if (at <= 0) this.paused = false;
-      },
+      pause: () => void (this.queue.paused = true),
+      resume: () => void (this.queue.paused = false),
+      stop: async () => this.queue.remove(src),
     };
   }
 
@@ -280,11 +228,7 @@ export class FfmpegEngine implements Engine {
   }
 
   private async endSession(): Promise<void> {
-    for (const s of this.sources) {
-      s.reported = true;
-      s.kill();
-    }
-    this.sources = [];
+    for (const s of this.queue.clear()) s.reported = true;
     const clock = this.clock;
     this.clock = null;
     if (clock?.timer) clearTimeout(clock.timer);
@@ -310,10 +254,7 @@ export class FfmpegEngine implements Engine {
 
   /** Nothing can be played any more: every clip ends as fatal (the sequencer stops) and the session closes. */
   private fatal(message: string): void {
-    const failed = this.sources;
-    this.sources = [];
-    for (const s of failed) {
-      s.kill();
+    for (const s of this.queue.clear()) {
       if (!s.reported) {
         s.reported = true;
         s.listener.onEnd({ ok: false, fatal: true, message });
@@ -363,9 +304,7 @@ export class FfmpegEngine implements Engine {
     }
     while (clock.n <= due) this.makeFrame(clock);
     this.feed.check();
-    const calls = this.pending;
-    this.pending = [];
-    for (const call of calls) call();
+    this.queue.flush();
     if (this.clock !== clock) return;
     clock.timer = setTimeout(this.tick, Math.max(1, clock.t0 + clock.n * this.perFrame - performance.now()));
   };
@@ -397,45 +336,13 @@ export class FfmpegEngine implements Engine {
   }
 
   /**
-   * At frame n, the last timed clip whose frame has come (a late one once its
-   * decoder has a frame ready) takes air: the clips queued before it are cut,
-   * the one on air TRUNCATED at this frame, the others SKIPPED. A pause does
-   * not hold it: a fixed-time start is the schedule's, not the paused clip's.
-   */
-  private takeTimed(clock: Clock, n: number, samples: number): void {
-    let at = -1;
-    for (let i = 0; i < this.sources.length; i++) {
-      const s = this.sources[i];
-      if (s.timed && this.frameFrom(clock, s.clip.startAtMs!) <= n && (!s.lateStart || s.ready(samples))) at = i;
-    }
-    if (at < 0) return;
-    const endedAtMs = this.at(clock, n);
-    for (const s of this.sources.splice(0, at)) {
-      s.kill();
-      if (s.reported) continue;
-      s.reported = true;
-      const wasOnAir = s.taken > 0 || s.dueAt !== null;
-      if (s.taken === 0 && s.dueAt !== null) this.pending.push(() => s.listener.onAir(s.dueAt!));
-      const framesLost = s.framesLost || undefined;
-      const result = wasOnAir
-        ? ({ ok: true, endedAtMs, cut: 'TRUNCATED', framesLost } as const)
-        : ({ ok: true, cut: 'SKIPPED' } as const);
-      this.pending.push(() => s.listener.onEnd(result));
-    }
-    const src = this.sources[0];
-    src.timed = false;
-    // On time, it keeps its time even if its decoder lags (frames lost, the last one held); a late one is ready.
-    src.due = true;
-    this.paused = false;
-  }
-
-  /**
    * Makes frame n: the clips advance whatever becomes of it (a clip whose
    * decoder is late loses the frame rather than the time, the last one shown
    * again); then it is fed to the encoder, or owed to it (encoder-feed.ts).
    */
   private makeFrame(clock: Clock): void {
     const n = clock.n;
+    const queue = this.queue;
     let drop = false;
     /** The clip this frame is of (null: held or black): what its repeats show if it is owed, and who lost it. */
     let shownBy: ClipSource | null = null;
@@ -444,33 +351,35 @@ export class FfmpegEngine implements Engine {
     let audio: Buffer | null = null;
     // Clips wait for the first encoder: what airs before it takes frames in real time is black.
     if (this.everStarted) {
-      if (!this.paused) {
-        while (this.sources[0]?.exhausted && !this.sources[0].timed) {
-          this.finish(this.sources.shift()!, this.at(clock, n));
-          // The next clip is due at this very frame, ready or not: it keeps the schedule's time.
-          if (this.sources[0] && !this.sources[0].timed) this.sources[0].due = true;
-        }
-      }
-      this.takeTimed(clock, n, samples);
+      queue.advance(this.at(clock, n));
+      // The timed clip whose frame has come (a late one once its decoder has a frame ready) takes air.
+      const due = (s: ClipSource) =>
+        this.frameFrom(clock, s.clip.startAtMs!) <= n && (!s.lateStart || s.ready(samples));
+      queue.takeTimed(due, this.at(clock, n));
     }
-    if (!this.paused && this.everStarted) {
+    if (!queue.paused && this.everStarted) {
+      const mix = queue.mix;
       // A timed clip at the head waits for its frame: until then the output holds the last frame (black after a while).
-      const src = this.sources[0]?.timed ? undefined : this.sources[0];
+      // An incoming clip gone during its transition (it failed): the outgoing tail plays alone, what follows waits.
+      const head = mix && mix.into !== queue.sources[0] ? undefined : queue.sources[0];
+      const src = head?.timed ? undefined : head;
+      let fresh = false;
       // A clip on air (or due now) whose decoder lags goes on with what it has: a frame without its
       // audio (silence, the late audio dropped), or no frame (the frame lost, the clip keeps its time).
       const late = !!src && !src.reported && (src.aired > 0 || src.due) && !src.ready(samples);
       if (src && (src.ready(samples) || (late && src.queued > 0))) {
         ({ video, audio } = src.take(samples));
+        fresh = true;
         this.held = video;
         if (src.taken === 1 && !src.reported) {
           // A clip that took its slot before its decoder caught up aired from the start of the slot.
           const startedAt = src.dueAt ?? this.at(clock, n);
-          this.pending.push(() => src.listener.onAir(startedAt));
+          queue.later(() => src.listener.onAir(startedAt));
         }
         // Ask for the next clip one preroll ahead, so that it decodes in time.
         if (!this.cued.has(src) && src.remaining * this.perFrame <= (this.o.prerollMs ?? 4000)) {
           this.cued.add(src);
-          this.pending.push(() => src.listener.onCue?.());
+          queue.later(() => src.listener.onCue?.());
         }
       } else if (src && late) {
         // On air (or due to follow the clip before it now), but its decoder is behind real time
@@ -482,11 +391,18 @@ export class FfmpegEngine implements Engine {
         drop = true;
         if (!this.cued.has(src) && src.remaining * this.perFrame <= (this.o.prerollMs ?? 4000)) {
           this.cued.add(src);
-          this.pending.push(() => src.listener.onCue?.());
+          queue.later(() => src.listener.onCue?.());
         }
       }
+      if (mix && !mix.over) {
+        // Under the transition: the outgoing clip's frame, blended with the incoming one's when it has one.
+        const made = mix.next(samples, fresh ? { video, audio: audio! } : null);
+        if (made) ({ video, audio } = made);
+        else drop = true;
+        this.held = video;
+      }
       if (src && (src.taken > 0 || late)) shownBy = src;
-      this.idleFrames = src ? 0 : this.idleFrames + 1;
+      this.idleFrames = src || mix ? 0 : this.idleFrames + 1;
       if (this.idleFrames * this.perFrame > 500) this.held = this.black;
     }
     clock.n++;
@@ -518,28 +434,16 @@ export class FfmpegEngine implements Engine {
    * clip on air.
    */
   private charge(of: ClipSource | null, frames: number): void {
-    const head = this.sources[0];
+    const head = this.queue.sources[0];
     const src = of && !of.reported ? of : head && !head.timed && !head.reported && head.aired > 0 ? head : null;
     if (src && frames > 0) src.framesLost += frames;
-  }
-
-  private finish(src: ClipSource, endedAtMs: number): void {
-    src.kill();
-    if (src.reported) return;
-    src.reported = true;
-    // Its slot went by before its decoder delivered a single frame (a starved machine): it is logged
-    // as it would have aired, on time; ENGINE_BEHIND and framesDropped say what the output showed.
-    const dueAt = src.dueAt;
-    if (src.taken === 0 && dueAt !== null) this.pending.push(() => src.listener.onAir(dueAt));
-    const framesLost = src.framesLost || undefined;
-    this.pending.push(() => src.listener.onEnd({ ok: true, endedAtMs, framesLost }));
   }
 
   private decoderExited(src: ClipSource): void {
     if (!src.failure || src.reported) return;
     // A clip that fails leaves at once; what it had queued is dropped.
-    const at = this.sources.indexOf(src);
-    if (at >= 0) this.sources.splice(at, 1);
+    const at = this.queue.sources.indexOf(src);
+    if (at >= 0) this.queue.sources.splice(at, 1);
     src.reported = true;
     src.kill();
     const message = this.target ? redact(src.failure, this.target.secrets) : src.failure;
