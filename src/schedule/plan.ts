@@ -29,8 +29,18 @@ export interface PlannedEvent {
   /** Planned start and end ([start, end), frames since the Unix epoch); null unless PLANNED. */
   startFrame: number | null;
   endFrame: number | null;
-  /** Its clips' length in frames, as scheduled. */
+  /**
+   * Frames from its start to the end of its last clip, as scheduled: its
+   * clips' lengths less the transitions between them.
+   */
   durationFrames: number;
+  /**
+   * Frames its first clip's transition (MIX, PUSH, WIPE, SLIDE) overlaps the
+   * end of the event before it: it starts that much before that event's last
+   * clip runs out, which plays on under the transition (and ends here, not
+   * TRUNCATED). 0: a cut (CUT, a timed start, or after a cut or filler).
+   */
+  transitionFrames: number;
   /** SOFT: frames it starts after its time because the event before it ran on (pushed). */
   lateFrames: number;
   /** Frames of it a later HARD event (or take) cut off: it ends TRUNCATED. */
@@ -68,7 +78,19 @@ export interface Segment {
   clip: ScheduleClip | null;
   /** Position of the clip in its event (0 for a single clip); null for filler and hold. */
   clipIndex: number | null;
-  /** Ends before its clip does: cut by a HARD event or take, or filler trimmed to the next event's frame. */
+  /**
+   * Frames its clip plays in from the clip before it, under its transition
+   * (the segment before it runs that many past its end: its tailFrames); 0 for
+   * a cut. Always 0 for filler and hold: filler pieces cut to each other.
+   */
+  transitionFrames: number;
+  /** Frames its clip plays on past endFrame, under the next segment's transition (its transitionFrames). */
+  tailFrames: number;
+  /**
+   * Its clip does not play to its end: cut by a HARD event or take, filler
+   * trimmed to the next event's frame, or a clip cut where the next one's
+   * transition would have started (that one's media is missing).
+   */
   truncated: boolean;
   /** Its event is a SOFT one that starts after its time (the event before it ran on). */
   pushed: boolean;
@@ -107,6 +129,27 @@ export interface PlanOptions {
   skipped?: ReadonlyMap<string, number>;
 }
 
+/**
+ * Frames `clip`'s transition overlaps `before`, the clip it follows: none for
+ * a CUT, else its length in whole frames, at most half of either clip (so a
+ * clip is never under two transitions at once).
+ */
+export function transitionFrames(before: ScheduleClip, clip: ScheduleClip, rate: FrameRate): number {
+  if (clip.transition === 'CUT' || clip.transitionMs <= 0) return 0;
+  const shorter = Math.min(durationFrames(before.durationMs, rate), durationFrames(clip.durationMs, rate));
+  return Math.min(durationFrames(clip.transitionMs, rate), Math.floor(shorter / 2));
+}
+
+/** Where each clip of an event starts, from the event's start: after the one before it, less its transition. */
+function clipStarts(clips: readonly ScheduleClip[], rate: FrameRate, start: number): number[] {
+  const starts = [start];
+  for (let k = 1; k < clips.length; k++)
+    starts.push(
+      starts[k - 1] + durationFrames(clips[k - 1].durationMs, rate) - transitionFrames(clips[k - 1], clips[k], rate),
+    );
+  return starts;
+}
+
 export function planSchedule(schedule: Schedule, rate: FrameRate, options: PlanOptions): Plan {
   const missing = options.missingAssets ?? new Set<string>();
   const events = planEvents(schedule, rate, options);
@@ -137,6 +180,10 @@ function planEvents(schedule: Schedule, rate: FrameRate, options: PlanOptions): 
   const aired: PlannedEvent[] = [];
   /** Where the content so far ends; null while holding for a MANUAL event. */
   let cursor: number | null = null;
+  /** The clip that runs out at the cursor, when it plays to its end there (not cut): a transition may overlap it. */
+  let runsOut: ScheduleClip | null = null;
+  /** Each aired event's end before the event after it overlapped it: where a cut of that event puts it back. */
+  const contentEnd = new Map<PlannedEvent, number>();
   /** Events behind an untaken MANUAL event, until a HARD event passes them. */
   let waiting: PlannedEvent[] = [];
 
@@ -149,13 +196,15 @@ function planEvents(schedule: Schedule, rate: FrameRate, options: PlanOptions): 
       timedFrame: null,
       startFrame: null,
       endFrame: null,
-      durationFrames: clips.reduce((sum, clip) => sum + durationFrames(clip.durationMs, rate), 0),
+      durationFrames: 0,
+      transitionFrames: 0,
       lateFrames: 0,
       truncatedFrames: 0,
       overrunFrames: 0,
       underrunFrames: 0,
       missingClips: clips.filter((clip) => options.missingAssets?.has(clip.assetId)).length,
     };
+    p.durationFrames = clipStarts(clips, rate, 0).at(-1)! + durationFrames(clips.at(-1)!.durationMs, rate);
     planned.push(p);
     const take = event.trigger === 'MANUAL' ? options.taken?.get(event.eventId) : undefined;
     const cuts = event.trigger === 'HARD' || take !== undefined;
@@ -166,6 +215,7 @@ function planEvents(schedule: Schedule, rate: FrameRate, options: PlanOptions): 
       p.status = 'HOLDING';
       waiting.push(p);
       cursor = null;
+      runsOut = null;
       continue;
     }
     if (waiting.length > 0 && !cuts) {
@@ -185,8 +235,11 @@ function planEvents(schedule: Schedule, rate: FrameRate, options: PlanOptions): 
       while (aired.length > 0 && aired.at(-1)!.endFrame! > start) {
         const last = aired.at(-1)!;
         if (last.startFrame! >= start) {
-          Object.assign(last, { status: 'SKIPPED', startFrame: null, endFrame: null });
+          Object.assign(last, { status: 'SKIPPED', startFrame: null, endFrame: null, transitionFrames: 0 });
           aired.pop();
+          // What it overlapped plays to its own end again, unless this cut takes that too.
+          const before = aired.at(-1);
+          if (before) before.endFrame = contentEnd.get(before)!;
           continue;
         }
         last.truncatedFrames = last.endFrame! - start;
@@ -197,16 +250,22 @@ function planEvents(schedule: Schedule, rate: FrameRate, options: PlanOptions): 
       const before = aired.at(-1);
       if (before && cursor !== null && before.endFrame! < start) before.underrunFrames = start - before.endFrame!;
     } else if (event.trigger === 'SOFT') {
-      start = cursor === null ? p.timedFrame! : Math.max(p.timedFrame!, cursor);
+      // When the event before it runs on, less its transition; at its time, with what is left of the transition.
+      const overlap = cursor !== null && runsOut ? transitionFrames(runsOut, clips[0], rate) : 0;
+      start = cursor === null ? p.timedFrame! : Math.max(p.timedFrame!, cursor - overlap);
       p.lateFrames = start - p.timedFrame!;
+      if (cursor !== null) p.transitionFrames = Math.max(0, Math.min(overlap, cursor - start));
       if (previous && cursor !== null) {
-        if (cursor > p.timedFrame!) previous.overrunFrames = cursor - p.timedFrame!;
-        else previous.underrunFrames = p.timedFrame! - cursor;
+        if (p.lateFrames > 0) previous.overrunFrames = p.lateFrames;
+        else if (cursor < p.timedFrame!) previous.underrunFrames = p.timedFrame! - cursor;
       }
     } else {
       // FOLLOW (the schema makes the first event timed, so there is a cursor).
-      start = cursor ?? p.timedFrame ?? 0;
+      p.transitionFrames = cursor !== null && runsOut ? transitionFrames(runsOut, clips[0], rate) : 0;
+      start = (cursor ?? p.timedFrame ?? 0) - p.transitionFrames;
     }
+    // The event before it ends where this one starts; its last frames air under the transition.
+    if (previous && p.transitionFrames > 0) previous.endFrame = start;
     p.startFrame = start;
     p.endFrame = start + p.durationFrames;
     const skippedAt = options.skipped?.get(event.eventId);
@@ -219,6 +278,8 @@ function planEvents(schedule: Schedule, rate: FrameRate, options: PlanOptions): 
       }
     }
     cursor = p.endFrame;
+    runsOut = skippedAt !== undefined && p.truncatedFrames > 0 ? null : clips.at(-1)!;
+    contentEnd.set(p, p.endFrame);
     aired.push(p);
   }
   return planned;
@@ -251,6 +312,8 @@ class Filler {
           eventId,
           clip: null,
           clipIndex: null,
+          transitionFrames: 0,
+          tailFrames: 0,
           truncated: false,
           fills,
           alarm: true,
@@ -273,6 +336,8 @@ class Filler {
           eventId,
           clip: this.pool[i],
           clipIndex: null,
+          transitionFrames: 0,
+          tailFrames: 0,
           truncated,
           fills,
           alarm: false,
@@ -305,6 +370,8 @@ class Filler {
           eventId: null,
           clip: this.pool[i],
           clipIndex: null,
+          transitionFrames: 0,
+          tailFrames: 0,
           truncated: false,
           fills: 'GAP',
           alarm: false,
@@ -337,6 +404,9 @@ function layOut(
   }
   filler.fillBack(aired[0].p.startFrame!);
   let cursor = aired[0].p.startFrame!;
+  /** Where the last clip laid (scheduled, with its media) ends: a transition can only overlap a clip that plays. */
+  let clipEnd: number | null = null;
+  const playable = (clip: ScheduleClip | undefined) => clip !== undefined && !missing.has(clip.assetId);
   for (let k = 0; k < aired.length; k++) {
     const { p, i, content } = aired[k];
     const start = p.startFrame!;
@@ -344,14 +414,28 @@ function layOut(
       // Held for a MANUAL event when one waited here (this one, taken, or one passed); else an under-run before a timed event.
       const heldFor = events.slice(aired[k - 1].i + 1, i + 1).some((e) => e.trigger === 'MANUAL');
       filler.fill(cursor, start, heldFor ? 'MANUAL' : 'GAP', null);
+      clipEnd = null;
     }
     if (cursor >= toFrame) break;
-    let at = start;
-    eventClips(content).forEach((clip, clipIndex) => {
+    const clips = eventClips(content);
+    const starts = clipStarts(clips, rate, start);
+    // The next event, when its first clip's transition overlaps this one's last.
+    const next = aired[k + 1];
+    const mixesIn = next && next.p.transitionFrames > 0 && next.p.startFrame === p.endFrame ? next : null;
+    clips.forEach((clip, clipIndex) => {
+      const at = starts[clipIndex];
       if (at >= p.endFrame!) return; // cut before it started
+      const last = clipIndex === clips.length - 1;
       const length = durationFrames(clip.durationMs, rate);
-      const end = Math.min(at + length, p.endFrame!);
-      if (missing.has(clip.assetId)) filler.fill(at, end, 'MISSING', p.eventId);
+      const end = last ? p.endFrame! : Math.min(starts[clipIndex + 1], p.endFrame!);
+      // It plays in over the clip before it, and on under the one after it, only where both have their media.
+      const overlapIn = clipIndex === 0 ? p.transitionFrames : transitionFrames(clips[clipIndex - 1], clip, rate);
+      const transition = playable(clip) && clipEnd === at + overlapIn ? overlapIn : 0;
+      const after = last ? eventClips(mixesIn?.content ?? content)[0] : clips[clipIndex + 1];
+      const overlapOut = last ? (mixesIn?.p.transitionFrames ?? 0) : transitionFrames(clip, after, rate);
+      const tail =
+        playable(clip) && (!last || mixesIn) && end === at + length - overlapOut && playable(after) ? overlapOut : 0;
+      if (!playable(clip)) filler.fill(at, end, 'MISSING', p.eventId);
       else if (end > fromFrame && at < toFrame) {
         segments.push({
           kind: 'CLIP',
@@ -360,12 +444,14 @@ function layOut(
           eventId: p.eventId,
           clip,
           clipIndex,
-          truncated: end < at + length,
+          transitionFrames: transition,
+          tailFrames: tail,
+          truncated: end + tail < at + length,
           fills: null,
           alarm: false,
         });
       }
-      at = end;
+      clipEnd = playable(clip) ? end + tail : null;
     });
     cursor = p.endFrame!;
   }

@@ -45,14 +45,17 @@ export function engineClip(airing: Airing, rate: FrameRate, mediaDir: string): E
   const startMs = frameStartMs(fromFrame, rate);
   // Seek and length from frame instants, so a join lands on the frame the plan says is on air.
   const seekMs = startMs - frameStartMs(segment.startFrame, rate);
+  // A joined or cut-to clip starts with a cut: its transition belongs to its planned start.
+  const transition = !airing.timed && fromFrame === segment.startFrame ? segment.transitionFrames : 0;
   return {
     itemId: clip.itemId,
     file: join(mediaDir, clip.mediaPath),
     inPointMs: (clip.inPointMs ?? 0) + seekMs,
-    durationMs: frameStartMs(segment.endFrame, rate) - startMs,
-    // A joined or cut-to clip starts with a cut: its transition belongs to its planned start.
-    transition: airing.timed || fromFrame !== segment.startFrame ? 'CUT' : clip.transition,
-    transitionMs: airing.timed || fromFrame !== segment.startFrame ? 0 : clip.transitionMs,
+    // To the end of its tail, which airs under the next clip's transition: the engine starts that one its
+    // transition's length before this one runs out, on the frame the plan ends this segment.
+    durationMs: frameStartMs(segment.endFrame + segment.tailFrames, rate) - startMs,
+    transition: transition > 0 ? clip.transition : 'CUT',
+    transitionMs: transition > 0 ? frameStartMs(segment.startFrame + transition, rate) - startMs : 0,
     ...(airing.timed ? { startAtMs: startMs } : {}),
   };
 }
@@ -113,9 +116,23 @@ export function itemEnded(
 /** Whether two plans air the same thing from `frame`: an airing already handed may stay. */
 export function sameAiring(a: Segment, b: Segment): boolean {
   return (
+    sameClipRun(a, b) &&
+    a.endFrame === b.endFrame &&
+    a.transitionFrames === b.transitionFrames &&
+    a.tailFrames === b.tailFrames
+  );
+}
+
+/**
+ * Whether two plans play the same clip the same way, whatever transition
+ * follows it: the engine has the same clip to play (to the end of its tail),
+ * so one on air stays, only its handover to the next moving.
+ */
+export function sameClipRun(a: Segment, b: Segment): boolean {
+  return (
     a.kind === b.kind &&
     a.startFrame === b.startFrame &&
-    a.endFrame === b.endFrame &&
+    a.endFrame + a.tailFrames === b.endFrame + b.tailFrames &&
     a.eventId === b.eventId &&
     a.fills === b.fills &&
     a.clip?.itemId === b.clip?.itemId &&

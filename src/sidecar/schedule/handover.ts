@@ -98,15 +98,31 @@ export class Handover {
     }
     const { segment, cuts } = plan.segmentAt(this.tail);
     const hold = segment.kind === 'HOLD';
-    if (hold || cuts || !last || !last.handle || last.late) {
+    // The clip before it was handed to play on under a transition this segment does not make (its media
+    // failed, an edit): it is cut on this segment's frame, short of its tail.
+    const comesIn = segment.startFrame === this.tail ? segment.transitionFrames : 0;
+    const tailCut = !!last && last.segment.tailFrames !== comesIn;
+    if (hold || cuts || !last || !last.handle || last.late || tailCut) {
       // Timed (nothing to queue behind, or a cut): handed leadMs before its frame.
       const handAt = frameStartMs(this.tail, rate) - this.leadMs;
-      if (handAt <= now) this.hand(segment, this.tail, !hold);
+      if (handAt <= now) {
+        if (tailCut && last) last.cut = true;
+        this.hand(segment, this.tail, !hold);
+      } else this.timer = this.clock.after(handAt - now, () => this.pump());
+      return;
+    }
+    // Behind a timed start it waits for that start's onAir, which tells whether it is late (what follows
+    // then pinned): an engine whose first frames are late asks for the next clip before it reports the start.
+    if (last.timed && last.startedAtMs === null) return;
+    if (last.cueAsked) this.hand(segment, this.tail, false);
+    else if (segment.transitionFrames > 0) {
+      // Its transition starts before the clip on air runs out, maybe before the engine would ask (onCue
+      // comes a preroll before the end): queued leadMs before its first frame at the latest.
+      const handAt = frameStartMs(this.tail, rate) - this.leadMs;
+      if (handAt <= now) this.hand(segment, this.tail, false);
       else this.timer = this.clock.after(handAt - now, () => this.pump());
-    } else if (last.cueAsked && (!last.timed || last.startedAtMs !== null)) this.hand(segment, this.tail, false);
-    // Else the engine asks for it (onCue) ahead of the end of the clip before it. Behind a timed start it
-    // also waits for that start's onAir, which tells whether it is late (what follows then pinned): an
-    // engine whose first frames are late asks for the next clip before it reports the start.
+    }
+    // Else the engine asks for it (onCue) ahead of the end of the clip before it.
   }
 
   protected hand(segment: Segment, fromFrame: number, timed: boolean): void {

@@ -2,7 +2,7 @@ import { frameAt, frameFrom, frameStartMs } from '../../schedule/frames.ts';
 import type { Schedule } from '../../schedule/model.ts';
 import { StateConflictError } from '../sequencer.ts';
 import { RunnerPlan } from './planner.ts';
-import { sameAiring, type Airing } from './airing.ts';
+import { sameAiring, sameClipRun, type Airing } from './airing.ts';
 import { runnerStatus, type RunnerStatus } from './status.ts';
 import { Handover } from './handover.ts';
 import type { KeptSchedule } from './store.ts';
@@ -290,6 +290,10 @@ export class ScheduleRunner extends Handover {
     // Too close to its handover to withdraw it for sure (Engine.cueLockMs): it airs as handed.
     const locked = (a: Airing) =>
       frameStartMs(a.fromFrame, plan.rate) - this.clock.now() < (this.o.engine.cueLockMs ?? 0);
+    // The one on air keeps its clip; the next one's transition may move where it hands over (its tail).
+    const onAir = live[0];
+    const now = plan.segmentAt(onAir.fromFrame).segment;
+    if (sameClipRun(now, onAir.segment)) onAir.segment = now;
     let kept = 1;
     for (; kept < live.length; kept++) {
       const a = live[kept];

@@ -3,6 +3,7 @@ import type { SidecarEvent } from '../../../src/protocol/sidecar-api.ts';
 import { frameFrom, frameStartMs } from '../../../src/schedule/frames.ts';
 import type { Schedule, ScheduleClip, ScheduleEvent } from '../../../src/schedule/model.ts';
 import { planSchedule, type Segment } from '../../../src/schedule/plan.ts';
+import { sameClipRun } from '../../../src/sidecar/schedule/airing.ts';
 import { clip, event } from '../../schedule/helpers.ts';
 import { RATE, rig, schedule } from './rig.ts';
 
@@ -33,8 +34,13 @@ function generated(seed: number) {
     const id = `e${k}`;
     const ms = 5_000 + Math.floor(r() * 600_000);
     const name = `c${seed}-${k}`;
+    // A third of the clips come in with a transition of up to 3 s (planned overlapping the clip before them).
+    const maybeMix = (c: ScheduleClip): ScheduleClip =>
+      r() < 0.33 ? { ...c, transition: pick(['MIX', 'WIPE'] as const), transitionMs: 40 + Math.floor(r() * 3000) } : c;
     const content: ScheduleClip | ScheduleClip[] =
-      r() < 0.2 ? [clip(`${name}a`, Math.round(ms / 2)), clip(`${name}b`, Math.round(ms / 2))] : clip(name, ms);
+      r() < 0.2
+        ? [maybeMix(clip(`${name}a`, Math.round(ms / 2))), maybeMix(clip(`${name}b`, Math.round(ms / 2)))]
+        : maybeMix(clip(name, ms));
     if (r() < 0.08) missing.add(`media/${Array.isArray(content) ? `${name}a` : name}.mxf`);
     const trigger = k === 0 ? 'HARD' : pick(['HARD', 'SOFT', 'FOLLOW', 'FOLLOW', 'MANUAL'] as const);
     if (trigger === 'HARD' || trigger === 'SOFT') {
@@ -90,8 +96,10 @@ describe('the runner over generated schedules', () => {
       });
       const holds = plan.segments.filter((x) => x.kind === 'HOLD');
       const out = device.output;
+      // A clip with a transition starts that many frames before the one before it ends (its tail under it).
       for (let i = 1; i < out.length; i++) {
-        const gap = [out[i - 1].endFrame, out[i].startFrame];
+        // (A cut during the transition takes the tail off with the clip coming in.)
+        const gap = [out[i - 1].endFrame, Math.min(out[i].startFrame + out[i].transitionFrames, out[i].endFrame)];
         if (gap[0] === gap[1]) continue;
         // A gap is only where the plan holds (no filler at all): hold segments tile it.
         let covered = gap[0];
@@ -168,13 +176,26 @@ describe('the runner over generated schedules edited live', () => {
       const onAtEdit = plan1.segments.find(
         (x) => x.startFrame <= frameFrom(editAt, RATE) - 1 && frameFrom(editAt, RATE) - 1 < x.endFrame,
       )!;
-      const boundary = onAtEdit.endFrame;
-      const plan2 = planSchedule(v2, RATE, { window: { ...window, fromMs: frameStartMs(boundary, RATE) }, nowMs: end });
+      // The clip on air plays on; where it hands over moves with the new plan when only the transition after it changed.
+      const v2Plan = (fromFrame: number) =>
+        planSchedule(v2, RATE, { window: { ...window, fromMs: frameStartMs(fromFrame, RATE) }, nowMs: end });
+      const onAirInV2 = v2Plan(onAtEdit.startFrame).segments.find((x) => x.startFrame === onAtEdit.startFrame);
+      const adopted = onAirInV2 && sameClipRun(onAirInV2, onAtEdit) ? onAirInV2 : onAtEdit;
+      const boundary = adopted.endFrame;
+      const plan2 = v2Plan(boundary);
+      // Handed to play on under a transition the new plan does not make after it: cut short of that tail.
+      const after = plan2.segments[0];
+      const tailCut =
+        adopted.tailFrames > 0 && (after.startFrame !== boundary || after.transitionFrames !== adopted.tailFrames);
+      const onAirLine = { ...adopted, truncated: adopted.truncated || tailCut };
       const toFrame = frameFrom(end, RATE);
       const line = (x: Segment, from = x.startMs) =>
         `${x.clip!.itemId} ${x.eventId} ${x.fills} ${new Date(from).toISOString()}→${new Date(x.endMs).toISOString()} ${x.truncated ? 'TRUNCATED' : 'PLAYED'}`;
       const expected = [
-        ...plan1.segments.filter((x) => x.startFrame >= plan1.fromFrame && x.endFrame <= boundary).map((x) => line(x)),
+        ...plan1.segments
+          .filter((x) => x.startFrame >= plan1.fromFrame && x.endFrame <= onAtEdit.startFrame)
+          .map((x) => line(x)),
+        line(onAirLine),
         ...plan2.segments
           .filter((x) => x.endFrame <= toFrame)
           .map((x) => line(x, Math.max(x.startMs, frameStartMs(boundary, RATE)))),
@@ -187,7 +208,10 @@ describe('the runner over generated schedules edited live', () => {
       // No frame without a clip.
       const out = device.output;
       for (let i = 1; i < out.length; i++)
-        expect(out[i].startFrame, `seed ${seed} ${out[i].itemId}`).toBe(out[i - 1].endFrame);
+        expect(
+          Math.min(out[i].startFrame + out[i].transitionFrames, out[i].endFrame),
+          `seed ${seed} ${out[i].itemId}`,
+        ).toBe(out[i - 1].endFrame);
     },
   );
 });

@@ -58,8 +58,11 @@ export interface OutputSpan {
   itemId: string;
   file: string;
   startFrame: number;
+  /** Its last frame's end, a tail under the next clip's transition included. */
   endFrame: number;
   inPointMs: number;
+  /** Frames it came in under its transition, over the clip before it (whose span runs that far past its start). */
+  transitionFrames: number;
 }
 
 interface Entry {
@@ -68,6 +71,8 @@ interface Entry {
   frames: number;
   span: OutputSpan | null;
   timers: unknown[];
+  /** The timer of its handover to the next clip (its end, less the queued clip's transition). */
+  handover: unknown;
   done: boolean;
 }
 
@@ -75,8 +80,10 @@ interface Entry {
  * A playout device run by the virtual clock. It stands in for the real engine
  * (ffmpeg, CasparCG) only in the schedule runner's simulated-day test, where a
  * day of real playout cannot run: it plays whole frames at the channel's rate,
- * queues clips back to back, asks for the next clip `cueLeadMs` before a clip
- * ends, starts a timed clip (startAtMs) on its frame cutting what plays, and
+ * queues clips back to back (a queued clip with a transition takes air that
+ * long before the one on air runs out, which ends there, its tail airing
+ * under the transition, as EngineClip says), asks for the next clip
+ * `cueLeadMs` before a clip ends, starts a timed clip (startAtMs) on its frame cutting what plays, and
  * refuses a file it cannot open (named in `missingFiles`) as soon as it is
  * handed over, as an engine that opens its files ahead does. Every frame it
  * outputs is recorded in `output`.
@@ -86,6 +93,8 @@ export class VirtualDevice implements Engine {
   readonly output: OutputSpan[] = [];
   private current: Entry | null = null;
   private queue: Entry[] = [];
+  /** The clip that handed over to the current one and still airs under its transition. */
+  private tail: OutputSpan | null = null;
 
   constructor(
     private readonly clock: RunnerClock,
@@ -110,6 +119,7 @@ export class VirtualDevice implements Engine {
       frames: durationFrames(clip.durationMs, this.rate),
       span: null,
       timers: [],
+      handover: null,
       done: false,
     };
     if ([...this.missingFiles].some((f) => clip.file.endsWith(f))) {
@@ -119,7 +129,10 @@ export class VirtualDevice implements Engine {
       this.timedLateMs = 0;
       entry.timers.push(this.clock.after(clip.startAtMs + late - this.clock.now(), () => this.cutTo(entry, late)));
     } else if (!this.current && this.queue.length === 0) this.begin(entry, frameFrom(this.clock.now(), this.rate));
-    else this.queue.push(entry);
+    else {
+      this.queue.push(entry);
+      if (this.current && this.queue.length === 1) this.armHandover(this.current);
+    }
     return {
       pause: () => undefined,
       resume: () => undefined,
@@ -131,13 +144,14 @@ export class VirtualDevice implements Engine {
   private cutTo(entry: Entry, lateMs: number): void {
     const frame = frameFrom(entry.clip.startAtMs! + lateMs, this.rate);
     const cut = this.current;
+    this.endTail(frame);
     // As the engines do (EngineClip.startAtMs): the clip on air ends TRUNCATED, those queued before SKIPPED.
     if (cut) this.finish(cut, { ok: true, endedAtMs: frameStartMs(frame, this.rate), cut: 'TRUNCATED' }, frame);
     for (const q of this.queue.splice(0)) this.finish(q, { ok: true, cut: 'SKIPPED' });
     this.begin(entry, frame);
   }
 
-  private begin(entry: Entry, frame: number): void {
+  private begin(entry: Entry, frame: number, transition = 0): void {
     if (entry.done) return;
     this.current = entry;
     entry.span = {
@@ -146,6 +160,7 @@ export class VirtualDevice implements Engine {
       startFrame: frame,
       endFrame: frame + entry.frames,
       inPointMs: entry.clip.inPointMs,
+      transitionFrames: transition,
     };
     this.output.push(entry.span);
     const endMs = frameStartMs(frame + entry.frames, this.rate);
@@ -162,14 +177,35 @@ export class VirtualDevice implements Engine {
         }),
       );
     }
-    entry.timers.push(
-      this.clock.after(endMs - this.cueLeadMs - now, () => entry.listener.onCue?.()),
-      this.clock.after(endMs - now, () => {
-        this.finish(entry, { ok: true, endedAtMs: endMs });
-        const next = this.queue.shift();
-        if (next) this.begin(next, frame + entry.frames);
-      }),
-    );
+    entry.timers.push(this.clock.after(endMs - this.cueLeadMs - now, () => entry.listener.onCue?.()));
+    this.armHandover(entry);
+  }
+
+  /** Sets when `entry` hands over: at its end, less the transition of the clip queued behind it. */
+  private armHandover(entry: Entry): void {
+    const span = entry.span!;
+    if (entry.handover) this.clock.cancel(entry.handover);
+    const next = this.queue[0];
+    const wanted =
+      next && next.clip.transition !== 'CUT'
+        ? Math.round((next.clip.transitionMs * this.rate.num) / (1000 * this.rate.den))
+        : 0;
+    const frame = Math.max(span.endFrame - wanted, frameFrom(this.clock.now(), this.rate), span.startFrame + 1);
+    const transition = span.endFrame - frame;
+    const atMs = frameStartMs(frame, this.rate);
+    entry.handover = this.clock.after(atMs - this.clock.now(), () => {
+      this.finish(entry, { ok: true, endedAtMs: atMs });
+      const queued = this.queue.shift();
+      this.tail = transition > 0 ? span : null;
+      if (queued) this.begin(queued, frame, transition);
+    });
+    entry.timers.push(entry.handover);
+  }
+
+  /** A cut takes the tail of the clip before off air too. */
+  private endTail(frame: number): void {
+    if (this.tail && this.tail.endFrame > frame) this.tail.endFrame = Math.max(this.tail.startFrame, frame);
+    this.tail = null;
   }
 
   private finish(entry: Entry, result: Parameters<ClipListener['onEnd']>[0], cutFrame?: number): void {
@@ -190,6 +226,7 @@ export class VirtualDevice implements Engine {
       this.current = null;
       const frame = frameFrom(this.clock.now(), this.rate);
       if (entry.span) entry.span.endFrame = Math.min(entry.span.endFrame, frame);
+      this.endTail(frame);
       const next = this.queue.shift();
       if (next) this.begin(next, frame);
     }
