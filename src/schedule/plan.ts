@@ -431,10 +431,10 @@ function layOut(
       // It plays in over the clip before it, and on under the one after it, only where both have their media.
       const overlapIn = clipIndex === 0 ? p.transitionFrames : transitionFrames(clips[clipIndex - 1], clip, rate);
       const transition = playable(clip) && clipEnd === at + overlapIn ? overlapIn : 0;
-      const after = last ? eventClips(mixesIn?.content ?? content)[0] : clips[clipIndex + 1];
-      const overlapOut = last ? (mixesIn?.p.transitionFrames ?? 0) : transitionFrames(clip, after, rate);
-      const tail =
-        playable(clip) && (!last || mixesIn) && end === at + length - overlapOut && playable(after) ? overlapOut : 0;
+      // The clip that follows it inside the event, or the next event's first when that one mixes in.
+      const after = last ? (mixesIn ? eventClips(mixesIn.content)[0] : undefined) : clips[clipIndex + 1];
+      const overlapOut = !after ? 0 : last ? (mixesIn?.p.transitionFrames ?? 0) : transitionFrames(clip, after, rate);
+      const tail = playable(clip) && playable(after) && end === at + length - overlapOut ? overlapOut : 0;
       if (!playable(clip)) filler.fill(at, end, 'MISSING', p.eventId);
       else if (end > fromFrame && at < toFrame) {
         segments.push({

@@ -331,6 +331,60 @@ describe('broadcast day', () => {
     const spring = await server.gql(cast.viewer.token, DAY, { id: channel.id, date: '2027-03-27' });
     expect(spring.data.channel.schedule.day).toMatchObject({ hours: 23, events: [] });
   });
+
+  it('overlaps a MIX with the end of the event before it, which plays on under it; a HARD event after it cuts', async () => {
+    const channel = await newChannel();
+    await server.gql(cast.operator.token, FILLER, { channelId: channel.id, assetIds: [fillerId] });
+    const first = await add(channel.id, { trigger: 'HARD', at: '2027-06-01T10:00:00Z' }); // 60 s
+    const mixed = await add(channel.id, { trigger: 'FOLLOW', at: undefined, transition: 'MIX', transitionMs: 2_000 });
+    const cut = await add(channel.id, {
+      trigger: 'HARD',
+      at: '2027-06-01T10:01:58Z',
+      transition: 'MIX',
+      transitionMs: 1_000,
+    });
+    const query = `query($id: ID!, $date: String!) { channel(id: $id) { schedule { day(date: $date) {
+      events { eventId plannedStart plannedEnd durationFrames transitionFrames truncated }
+      segments { start end eventId transitionFrames tailFrames truncated }
+    } } } }`;
+    const res = await server.gql(cast.viewer.token, query, { id: channel.id, date: '2027-06-01' });
+    expect(res.errors).toBeUndefined();
+    const day = res.data.channel.schedule.day;
+    expect(day.events).toEqual([
+      // The first ends PLAYED where the MIX starts, 2 s (50 frames at 25 a second) before its clip runs out.
+      {
+        eventId: first.eventId,
+        plannedStart: '2027-06-01T10:00:00.000Z',
+        plannedEnd: '2027-06-01T10:00:58.000Z',
+        durationFrames: 1500,
+        transitionFrames: 0,
+        truncated: false,
+      },
+      {
+        eventId: mixed.eventId,
+        plannedStart: '2027-06-01T10:00:58.000Z',
+        plannedEnd: '2027-06-01T10:01:58.000Z',
+        durationFrames: 1500,
+        transitionFrames: 50,
+        truncated: false,
+      },
+      // A timed start is a cut, whatever its transition.
+      {
+        eventId: cut.eventId,
+        plannedStart: '2027-06-01T10:01:58.000Z',
+        plannedEnd: '2027-06-01T10:02:58.000Z',
+        durationFrames: 1500,
+        transitionFrames: 0,
+        truncated: false,
+      },
+    ]);
+    const clips = (day.segments as any[]).filter((s) => s.eventId !== null);
+    expect(clips.map((s) => [s.start, s.end, s.eventId, s.transitionFrames, s.tailFrames, s.truncated])).toEqual([
+      ['2027-06-01T10:00:00.000Z', '2027-06-01T10:00:58.000Z', first.eventId, 0, 50, false],
+      ['2027-06-01T10:00:58.000Z', '2027-06-01T10:01:58.000Z', mixed.eventId, 50, 0, false],
+      ['2027-06-01T10:01:58.000Z', '2027-06-01T10:02:58.000Z', cut.eventId, 0, 0, false],
+    ]);
+  });
 });
 
 describe('the event on air', () => {

@@ -52,7 +52,16 @@ const PlannedScheduleEvent = builder.objectRef<PlannedView>('PlannedScheduleEven
       nullable: true,
       resolve: ({ p, rate }) => (p.endFrame === null ? null : iso(frameStartMs(p.endFrame, rate))),
     }),
-    durationFrames: t.int({ description: "Its clips' length as scheduled.", resolve: ({ p }) => p.durationFrames }),
+    durationFrames: t.int({
+      description:
+        "Frames from its start to the end of its last clip: its clips' lengths less the transitions between them.",
+      resolve: ({ p }) => p.durationFrames,
+    }),
+    transitionFrames: t.int({
+      description:
+        'Frames its first clip mixes in over the end of the event before it (MIX, PUSH, WIPE, SLIDE): it starts that much before that event runs out, which plays on under it and ends here PLAYED. 0: a cut.',
+      resolve: ({ p }) => p.transitionFrames,
+    }),
     lateFrames: t.int({
       description: 'SOFT: frames it starts after its time (the event before ran on).',
       resolve: ({ p }) => p.lateFrames,
@@ -96,6 +105,14 @@ const ScheduleSegment = builder.objectRef<Segment>('ScheduleSegment').implement(
       resolve: (s) => s.truncated,
     }),
     pushed: t.boolean({ description: 'Its SOFT event starts late.', resolve: (s) => s.pushed }),
+    transitionFrames: t.int({
+      description: 'Frames its clip plays in over the segment before it, under its transition; 0 for a cut.',
+      resolve: (s) => s.transitionFrames,
+    }),
+    tailFrames: t.int({
+      description: "Frames its clip plays on past its end, under the next segment's transition.",
+      resolve: (s) => s.tailFrames,
+    }),
     fills: t.field({
       type: ScheduleFillEnum,
       nullable: true,

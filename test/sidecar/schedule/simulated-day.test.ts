@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SidecarEvent } from '../../../src/protocol/sidecar-api.ts';
 import { frameFrom, frameRateOf, frameStartMs } from '../../../src/schedule/frames.ts';
-import { ScheduleSchema, type Schedule, type ScheduleEvent } from '../../../src/schedule/model.ts';
+import { ScheduleSchema, type Schedule, type ScheduleClip, type ScheduleEvent } from '../../../src/schedule/model.ts';
 import { planSchedule, type Segment } from '../../../src/schedule/plan.ts';
 import { broadcastDay, localToUtc } from '../../../src/schedule/time-zone.ts';
 import { Alarms } from '../../../src/sidecar/alarms.ts';
@@ -13,8 +13,10 @@ import { VirtualClock, VirtualDevice } from './virtual-device.ts';
 // The schedule runner through a whole simulated broadcast day on a virtual
 // clock: Saturday 24 October 2026 in London, 06:00 BST to 06:00 GMT, 25 hours
 // across the change of clocks, with HARD, SOFT, FOLLOW and MANUAL events,
-// gaps, over-runs, a MANUAL event taken by an operator, one never taken, and a
-// clip whose media cannot be opened at air time. The device plays whole frames
+// gaps, over-runs, a MANUAL event taken by an operator, one never taken, a
+// clip whose media cannot be opened at air time, and transitions: clips that
+// mix or wipe in over the end of the clip before them, and a HARD event whose
+// MIX is a cut (a timed start). The device plays whole frames
 // by the same clock (virtual-device.ts). What a user checks: every HARD event
 // on its frame exactly, no frame without a clip or filler, over-runs cut or
 // pushed as their triggers say, and the as-run events equal to the plan entry
@@ -28,23 +30,30 @@ const START = DAY.fromMs - 90_000;
 const TAKE_E08_AT = local(10, 15, 3);
 const JOIN_LEAD_MS = 500;
 
+/** The clip coming in over the end of the one before it. */
+const over = (c: ScheduleClip, transition: 'MIX' | 'WIPE', transitionMs: number): ScheduleClip => ({
+  ...c,
+  transition,
+  transitionMs,
+});
+
 function daySchedule(videoFormat: string): Schedule {
   const events: ScheduleEvent[] = [
     event(
       'e01',
       'HARD',
-      [clip('news-1', minutes(20)), clip('news-2', minutes(20)), clip('news-3', minutes(15))],
+      [clip('news-1', minutes(20)), over(clip('news-2', minutes(20)), 'MIX', 500), clip('news-3', minutes(15))],
       local(6),
     ),
-    event('e02', 'FOLLOW', clip('weather', minutes(3))), // ends 06:58: filler to 07:00
+    event('e02', 'FOLLOW', over(clip('weather', minutes(3)), 'MIX', 1000)), // ends 06:57:58.5: filler to 07:00
     event('e03', 'SOFT', clip('magazine', minutes(50)), local(7)),
-    event('e04', 'FOLLOW', clip('cartoon', minutes(15))), // 07:50 to 08:05: cut at 08:00
-    event('e05', 'HARD', clip('film', minutes(62)), local(8)), // runs to 09:02
+    event('e04', 'FOLLOW', over(clip('cartoon', minutes(15)), 'WIPE', 1000)), // 07:49:59 to 08:04:59: cut at 08:00
+    event('e05', 'HARD', over(clip('film', minutes(62)), 'MIX', 2000), local(8)), // a cut; runs to 09:02
     event('e06', 'SOFT', clip('quiz', minutes(30)), local(9)), // pushed to 09:02
-    event('e07', 'FOLLOW', clip('talk', minutes(30))), // ends 10:02
+    event('e07', 'FOLLOW', over(clip('talk', minutes(30)), 'WIPE', 2000)), // ends 10:01:58
     event('e08', 'MANUAL', clip('live-link', minutes(20))), // taken at 10:15:03
     event('e09', 'FOLLOW', clip('documentary', minutes(10))), // its media cannot be opened
-    event('e10', 'SOFT', [clip('series-1', minutes(30)), clip('series-2', minutes(30))], local(11)),
+    event('e10', 'SOFT', [clip('series-1', minutes(30)), over(clip('series-2', minutes(30)), 'MIX', 1000)], local(11)),
     event('e11', 'MANUAL', clip('press-conference', minutes(10))), // never taken
     event('e12', 'FOLLOW', clip('reaction', minutes(5))),
     event('e13', 'HARD', clip('sport', minutes(240)), local(14)),
@@ -56,7 +65,8 @@ function daySchedule(videoFormat: string): Schedule {
     events.push(
       event(`n${k}`, 'HARD', clip(`night-${k}`, length), Date.parse('2026-10-24T18:00:00Z') + k * minutes(30)),
     );
-    events.push(event(`n${k}-promo`, 'FOLLOW', clip(`promo-${k % 3}`, 45_000)));
+    const promo = clip(`promo-${k % 3}`, 45_000);
+    events.push(event(`n${k}-promo`, 'FOLLOW', k % 2 === 0 ? over(promo, 'MIX', 480) : promo));
   }
   const filler = [clip('filler-a', 30_000), clip('filler-b', 45_000), clip('filler-c', 20_000)];
   return ScheduleSchema.parse({ version: 3, videoFormat, timeZone: ZONE, events, filler });
@@ -102,7 +112,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 describe.each([
   ['1080i5000', 25],
   ['1080i5994', 30000 / 1001],
-])('the schedule runner through a 25-hour day at %s', (videoFormat) => {
+])('the schedule runner through a 25-hour day at %s', (videoFormat, fps) => {
   it('airs the day as planned: HARD events on their frame, no frame without a clip, as-run equal to the plan', async () => {
     const started = performance.now();
     const { schedule, rate, plan, device, log, takenMs } = await runDay(videoFormat);
@@ -110,11 +120,30 @@ describe.each([
     const events = log.after(0, 1_000_000);
     const frames = (ms: number) => frameFrom(ms, rate);
 
-    // No frame without a clip or filler, from the join a minute before the day to its end.
+    // No frame without a clip or filler, from the join a minute before the day to its end: each clip starts
+    // where the one before it ends, or comes in over its last frames (that one's tail) with its transition.
     const out = device.output;
     for (let i = 1; i < out.length; i++) {
-      expect(out[i].startFrame, `${out[i - 1].itemId} then ${out[i].itemId}`).toBe(out[i - 1].endFrame);
+      expect(out[i].startFrame + out[i].transitionFrames, `${out[i - 1].itemId} then ${out[i].itemId}`).toBe(
+        out[i - 1].endFrame,
+      );
     }
+    // Transitions where the plan makes them (a timed start is a cut), each its length in whole frames.
+    const mixedIn = out.filter((s) => s.transitionFrames > 0 && s.startFrame < frames(DAY.toMs));
+    const plannedMixes = plan.segments.filter((s) => s.transitionFrames > 0);
+    expect(mixedIn.map((s) => [s.itemId, s.startFrame, s.transitionFrames])).toEqual(
+      plannedMixes.map((s) => [s.clip!.itemId, s.startFrame, s.transitionFrames]),
+    );
+    expect(mixedIn.slice(0, 5).map((s) => [s.itemId, s.transitionFrames])).toEqual([
+      ['item-news-2', Math.round(fps / 2)],
+      ['item-weather', Math.round(fps)],
+      ['item-cartoon', Math.round(fps)],
+      ['item-talk', Math.round(2 * fps)],
+      ['item-series-2', Math.round(fps)],
+    ]);
+    expect(mixedIn.slice(5).every((s) => s.itemId.startsWith('item-promo-'))).toBe(true);
+    expect(mixedIn.length).toBeGreaterThan(8);
+    expect(out.find((s) => s.itemId === 'item-film')!.transitionFrames).toBe(0); // a timed start is a cut
     expect(out[0].startFrame).toBe(frames(START + JOIN_LEAD_MS));
     expect(out[0].inPointMs).toBeGreaterThan(0); // joined in progress: the filler before the first event, seeked into
     expect(out.at(-1)!.endFrame).toBeGreaterThanOrEqual(frames(DAY.toMs));
