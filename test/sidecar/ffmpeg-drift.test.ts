@@ -1,16 +1,15 @@
-import { type ChildProcess, execFile } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ClipListener, ClipResult, EngineClip } from '../../src/sidecar/engines/engine.ts';
 import { framesLostReason } from '../../src/sidecar/engines/engine.ts';
 import { FfmpegEngine } from '../../src/sidecar/engines/ffmpeg/index.ts';
 import type { FfmpegEngineOptions } from '../../src/sidecar/engines/ffmpeg/options.ts';
 import { hlsSettings, type HlsSettings } from '../../src/sidecar/hls.ts';
 import { VIDEO_MODES } from '../../src/sidecar/video-modes.ts';
 import { until } from '../helpers/until.ts';
+import { type Colour, colourRuns, outputColours, watchPlay } from './ffmpeg-output.ts';
 import { CHANNEL_ID, makeMediaDir } from './helpers.ts';
 
 // When the machine falls behind real time (here: the encoder stopped, the sidecar's event loop blocked),
@@ -18,7 +17,6 @@ import { CHANNEL_ID, makeMediaDir } from './helpers.ts';
 // output frame N stays wall frame N; past its debt bound frames are lost, said by ENGINE_BEHIND,
 // framesDropped and the as-run reason. Measured on the output itself: the preview's frames, one encode
 // of the same stream as the program, decoded frame by frame.
-const run = promisify(execFile);
 const FRAME_MS = 40; // 576p2500
 
 let dir: string;
@@ -86,81 +84,14 @@ async function stopEncoder(e: FfmpegEngine, ms: number): Promise<number> {
   return Math.round((performance.now() - from) / FRAME_MS);
 }
 
-interface Watched {
-  onAirAt: number | null;
-  end: ClipResult | null;
-}
-
-function play(e: FfmpegEngine, itemId: string, file: string, durationMs: number, startAtMs?: number): Watched {
-  const w: Watched = { onAirAt: null, end: null };
-  const clip: EngineClip = {
-    itemId,
-    file: join(dir, 'clips', file),
-    inPointMs: 0,
-    durationMs,
-    transition: 'CUT',
-    transitionMs: 0,
-    startAtMs,
-  };
-  const listener: ClipListener = {
-    onAir: (at) => void (w.onAirAt = at),
-    onEnd: (result) => void (w.end = result),
-  };
-  e.play(clip, listener);
-  return w;
-}
-
-type Colour = 'black' | 'red' | 'green' | 'blue' | 'other';
-
-/** The preview's frames in output order, each by its colour. */
-async function outputColours(): Promise<Colour[]> {
-  // The playlist is live (no end tag): ffmpeg would wait on it for more, so its segments are read as one stream.
-  const playlist = await readFile(join(hls.dir, 'index.m3u8'), 'utf8');
-  const segments = playlist.split('\n').filter((line) => line.endsWith('.ts'));
-  const { stdout } = await run(
-    'ffmpeg',
-    [
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      '-i',
-      `concat:${segments.map((name) => join(hls.dir, name)).join('|')}`,
-      '-vf',
-      'scale=4:4',
-      '-fps_mode',
-      'passthrough',
-      '-f',
-      'rawvideo',
-      '-pix_fmt',
-      'rgb24',
-      'pipe:1',
-    ],
-    { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 },
-  );
-  const colours: Colour[] = [];
-  const hi = (v: number) => v > 120;
-  const lo = (v: number) => v < 80;
-  for (let at = 0; at + 48 <= stdout.length; at += 48) {
-    const [r, g, b] = stdout.subarray(at + 5 * 3, at + 5 * 3 + 3);
-    if (lo(r) && lo(g) && lo(b)) colours.push('black');
-    else if (hi(r) && lo(g) && lo(b)) colours.push('red');
-    else if (lo(r) && hi(g) && lo(b)) colours.push('green');
-    else if (lo(r) && lo(g) && hi(b)) colours.push('blue');
-    else colours.push('other');
-  }
-  return colours;
-}
-
 /** Runs of one colour after the black the encoder starts on: [colour, frames]. */
-function shown(colours: Colour[]): [Colour, number][] {
-  const out: [Colour, number][] = [];
-  for (const c of colours.slice(colours.findIndex((c) => c !== 'black'))) {
-    const last = out.at(-1);
-    if (last && last[0] === c) last[1]++;
-    else out.push([c, 1]);
-  }
-  return out;
+async function shown(): Promise<[Colour, number][]> {
+  const colours = await outputColours(hls.dir);
+  return colourRuns(colours.slice(colours.findIndex((c) => c !== 'black')));
 }
+
+const play = (e: FfmpegEngine, itemId: string, file: string, durationMs: number, startAtMs?: number) =>
+  watchPlay(e, join(dir, 'clips'), itemId, file, durationMs, startAtMs);
 
 /** Blocks this process (the engine's clock with it) for `ms`: a starved sidecar. */
 function blockEventLoop(ms: number): void {
@@ -201,7 +132,7 @@ describe('the ffmpeg engine when the machine falls behind real time', () => {
     expect(green.onAirAt).toBe(t0 + 16_000);
     expect(red.end).toEqual({ ok: true, endedAtMs: t0 + 16_000, cut: 'TRUNCATED' });
     expect(green.end).toEqual({ ok: true, endedAtMs: t0 + 20_000 });
-    const runs = shown(await outputColours());
+    const runs = await shown();
     console.info(
       `[drift] encoder stopped ${missed} frames, event loop blocked 1.5 s: ${lost} frames dropped (a decoder behind, ` +
         `the last frame repeated); output red ${runs[0]?.[1]}/400, green ${runs[1]?.[1]}/100; alarms ${behind.join(', ') || 'none'}`,
@@ -229,7 +160,7 @@ describe('the ffmpeg engine when the machine falls behind real time', () => {
     await e.close();
     engine = null;
 
-    const runs = shown(await outputColours());
+    const runs = await shown();
     console.info(`[drift] encoder stopped ${missed} frames across a HARD start: output ${JSON.stringify(runs)}`);
     expect(green.onAirAt).toBe(t0 + 6000);
     expect(red.end).toEqual({ ok: true, endedAtMs: t0 + 6000, cut: 'TRUNCATED' });
@@ -251,7 +182,7 @@ describe('the ffmpeg engine when the machine falls behind real time', () => {
     await e.close();
     engine = null;
 
-    const runs = shown(await outputColours());
+    const runs = await shown();
     const framesLost = red.end?.ok ? (red.end.framesLost ?? 0) : 0;
     console.info(
       `[drift] encoder stopped ${missed} frames, debt bound 50 frames: ${framesLost} frames lost (${lost} dropped); ` +

@@ -1,18 +1,13 @@
-import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ClipListener, ClipResult, EngineClip } from '../../src/sidecar/engines/engine.ts';
 import { FfmpegEngine } from '../../src/sidecar/engines/ffmpeg/index.ts';
 import { hlsSettings, type HlsSettings } from '../../src/sidecar/hls.ts';
 import { VIDEO_MODES } from '../../src/sidecar/video-modes.ts';
 import { frameFrom, frameRateOf, frameStartMs } from '../../src/schedule/frames.ts';
 import { until } from '../helpers/until.ts';
-import { CHANNEL_ID } from './helpers.ts';
-
-const run = promisify(execFile);
+import { colourRuns, outputColours, watchPlay } from './ffmpeg-output.ts';
+import { CHANNEL_ID, makeMediaDir } from './helpers.ts';
 const FRAME_MS = 40; // 576p2500
 
 // Clips of one solid colour each, so that every frame of the output says which clip it came from.
@@ -21,41 +16,11 @@ let engine: FfmpegEngine | null = null;
 let hls: HlsSettings;
 let dropped = 0;
 
-async function colourClip(name: string, colour: string, seconds: number): Promise<void> {
-  await run('ffmpeg', [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    '-y',
-    '-f',
-    'lavfi',
-    '-i',
-    `color=c=${colour}:size=320x180:rate=25:duration=${seconds}`,
-    '-f',
-    'lavfi',
-    '-i',
-    `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
-    '-c:v',
-    'libx264',
-    '-preset',
-    'ultrafast',
-    '-g',
-    '25',
-    '-c:a',
-    'aac',
-    '-shortest',
-    join(dir, 'clips', name),
-  ]);
-}
-
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'onair-timed-'));
-  await mkdir(join(dir, 'clips'), { recursive: true });
-  await Promise.all([
-    colourClip('red.mp4', 'red', 10),
-    colourClip('green.mp4', 'green', 3),
-    colourClip('blue.mp4', 'blue', 3),
-  ]);
+  dir = await makeMediaDir(
+    { 'red.mp4': 10, 'green.mp4': 3, 'blue.mp4': 3 },
+    { 'red.mp4': 'red', 'green.mp4': 'green', 'blue.mp4': 'blue' },
+  );
 }, 60_000);
 
 afterEach(async () => {
@@ -80,93 +45,9 @@ async function startEngine(mode = '576p2500'): Promise<FfmpegEngine> {
   return engine;
 }
 
-interface Watched {
-  onAirAt: number | null;
-  /** Date.now() when onAir was called: how late after its frame's instant the engine made it. */
-  calledAt: number | null;
-  end: ClipResult | null;
-}
-
-function play(e: FfmpegEngine, itemId: string, file: string, durationMs: number, startAtMs?: number): Watched {
-  const w: Watched = { onAirAt: null, calledAt: null, end: null };
-  const clip: EngineClip = {
-    itemId,
-    file: join(dir, 'clips', file),
-    inPointMs: 0,
-    durationMs,
-    transition: 'CUT',
-    transitionMs: 0,
-    startAtMs,
-  };
-  const listener: ClipListener = {
-    onAir: (at) => {
-      w.onAirAt = at;
-      w.calledAt = Date.now();
-    },
-    onEnd: (result) => void (w.end = result),
-  };
-  e.play(clip, listener);
-  return w;
-}
-
-type Colour = 'black' | 'red' | 'green' | 'blue' | 'other';
-
-/** The preview's frames in output order, each by its colour (the program and the preview are one encode of one stream). */
-async function outputColours(): Promise<Colour[]> {
-  // The playlist is live (no end tag): ffmpeg would wait on it for more, so its segments are read as one stream.
-  const playlist = await readFile(join(hls.dir, 'index.m3u8'), 'utf8');
-  const segments = playlist.split('\n').filter((line) => line.endsWith('.ts'));
-  const { stdout } = await run(
-    'ffmpeg',
-    [
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      '-i',
-      `concat:${segments.map((name) => join(hls.dir, name)).join('|')}`,
-      '-vf',
-      'scale=4:4',
-      '-fps_mode',
-      'passthrough',
-      '-f',
-      'rawvideo',
-      '-pix_fmt',
-      'rgb24',
-      'pipe:1',
-    ],
-    { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 },
-  );
-  const colours: Colour[] = [];
-  for (let at = 0; at + 48 <= stdout.length; at += 48) {
-    // The middle pixel of the 4x4 frame.
-    const [r, g, b] = stdout.subarray(at + 5 * 3, at + 5 * 3 + 3);
-    const hi = (v: number) => v > 120;
-    const lo = (v: number) => v < 80;
-    colours.push(
-      lo(r) && lo(g) && lo(b)
-        ? 'black'
-        : hi(r) && lo(g) && lo(b)
-          ? 'red'
-          : lo(r) && hi(g) && lo(b)
-            ? 'green'
-            : lo(r) && lo(g) && hi(b)
-              ? 'blue'
-              : 'other',
-    );
-  }
-  return colours;
-}
-
-/** Runs of one colour: [colour, frames]. */
-function runs(colours: Colour[]): [Colour, number][] {
-  const out: [Colour, number][] = [];
-  for (const c of colours) {
-    const last = out.at(-1);
-    if (last && last[0] === c) last[1]++;
-    else out.push([c, 1]);
-  }
-  return out;
-}
+const play = (e: FfmpegEngine, itemId: string, file: string, durationMs: number, startAtMs?: number) =>
+  watchPlay(e, join(dir, 'clips'), itemId, file, durationMs, startAtMs);
+const outputRuns = async () => colourRuns(await outputColours(hls.dir));
 
 describe('a timed start on the ffmpeg engine', () => {
   it('cuts the clip on air on its frame, with no gap, and drops the clip that was to follow', async () => {
@@ -195,7 +76,7 @@ describe('a timed start on the ffmpeg engine', () => {
 
     // What went out: black before A, A's red up to the cut, B's blue from the very next frame, then D's green
     // (C's green never).
-    const shown = runs(await outputColours()).filter(([colour]) => colour !== 'black');
+    const shown = (await outputRuns()).filter(([colour]) => colour !== 'black');
     expect(shown.map(([colour]) => colour)).toEqual(['red', 'blue', 'green']);
     const [[, redFrames], [, blueFrames]] = shown;
     // How late the engine's tick for B's frame ran on this machine, and what it lost.
@@ -226,7 +107,7 @@ describe('a timed start on the ffmpeg engine', () => {
     expect(a.end).toEqual({ ok: true, endedAtMs: b.onAirAt, cut: 'TRUNCATED' });
     expect(b.end).toEqual({ ok: true, endedAtMs: b.onAirAt! + 1000 });
     // Red straight to blue: the clip on air went on while B's decoder opened its file.
-    const shown = runs(await outputColours()).filter(([colour]) => colour !== 'black');
+    const shown = (await outputRuns()).filter(([colour]) => colour !== 'black');
     expect(shown.map(([colour]) => colour)).toEqual(['red', 'blue', 'green']);
     if (dropped === 0) expect(shown[1][1]).toBe(25);
   }, 60_000);
@@ -248,7 +129,7 @@ describe('a timed start on the ffmpeg engine', () => {
     expect(d.onAirAt).toBe(startAtMs + 1000);
     // Between A's end and B's instant the output idles as it does with nothing queued: A's last frame held
     // for half a second, then black (a schedule fills such a gap with filler).
-    const shown = runs(await outputColours());
+    const shown = await outputRuns();
     const red = shown.findIndex(([colour]) => colour === 'red');
     expect(shown.slice(red, red + 4).map(([colour]) => colour)).toEqual(['red', 'black', 'blue', 'green']);
     if (dropped === 0) {
