@@ -7,7 +7,7 @@ process.env.NODE_ENV ??= 'production';
 // The servers measured here run with the API process's V8 settings (src/server/main.ts).
 (await import('../src/server/gc-settings.ts')).applyGcSettings();
 
-// `npm run bench` runs every benchmark; `npm run bench -- transport` (or asrun, subscriptions, sidecar-rate, sidecar-start, schedule) one.
+// `npm run bench` runs every benchmark; `npm run bench -- transport` (or asrun, asrun-gc, subscriptions, sidecar-rate, sidecar-start, schedule) one.
 const only = process.argv[2];
 const { loadavg } = await import('node:os');
 // Other work on the machine moves every figure: its load average goes with them.
@@ -19,6 +19,7 @@ const load = (when: string) =>
   );
 const benches: [string, () => Promise<void>][] = [
   ['asrun', async () => (await import('./run.ts')).runAsRunBench()],
+  ['asrun-gc', async () => (await import('./gc.ts')).runAsRunGcBench()],
   ['transport', async () => (await import('./transport.ts')).runTransportBench()],
   ['subscriptions', async () => (await import('./subscriptions.ts')).runSubscriptionsBench()],
   ['sidecar-rate', async () => (await import('./sidecar-rate.ts')).runSidecarRateBench()],
@@ -27,7 +28,8 @@ const benches: [string, () => Promise<void>][] = [
 ];
 try {
   for (const [name, run] of benches) {
-    if (only && only !== name) continue;
+    // asrun-gc only when named: a minute of one scenario, to study the garbage collector.
+    if (only ? only !== name : name === 'asrun-gc') continue;
     load(`before ${name}`);
     await run();
     load(`after ${name}`);

@@ -7,6 +7,7 @@ import { loadConfig } from '../src/config.ts';
 import { buildApp, type App } from '../src/server/app.ts';
 import { createServices, type Services } from '../src/services/index.ts';
 import { explain, formatPlan, type CapturedQuery } from './explain.ts';
+import { countGcs, type GcCounts } from './gc-count.ts';
 import { formatLayers, measureLayers } from './layers.ts';
 import { formatRows, post, type Scenario } from './load.ts';
 import { runPgbench, type PgbenchResult } from './pgbench.ts';
@@ -27,14 +28,14 @@ const DATABASE_URL = env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-const PAGE_QUERY = `query AsRunPage($channelId: ID!, $first: Int, $after: String, $from: DateTime, $to: DateTime) {
+export const PAGE_QUERY = `query AsRunPage($channelId: ID!, $first: Int, $after: String, $from: DateTime, $to: DateTime) {
   asRun(channelId: $channelId, first: $first, after: $after, from: $from, to: $to) {
     edges { cursor node { id clipName startedAt endedAt durationMs status playlistId assetId channel { id } item { id } } }
     pageInfo { hasNextPage endCursor }
   }
 }`;
 
-async function startServer(services: Services): Promise<{ app: App; url: string }> {
+export async function startServer(services: Services): Promise<{ app: App; url: string }> {
   // As `serve` does before it reports ready (src/server/main.ts).
   await services.warm();
   const app = buildApp(services);
@@ -43,7 +44,7 @@ async function startServer(services: Services): Promise<{ app: App; url: string 
 }
 
 /** The scenarios on the first channel, and a viewer of its project. */
-async function prepare(services: Services, url: string) {
+export async function prepare(services: Services, url: string) {
   const db = services.db;
   const channel = await db.channel.findFirstOrThrow({ where: { name: 'bench-c000' } });
   const token = generateToken();
@@ -208,10 +209,14 @@ export async function runAsRunBench(): Promise<void> {
     // page 51 measured last after a warm-up of page 1 alone paid for its own on the clock.
     for (const s of prepared.scenarios) await wrk(s, url, prepared.token, process.pid, 1);
     const ours: WrkResult[] = [];
+    // This process's collections in each row: full ones began ~25 s into the load before the cursors' fix (README).
+    const gcs: GcCounts[] = [];
     for (const s of prepared.scenarios) {
       const load = () => wrk(s, url, prepared.token, process.pid);
+      const counting = countGcs();
       // BENCH_PROFILE=<dir>: the server's CPU profile of the first scenario (bench/profile.ts).
       ours.push(s === prepared.scenarios[0] ? await profiled('asrun-page1', load, say) : await load());
+      gcs.push(await counting.stop());
     }
     // The same three scenarios on PostGraphile, in this one run.
     const postgraphile = await startPostGraphile(DATABASE_URL, POSTGRAPHILE_PORT, say);
@@ -249,6 +254,7 @@ export async function runAsRunBench(): Promise<void> {
         'PostgreSQL CPU ms/req',
         'machine CPU ms/req',
         'machine busy',
+        'GCs (scavenge / full)',
         'onair / PostGraphile',
         'of pgbench',
         'errors',
@@ -266,6 +272,7 @@ export async function runAsRunBench(): Promise<void> {
         f(o.databaseCpuMs),
         f(o.machineCpuMs),
         pct(o.machineBusy),
+        `${gcs[i].scavenges} / ${gcs[i].markCompacts}`,
         `${f(o.reqPerSec / g.reqPerSec)} (p99 ${f(o.p99 / g.p99)})`,
         pct(o.reqPerSec / c.tps),
         String(o.errors),
@@ -281,6 +288,7 @@ export async function runAsRunBench(): Promise<void> {
         f(o2.databaseCpuMs),
         f(o2.machineCpuMs),
         pct(o2.machineBusy),
+        '-',
         `${f(o2.reqPerSec / g.reqPerSec)} (p99 ${f(o2.p99 / g.p99)})`,
         pct(o2.reqPerSec / c.tps),
         String(o2.errors),
@@ -295,6 +303,7 @@ export async function runAsRunBench(): Promise<void> {
         f(g.databaseCpuMs),
         f(g.machineCpuMs),
         pct(g.machineBusy),
+        '-',
         '',
         pct(g.reqPerSec / c.tps),
         String(g.errors),
@@ -309,6 +318,7 @@ export async function runAsRunBench(): Promise<void> {
         '-',
         f(c.machineCpuMs),
         pct(c.machineBusy),
+        '-',
         '',
         '100 %',
         String(c.failed),
@@ -316,7 +326,7 @@ export async function runAsRunBench(): Promise<void> {
     });
     say(`\n${formatRows(rows)}`);
     say(
-      "(server CPU: utime + stime of the server's process, every thread; PostgreSQL: its backends connected to the bench database; machine: every core, clients and PostgreSQL included; ratio: throughput, and p99 onair / PostGraphile)",
+      "(server CPU: utime + stime of the server's process, every thread; PostgreSQL: its backends connected to the bench database; machine: every core, clients and PostgreSQL included; GCs: the collections of onair's process in that row; ratio: throughput, and p99 onair / PostGraphile)",
     );
     for (const r of [...ours, ...ours2, ...theirs]) if (r.firstError) say(`${r.name}: first error: ${r.firstError}`);
     const worst = Math.max(...ours.map((r) => r.p99));

@@ -21,9 +21,48 @@ const VERSION = 'k1';
 export const pageSizeSchema = (max: number) =>
   z.number().int().min(1, 'must be at least 1').max(max, `must be at most ${max}`).nullish();
 
+/** The largest instant decodeCursor reads back (15 digits). */
+const MAX_CURSOR_MS = 999_999_999_999_999;
+const COLON = 0x3a;
+const ZERO = 0x30;
+/** The bytes of the cursor being encoded, reused: `VERSION:` stays at its start. */
+let scratch = Buffer.from(`${VERSION}:${'0'.repeat(15)}:${'0'.repeat(36)}`, 'latin1');
+
+/**
+ * `k1:<epoch ms>:<id>` in base64url. The digits are written into the bytes one
+ * by one: an epoch in milliseconds (above 2^31) made a string goes through V8's
+ * number-to-string cache, and every string that cache makes is allocated in the
+ * old generation, where it dies with its request. A page's timestamps keep
+ * missing that cache (their bits differ where its small hash does not look), so
+ * each of a page's 100 cursors made one: 3.2 KB of the old generation per page,
+ * which filled it under load until full collections ran every second
+ * (bench/README.md).
+ */
 export function encodeCursor(at: Date, id: string): string {
-  // ASCII only (digits, hex, '-' and ':'): latin1 gives the same bytes as utf8, without the encoder's scan.
-  return Buffer.from(`${VERSION}:${at.getTime()}:${id}`, 'latin1').toString('base64url');
+  const ms = at.getTime();
+  if (!(ms >= 0 && ms <= MAX_CURSOR_MS) || !Number.isInteger(ms)) {
+    return Buffer.from(`${VERSION}:${ms}:${id}`, 'latin1').toString('base64url');
+  }
+  let digits = 1;
+  for (let power = 10; power <= ms; power *= 10) digits++;
+  const start = VERSION.length + 1;
+  const length = start + digits + 1 + id.length;
+  if (scratch.length < length) {
+    scratch = Buffer.allocUnsafe(length * 2);
+    scratch.write(`${VERSION}:`, 0, 'latin1');
+  }
+  const bytes = scratch;
+  let rest = ms;
+  for (let i = start + digits - 1; i >= start; i--) {
+    const digit = rest % 10;
+    bytes[i] = ZERO + digit;
+    // Exact: an integer below 2^53 less its last digit divides by 10 without rounding.
+    rest = (rest - digit) / 10;
+  }
+  bytes[start + digits] = COLON;
+  // ASCII only (hex and '-'): latin1 gives the same bytes as utf8, without the encoder's scan.
+  bytes.write(id, start + digits + 1, 'latin1');
+  return bytes.toString('base64url', 0, length);
 }
 
 /** The cursor's position, or BAD_USER_INPUT naming `field` when it is not one of ours. */
