@@ -114,8 +114,9 @@ describe('transition frames', () => {
   });
 
   it('a decoder behind real time during a MIX loses its frame, its last one blended again in its place', () => {
-    // Red going out, blue coming in, over 10 frames; the outgoing decoder has frames 0 and 2 only, the
-    // incoming one frames 0, 1 and 3 (a starved machine): every frame of the transition stays a blend.
+    // Red going out, blue coming in, over 10 frames; the outgoing decoder has frames 2 and 3 only (red
+    // showed before the transition), the incoming one frames 0, 1 and 3 (a starved machine): every frame of
+    // the transition stays a blend.
     const [red, blue] = [solid(PAL, 81, 90, 240), solid(PAL, 41, 240, 110)];
     const audio = Buffer.alloc(1920 * 4);
     const has = (frames: number[]) => {
@@ -125,12 +126,13 @@ describe('transition frames', () => {
           return frames.includes(i) ? 1 : 0;
         },
         exhausted: false,
+        lastVideo: red,
         skip: () => void i++,
         take: () => ({ video: (i++, red), audio }),
         kill: () => undefined,
       };
     };
-    const out = has([0, 2]) as unknown as ClipSource;
+    const out = has([2, 3]) as unknown as ClipSource;
     const into = { clip: clip('MIX', 400), exhausted: false } as unknown as ClipSource;
     const mix = new Transition(out, into, 10, PAL);
     const incoming = [0, 1, 3];

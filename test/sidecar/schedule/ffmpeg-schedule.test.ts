@@ -214,7 +214,21 @@ describe('a schedule on the ffmpeg engine', () => {
       ['item-fill', green + 1000],
     ]);
     const lateness = aired.map((e) => Date.parse(e.startedAt) - Date.parse(e.schedule!.plannedStartAt));
-    for (const [i, late] of lateness.entries()) expect(Math.abs(late), aired[i].itemId).toBeLessThanOrEqual(FRAME_MS);
+    const asRun = rig.log
+      .after(0)
+      .filter((e) => e.kind !== 'STATE_CHANGED')
+      .map((e) =>
+        [
+          e.kind,
+          'itemId' in e ? e.itemId : '',
+          'startedAt' in e && e.startedAt ? Date.parse(e.startedAt) - t0 : '',
+          'endedAt' in e ? Date.parse(e.endedAt) - t0 : '',
+          'how' in e ? e.how : '',
+          'message' in e ? e.message : '',
+        ].join(' '),
+      );
+    for (const [i, late] of lateness.entries())
+      expect(Math.abs(late), `${aired[i].itemId}; ${asRun.join('; ')}`).toBeLessThanOrEqual(FRAME_MS);
     // The outgoing clip ends PLAYED (its tail aired under the MIX) on the frame the incoming one took air.
     const ended = rig.ended().filter((e) => Date.parse(e.schedule!.plannedStartAt) >= t0);
     expect(ended.slice(0, 3).map((e) => [e.itemId, e.how, e.endedAt])).toEqual([

@@ -128,8 +128,11 @@ function edge(kind: TransitionKind, frame: Buffer, out: Buffer, into: Buffer, mo
 export class Transition {
   /** Frames of it made so far. */
   private done = 0;
-  /** The last picture each clip gave it: blended again in place of a frame its decoder lost. */
-  private lastOut: Buffer | null = null;
+  /**
+   * The last picture of each clip (the outgoing one's from before the
+   * transition on): blended again in place of a frame its decoder lost.
+   */
+  private lastOut: Buffer | null;
   private lastInto: Buffer | null = null;
 
   constructor(
@@ -137,7 +140,9 @@ export class Transition {
     readonly into: ClipSource,
     readonly frames: number,
     private readonly mode: VideoMode,
-  ) {}
+  ) {
+    this.lastOut = out.lastVideo;
+  }
 
   /** The outgoing clip has nothing more to show (played out, or killed). */
   get over(): boolean {
@@ -150,9 +155,9 @@ export class Transition {
    * decoder, or the incoming clip failed). A decoder behind real time loses
    * its frame (its clip keeps its time), and its last frame in the transition
    * is blended again in its place, as the output repeats a lost frame, so the
-   * transition runs on without a flash of either clip alone. Before either
-   * has given one, or once the incoming clip failed, the other shows alone;
-   * null when neither has a frame.
+   * transition runs on without a flash of either clip alone. Before the
+   * incoming clip has given one, or once it failed, the outgoing clip shows
+   * alone; null when neither has a frame.
    */
   next(samples: number, shown: { video: Buffer; audio: Buffer } | null): { video: Buffer; audio: Buffer } | null {
     const i = this.done++;
