@@ -203,6 +203,9 @@ describe('a schedule on the ffmpeg engine', () => {
       'the filler after green',
       20_000,
     );
+    // An encoder behind real time (a loaded machine) is up to a second behind the frames made (maxBehindMs),
+    // and the preview writes a segment a second: closed now, the preview would end before green does.
+    await sleep(2500);
     await rig.close();
     mixRig = null;
 
