@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
-import { chmod, copyFile, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ClipHandle, ClipListener, ClipResult, EngineClip } from '../../src/sidecar/engines/engine.ts';
 import { FfmpegEngine } from '../../src/sidecar/engines/ffmpeg/index.ts';
@@ -10,11 +8,11 @@ import { hlsSettings, type HlsSettings } from '../../src/sidecar/hls.ts';
 import { VIDEO_MODES } from '../../src/sidecar/video-modes.ts';
 import { until } from '../helpers/until.ts';
 import { CHANNEL_ID, makeMediaDir } from './helpers.ts';
+import { blends, colourReferences, previewFrames, runs, type Yuv } from './preview-frames.ts';
 
 // A clip queued behind another with a transition takes air that many frames before the other runs out, the
 // two blended meanwhile, as on CasparCG. Measured on the output itself: the preview's frames (one encode of
 // the same stream as the program) decoded frame by frame, each placed between the two clips' colours.
-const run = promisify(execFile);
 const FRAME_MS = 40; // 576p2500
 
 let dir: string;
@@ -22,19 +20,14 @@ let engine: FfmpegEngine | null = null;
 let hls: HlsSettings;
 let dropped = 0;
 /** Each colour clip's YUV as the preview shows it. */
-const reference = new Map<string, Yuv>();
-
-type Yuv = [number, number, number];
+let reference: Map<string, Yuv>;
 
 beforeAll(async () => {
   dir = await makeMediaDir(
     { 'red.mp4': 3, 'blue.mp4': 3, 'green.mp4': 2 },
     { 'red.mp4': 'red', 'blue.mp4': 'blue', 'green.mp4': 'green' },
   );
-  for (const colour of ['red', 'blue', 'green']) {
-    reference.set(colour, (await frameMeans(join(dir, 'clips', `${colour}.mp4`)))[0]);
-  }
-  reference.set('black', [16, 128, 128]);
+  reference = await colourReferences(join(dir, 'clips'), ['red', 'blue', 'green']);
 }, 60_000);
 
 afterEach(async () => {
@@ -90,69 +83,8 @@ function play(
   return Object.assign(w, { handle: e.play(clip, listener) });
 }
 
-/** The mean Y, U and V of every frame of a file (or of the segments, one stream), in order. */
-async function frameMeans(input: string): Promise<Yuv[]> {
-  const { stdout } = await run(
-    'ffmpeg',
-    [
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      '-i',
-      input,
-      '-vf',
-      'scale=8:8:flags=area,format=yuv444p',
-      '-fps_mode',
-      'passthrough',
-      '-f',
-      'rawvideo',
-      'pipe:1',
-    ],
-    { encoding: 'buffer', maxBuffer: 64 * 1024 * 1024 },
-  );
-  const means: Yuv[] = [];
-  const mean = (at: number) => stdout.subarray(at, at + 64).reduce((sum, v) => sum + v, 0) / 64;
-  for (let at = 0; at + 192 <= stdout.length; at += 192) means.push([mean(at), mean(at + 64), mean(at + 128)]);
-  return means;
-}
-
-/** A frame of the output: one of the clips' colours, or a blend `p` of the way from `from` to `to`. */
-type Shown = { colour: string } | { colour: 'between'; p: number } | { colour: 'other'; yuv: Yuv };
-
-/** The preview's frames after the black the encoder starts on, each named by colour or placed between two. */
-async function output(from: string, to: string): Promise<Shown[]> {
-  // The playlist is live (no end tag): ffmpeg would wait on it for more, so its segments are read as one stream.
-  const playlist = await readFile(join(hls.dir, 'index.m3u8'), 'utf8');
-  const segments = playlist.split('\n').filter((line) => line.endsWith('.ts'));
-  const means = await frameMeans(`concat:${segments.map((name) => join(hls.dir, name)).join('|')}`);
-  const [x, y] = [reference.get(from)!, reference.get(to)!];
-  const axis = y.map((v, i) => v - x[i]);
-  const norm = axis.reduce((sum, v) => sum + v * v, 0);
-  const shown = means.map((yuv): Shown => {
-    for (const [colour, ref] of reference) if (yuv.every((v, i) => Math.abs(v - ref[i]) < 4)) return { colour };
-    // On the line from one colour to the other (a linear blend in YUV), strictly between them.
-    const p = yuv.reduce((sum, v, i) => sum + (v - x[i]) * axis[i], 0) / norm;
-    const off = Math.max(...yuv.map((v, i) => Math.abs(v - (x[i] + p * axis[i]))));
-    return p > 0 && p < 1 && off < 4 ? { colour: 'between', p } : { colour: 'other', yuv };
-  });
-  return shown.slice(shown.findIndex((s) => s.colour !== 'black'));
-}
-
-/** Runs of one colour: [colour, frames]. */
-function runs(shown: Shown[]): [string, number][] {
-  const out: [string, number][] = [];
-  for (const { colour } of shown) {
-    const last = out.at(-1);
-    if (last && last[0] === colour) last[1]++;
-    else out.push([colour, 1]);
-  }
-  return out;
-}
-
-/** The blend positions of the frames between the two colours, in output order. */
-function blends(shown: Shown[]): number[] {
-  return shown.flatMap((s) => ('p' in s ? [s.p] : []));
-}
+/** The output's frames, each named by colour or placed between `from` and `to`. */
+const output = (from: string, to: string) => previewFrames(hls.dir, reference, [[from, to]]);
 
 describe('transitions on the ffmpeg engine', () => {
   it('a MIX takes air its length before the clip on air runs out, the two crossfading meanwhile', async () => {

@@ -2,7 +2,14 @@ import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import type { EngineClip } from '../../src/sidecar/engines/engine.ts';
 import { frameBytes } from '../../src/sidecar/engines/ffmpeg/args.ts';
-import { mixWeight, transitionAudio, transitionFrames, transitionVideo } from '../../src/sidecar/engines/ffmpeg/mix.ts';
+import type { ClipSource } from '../../src/sidecar/engines/ffmpeg/decoder.ts';
+import {
+  mixWeight,
+  Transition,
+  transitionAudio,
+  transitionFrames,
+  transitionVideo,
+} from '../../src/sidecar/engines/ffmpeg/mix.ts';
 import { VIDEO_MODES, type VideoMode } from '../../src/sidecar/video-modes.ts';
 
 // The pictures and sound of a transition, frame by frame, on raw yuv420p frames and s16le audio.
@@ -104,5 +111,46 @@ describe('transition frames', () => {
         expect(ms).toBeLessThan(40);
       }
     }
+  });
+
+  it('a decoder behind real time during a MIX loses its frame, its last one blended again in its place', () => {
+    // Red going out, blue coming in, over 10 frames; the outgoing decoder has frames 2 and 3 only (red
+    // showed before the transition), the incoming one frames 0, 1 and 3 (a starved machine): every frame of
+    // the transition stays a blend.
+    const [red, blue] = [solid(PAL, 81, 90, 240), solid(PAL, 41, 240, 110)];
+    const audio = Buffer.alloc(1920 * 4);
+    const has = (frames: number[]) => {
+      let i = 0;
+      return {
+        get queued() {
+          return frames.includes(i) ? 1 : 0;
+        },
+        exhausted: false,
+        lastVideo: red,
+        skip: () => void i++,
+        take: () => ({ video: (i++, red), audio }),
+        kill: () => undefined,
+      };
+    };
+    const out = has([2, 3]) as unknown as ClipSource;
+    const into = { clip: clip('MIX', 400), exhausted: false } as unknown as ClipSource;
+    const mix = new Transition(out, into, 10, PAL);
+    const incoming = [0, 1, 3];
+    const lumas = [0, 1, 2, 3].map((i) => {
+      const frame = mix.next(1920, incoming.includes(i) ? { video: blue, audio } : null);
+      return frame!.video[0];
+    });
+    // Each frame strictly between red (81) and blue (41), nearer blue than the one before.
+    for (const [i, y] of lumas.entries()) {
+      expect(y, `frame ${i}`).toBeGreaterThan(41);
+      expect(y, `frame ${i}`).toBeLessThan(81);
+      if (i > 0) expect(y, `frame ${i}`).toBeLessThan(lumas[i - 1]);
+    }
+    // An incoming clip that failed (its decoder done, nothing left) is gone: the outgoing tail shows alone.
+    const failed = { clip: clip('MIX', 400), exhausted: false };
+    const tail = new Transition(has([0, 1]) as unknown as ClipSource, failed as unknown as ClipSource, 10, PAL);
+    expect(tail.next(1920, { video: blue, audio })!.video[0]).toBeLessThan(81);
+    failed.exhausted = true;
+    expect(tail.next(1920, null)!.video[0]).toBe(81);
   });
 });

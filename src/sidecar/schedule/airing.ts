@@ -85,7 +85,11 @@ export function airingRef(airing: Airing, playlistIdOf: (eventId: string | null)
  * ITEM_ENDED of an airing that left air at `endMs`: TRUNCATED when the plan
  * ends it before its clip (a HARD event, filler trimmed to an event's frame),
  * a take or a hand-back cut it, it started late (the segment after it, pinned
- * to its frame, cut its end), or it left air over a frame early.
+ * to its frame, cut its end), or it left air over a frame early and over a
+ * frame short of its length. An output on its own ticks (a CasparCG channel)
+ * may take a timed start on the tick before its frame and dates a start or an
+ * end to about a tick: what follows on from such a start whole leaves air a
+ * frame early, or two as reported, having played all of it.
  */
 export function itemEnded(
   airing: Airing,
@@ -97,11 +101,14 @@ export function itemEnded(
 ): SidecarEventInput {
   const plannedEnd = frameStartMs(airing.segment.endFrame, rate);
   const frameMs = frameStartMs(1, rate) || 1;
+  const lengthMs = plannedEnd - frameStartMs(airing.fromFrame, rate);
+  const early =
+    endMs < plannedEnd - frameMs && (airing.startedAtMs === null || endMs - airing.startedAtMs < lengthMs - frameMs);
   let how: EndedHow = 'PLAYED';
   if (!result.ok) how = 'FAILED';
   // From the plan and the times, not the engine's `cut`: an engine can call a clip that ended on its planned frame cut.
   else if (airing.endedBy) how = airing.endedBy.how;
-  else if (airing.segment.truncated || airing.cut || airing.late || endMs < plannedEnd - frameMs) how = 'TRUNCATED';
+  else if (airing.segment.truncated || airing.cut || airing.late || early) how = 'TRUNCATED';
   return {
     kind: 'ITEM_ENDED',
     ...airingRef(airing, playlistIdOf),

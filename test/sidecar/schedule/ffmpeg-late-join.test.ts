@@ -1,17 +1,11 @@
 import { chmod, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SidecarEvent } from '../../../src/protocol/sidecar-api.ts';
 import { frameFrom, frameRateOf, frameStartMs } from '../../../src/schedule/frames.ts';
 import { ScheduleSchema } from '../../../src/schedule/model.ts';
-import { Alarms } from '../../../src/sidecar/alarms.ts';
-import { FfmpegEngine } from '../../../src/sidecar/engines/ffmpeg/index.ts';
-import { EventLog } from '../../../src/sidecar/event-log.ts';
-import { hlsSettings } from '../../../src/sidecar/hls.ts';
-import { ScheduleRunner } from '../../../src/sidecar/schedule/runner.ts';
-import { VIDEO_MODES } from '../../../src/sidecar/video-modes.ts';
 import { until } from '../../helpers/until.ts';
-import { CHANNEL_ID, makeMediaDir } from '../helpers.ts';
+import { makeMediaDir } from '../helpers.ts';
+import { ffmpegRunner } from './rig.ts';
 
 // A sidecar whose first frames come late (a loaded machine: its encoder slow
 // to start, then the joined clip's decoder slower still) joins an event in
@@ -23,8 +17,7 @@ const RATE = frameRateOf(FORMAT);
 const FRAME_MS = 40;
 
 let dir: string;
-let engine: FfmpegEngine | null = null;
-let runner: ScheduleRunner | null = null;
+let rig: Awaited<ReturnType<typeof ffmpegRunner>> | null = null;
 
 beforeAll(async () => {
   dir = await makeMediaDir({ 'a.mp4': 8, 'fill.mp4': 3 });
@@ -39,8 +32,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await runner?.detach();
-  await engine?.close();
+  await rig?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -56,22 +48,11 @@ const clip = (name: string, file: string, durationMs: number) => ({
 
 describe('a join in progress whose first frames come late (ffmpeg engine)', () => {
   it('airs the segment after the late join on its planned frame', async () => {
-    engine = new FfmpegEngine({
-      mode: VIDEO_MODES.get(FORMAT)!,
-      output: { type: 'UDP', url: 'udp://127.0.0.1:9' },
-      hls: hlsSettings(dir, CHANNEL_ID),
+    rig = await ffmpegRunner(dir, FORMAT, {
       ffmpegPath: join(dir, 'slow-ffmpeg'),
       ffprobePath: join(dir, 'slow-ffprobe'),
     });
-    await engine.start();
-    const log = new EventLog();
-    runner = new ScheduleRunner({
-      engine,
-      log,
-      alarms: new Alarms(log),
-      mediaDir: dir,
-      videoFormat: FORMAT,
-    });
+    const { runner, log, onAir } = rig;
     // In progress: 4.5 s of its 8 s left when the sidecar joins it, on the first frame 500 ms ahead.
     const t0 = Date.now() - 3500;
     const joinFrameMs = frameStartMs(frameFrom(Date.now() + 500, RATE), RATE);
@@ -91,8 +72,6 @@ describe('a join in progress whose first frames come late (ffmpeg engine)', () =
         filler: [clip('fill', 'fill.mp4', 3000)],
       }),
     );
-    const onAir = () =>
-      log.after(0).filter((e): e is Extract<SidecarEvent, { kind: 'ITEM_ON_AIR' }> => e.kind === 'ITEM_ON_AIR');
     const [joined, next] = await until(() => onAir().length >= 2 && onAir(), 'the segment after the join', 20_000);
     const plannedNext = frameStartMs(frameFrom(t0 + 8000, RATE), RATE);
     const joinedLateMs = Date.parse(joined.startedAt) - joinFrameMs;

@@ -2,8 +2,13 @@ import type { SidecarEvent } from '../../../src/protocol/sidecar-api.ts';
 import { frameRateOf } from '../../../src/schedule/frames.ts';
 import { ScheduleSchema, type Schedule, type ScheduleClip, type ScheduleEvent } from '../../../src/schedule/model.ts';
 import { Alarms } from '../../../src/sidecar/alarms.ts';
+import { FfmpegEngine } from '../../../src/sidecar/engines/ffmpeg/index.ts';
+import type { FfmpegEngineOptions } from '../../../src/sidecar/engines/ffmpeg/options.ts';
 import { EventLog } from '../../../src/sidecar/event-log.ts';
+import { hlsSettings } from '../../../src/sidecar/hls.ts';
 import { ScheduleRunner } from '../../../src/sidecar/schedule/runner.ts';
+import { VIDEO_MODES } from '../../../src/sidecar/video-modes.ts';
+import { CHANNEL_ID } from '../helpers.ts';
 import type { ManualPlay } from '../../../src/sidecar/schedule/precedence.ts';
 import { VirtualClock, VirtualDevice } from './virtual-device.ts';
 
@@ -53,3 +58,45 @@ export function rig(startMs: number, missingFiles: string[] = []) {
 }
 
 export const hms = (iso: string | null) => (iso === null ? '-' : iso.slice(11, 23));
+
+type OnAir = Extract<SidecarEvent, { kind: 'ITEM_ON_AIR' }>;
+type Ended = Extract<SidecarEvent, { kind: 'ITEM_ENDED' }>;
+
+/**
+ * A runner driving a started real ffmpeg engine on `mediaDir`, by the system
+ * clock, its output to a UDP port nobody reads; the engine's preview keeps
+ * 200 segments, so that a test can read what aired back (preview-frames.ts).
+ */
+export async function ffmpegRunner(mediaDir: string, format: string, engine: Partial<FfmpegEngineOptions> = {}) {
+  const log = new EventLog();
+  const alarms = new Alarms(log);
+  let framesDropped = 0;
+  const hls = hlsSettings(mediaDir, CHANNEL_ID, { listSize: 200 });
+  const ffmpeg = new FfmpegEngine({
+    mode: VIDEO_MODES.get(format)!,
+    output: { type: 'UDP', url: 'udp://127.0.0.1:9' },
+    hls,
+    report: {
+      error: (message) => void log.append({ kind: 'ERROR', message }),
+      count: (name, n = 1) => void (name === 'framesDropped' && (framesDropped += n)),
+    },
+    ...engine,
+  });
+  await ffmpeg.start();
+  const runner = new ScheduleRunner({ engine: ffmpeg, log, alarms, mediaDir, videoFormat: format });
+  return {
+    engine: ffmpeg,
+    runner,
+    log,
+    hls,
+    /** Frames the engine lost for good (its decoders or encoder behind). */
+    framesDropped: () => framesDropped,
+    onAir: () => log.after(0).filter((e): e is OnAir => e.kind === 'ITEM_ON_AIR'),
+    ended: () => log.after(0).filter((e): e is Ended => e.kind === 'ITEM_ENDED'),
+    /** Detaches the schedule and closes the engine (its preview's last segment written). */
+    async close() {
+      await runner.detach();
+      await ffmpeg.close();
+    },
+  };
+}

@@ -41,6 +41,7 @@ export abstract class LayerCueing extends LayerQueue {
       pausedAtMs: null,
       seenOnLayer: false,
       playedAtMs: null,
+      loadedBgAtMs: null,
       startAtMs: clip.startAtMs ?? null,
       timer: null,
       cut: false,
@@ -99,8 +100,7 @@ export abstract class LayerCueing extends LayerQueue {
       !backgroundTaken
     ) {
       bg.sent = 'armed';
-      bg.armedSeen = false;
-      this.o.send(amcp.loadNext(this.o.at, this.cue(bg))).catch((err: Error) => this.commandFailed(bg, err));
+      this.inBackground(bg, amcp.loadNext(this.o.at, this.cue(bg)));
     }
   }
 
@@ -129,10 +129,20 @@ export abstract class LayerCueing extends LayerQueue {
   private loadTimed(timed: Slot): void {
     for (const slot of this.queue) if (slot !== timed && slot.sent === 'armed') slot.sent = 'none';
     timed.sent = 'loaded';
-    timed.armedSeen = false;
     this.layerInUse = true;
-    this.o.send(amcp.loadBackground(this.o.at, this.cue(timed))).catch((err: Error) => this.commandFailed(timed, err));
+    this.inBackground(timed, amcp.loadBackground(this.o.at, this.cue(timed)));
     this.timePlay(timed);
+  }
+
+  /** Sends the LOADBG that puts `slot` in the background, noting when the server answered it. */
+  private inBackground(slot: Slot, command: string): void {
+    const sent = slot.sent;
+    slot.armedSeen = false;
+    slot.loadedBgAtMs = null;
+    this.o.send(command).then(
+      () => void (slot.sent === sent && (slot.loadedBgAtMs = this.o.now())),
+      (err: Error) => this.commandFailed(slot, err),
+    );
   }
 
   /**

@@ -17,9 +17,12 @@ export abstract class LayerObserver extends LayerCueing {
     const cur = this.queue[0];
     if (trip) this.clock.roundTrip(trip.receivedMs - trip.sentMs);
     const loaded = this.queue.find((slot) => slot.sent === 'loaded');
-    if (loaded && shows(s.background, loaded)) loaded.armedSeen = true;
+    if (loaded && (shows(s.background, loaded) || this.inSample(loaded, trip))) loaded.armedSeen = true;
     if (cur) {
       const next = this.queue[1]?.sent === 'armed' ? this.queue[1] : null;
+      // Armed as this sample shows it even if no sample saw it there: two clips of the same file in a row,
+      // samples far apart (a starved sidecar), the swap between them, the playhead past the first's last seen.
+      if (next && this.inSample(next, trip)) next.armedSeen = true;
       const r = observe(s, cur, next, {
         atMs,
         previousName: this.previousName,
@@ -63,6 +66,11 @@ export abstract class LayerObserver extends LayerCueing {
     this.previousForeground = s.foreground;
     if (trip) this.sampleClock(s, trip.sentMs, trip.receivedMs);
     this.afterChange();
+  }
+
+  /** Whether a sample sent at `trip.sentMs` shows what the LOADBG put in the background (or it went on air). */
+  private inSample(slot: Slot, trip?: { sentMs: number }): boolean {
+    return !!trip && slot.loadedBgAtMs !== null && trip.sentMs >= slot.loadedBgAtMs + 2 * slot.tickMs;
   }
 
   /**

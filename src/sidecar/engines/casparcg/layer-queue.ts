@@ -51,6 +51,12 @@ export interface Slot extends TrackedClip {
   seenOnLayer: boolean;
   /** When its last PLAY was acknowledged (the on-air timeout counts from it). */
   playedAtMs: number | null;
+  /**
+   * When the server answered the LOADBG that put it in the background (armed
+   * or loaded): an INFO sent two ticks later shows it there, unless it is on
+   * air (the server queues a load for its next tick and INFO reads the last).
+   */
+  loadedBgAtMs: number | null;
 }
 
 export const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;

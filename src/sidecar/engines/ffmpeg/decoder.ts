@@ -57,6 +57,8 @@ export class ClipSource {
   dueAt: number | null = null;
   /** Frames really taken (aired also counts frames lost to a late decoder). */
   taken = 0;
+  /** The picture of the last frame taken: what a transition blends in place of one its decoder lost. */
+  lastVideo: Buffer | null = null;
   /**
    * A timed start (clip.startAtMs) still to take air: it waits at its place in
    * the queue, decoding ahead, and the clips before it are cut at its frame.
@@ -213,6 +215,7 @@ export class ClipSource {
     const video = this.frames.shift()!;
     this.aired++;
     this.taken++;
+    this.lastVideo = video;
     if (this.frames.length < this.maxQueued && !this.complete) this.proc?.stdout?.resume();
     const want = samples * BYTES_PER_SAMPLE;
     const audio = Buffer.alloc(want);

@@ -128,13 +128,21 @@ function edge(kind: TransitionKind, frame: Buffer, out: Buffer, into: Buffer, mo
 export class Transition {
   /** Frames of it made so far. */
   private done = 0;
+  /**
+   * The last picture of each clip (the outgoing one's from before the
+   * transition on): blended again in place of a frame its decoder lost.
+   */
+  private lastOut: Buffer | null;
+  private lastInto: Buffer | null = null;
 
   constructor(
     readonly out: ClipSource,
     readonly into: ClipSource,
     readonly frames: number,
     private readonly mode: VideoMode,
-  ) {}
+  ) {
+    this.lastOut = out.lastVideo;
+  }
 
   /** The outgoing clip has nothing more to show (played out, or killed). */
   get over(): boolean {
@@ -144,22 +152,31 @@ export class Transition {
   /**
    * The next frame of the transition: the outgoing clip's next frame blended
    * with `shown`, the incoming clip's frame (null when it has none: a late
-   * decoder, or the incoming clip failed; the outgoing frame then shows
-   * alone). When the outgoing clip's decoder is late its frame is lost (it
-   * keeps its time) and `shown` is returned as it is.
+   * decoder, or the incoming clip failed). A decoder behind real time loses
+   * its frame (its clip keeps its time), and its last frame in the transition
+   * is blended again in its place, as the output repeats a lost frame, so the
+   * transition runs on without a flash of either clip alone. Before the
+   * incoming clip has given one, or once it failed, the outgoing clip shows
+   * alone; null when neither has a frame.
    */
   next(samples: number, shown: { video: Buffer; audio: Buffer } | null): { video: Buffer; audio: Buffer } | null {
     const i = this.done++;
     const out = this.out;
-    if (out.queued === 0) {
-      out.skip(samples);
-      return shown;
-    }
-    const under = out.take(samples);
-    if (!shown) return under;
+    let under: { video: Buffer; audio: Buffer } | null = null;
+    if (out.queued === 0) out.skip(samples);
+    else under = out.take(samples);
+    if (under) this.lastOut = under.video;
+    if (shown) this.lastInto = shown.video;
+    if (!under && !shown) return null;
+    const outVideo = under?.video ?? this.lastOut;
+    // A failed incoming clip is gone: the outgoing tail plays out alone.
+    const intoVideo = shown?.video ?? (this.into.exhausted ? null : this.lastInto);
+    if (!outVideo) return shown;
+    if (!intoVideo) return under;
     return {
-      video: transitionVideo(this.into.clip.transition, this.mode, under.video, shown.video, i, this.frames),
-      audio: transitionAudio(under.audio, shown.audio, i, this.frames),
+      video: transitionVideo(this.into.clip.transition, this.mode, outVideo, intoVideo, i, this.frames),
+      // A lost frame's sound is lost with it: the other clip's sound alone.
+      audio: under && shown ? transitionAudio(under.audio, shown.audio, i, this.frames) : (under ?? shown)!.audio,
     };
   }
 
