@@ -9,8 +9,8 @@ import type { FfmpegEngineOptions } from '../../src/sidecar/engines/ffmpeg/optio
 import { hlsSettings, type HlsSettings } from '../../src/sidecar/hls.ts';
 import { VIDEO_MODES } from '../../src/sidecar/video-modes.ts';
 import { until } from '../helpers/until.ts';
-import { type Colour, colourRuns, outputColours, watchPlay } from './ffmpeg-output.ts';
-import { CHANNEL_ID, makeMediaDir } from './helpers.ts';
+import { CHANNEL_ID, makeMediaDir, watchPlay } from './helpers.ts';
+import { type Colour, colourRuns, outputColours } from './preview-frames.ts';
 
 // When the machine falls behind real time (here: the encoder stopped, the sidecar's event loop blocked),
 // the ffmpeg engine owes the encoder the frames it cannot take and pays them back as repeats, so that

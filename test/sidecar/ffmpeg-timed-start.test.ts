@@ -6,8 +6,8 @@ import { hlsSettings, type HlsSettings } from '../../src/sidecar/hls.ts';
 import { VIDEO_MODES } from '../../src/sidecar/video-modes.ts';
 import { frameFrom, frameRateOf, frameStartMs } from '../../src/schedule/frames.ts';
 import { until } from '../helpers/until.ts';
-import { colourRuns, outputColours, watchPlay } from './ffmpeg-output.ts';
-import { CHANNEL_ID, makeMediaDir } from './helpers.ts';
+import { CHANNEL_ID, makeMediaDir, watchPlay } from './helpers.ts';
+import { colourRuns, outputColours } from './preview-frames.ts';
 const FRAME_MS = 40; // 576p2500
 
 // Clips of one solid colour each, so that every frame of the output says which clip it came from.

@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
+import type { ClipListener, ClipResult, EngineClip } from '../../src/sidecar/engines/engine.ts';
+import type { FfmpegEngine } from '../../src/sidecar/engines/ffmpeg/index.ts';
+
 const run = promisify(execFile);
 
 export const SECRET = 'test-secret-0123456789abcdefghijklmnop';
@@ -101,3 +104,42 @@ export async function readEventsUntil(
 }
 
 export { sleep };
+
+/** A clip played on the engine, as its listener saw it. */
+export interface Watched {
+  /** The instant of the clip's first frame, as the engine reported it. */
+  onAirAt: number | null;
+  /** Date.now() when onAir was called: how late after its frame's instant the engine said so. */
+  calledAt: number | null;
+  end: ClipResult | null;
+}
+
+/** Plays `clipsDir/file` (a cut, from its start; at `startAtMs` when given) and watches it. */
+export function watchPlay(
+  e: FfmpegEngine,
+  clipsDir: string,
+  itemId: string,
+  file: string,
+  durationMs: number,
+  startAtMs?: number,
+): Watched {
+  const w: Watched = { onAirAt: null, calledAt: null, end: null };
+  const clip: EngineClip = {
+    itemId,
+    file: join(clipsDir, file),
+    inPointMs: 0,
+    durationMs,
+    transition: 'CUT',
+    transitionMs: 0,
+    startAtMs,
+  };
+  const listener: ClipListener = {
+    onAir: (at) => {
+      w.onAirAt = at;
+      w.calledAt = Date.now();
+    },
+    onEnd: (result) => void (w.end = result),
+  };
+  e.play(clip, listener);
+  return w;
+}
