@@ -1,18 +1,14 @@
 // npm run bench -- asrun-gc: one as-run scenario under wrk for a minute, in rows of 10 s, with the
 // server's garbage collections counted per row. Full collections began only ~25 s into the as-run
 // bench's load, so its 10 s rows alone do not show whether a change removes them. See bench/README.md.
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
-import { loadConfig } from '../src/config.ts';
-import { createServices } from '../src/services/index.ts';
 import { countGcs } from './gc-count.ts';
 import { formatRows } from './load.ts';
-import { prepare, startServer } from './run.ts';
-import { seedBenchDatabase } from './seed.ts';
+import { prepare, seedAndServe } from './run.ts';
 import { ensureWrk, runWrk } from './wrk.ts';
 
 const env = process.env;
@@ -21,7 +17,6 @@ const ROW_SECONDS = 10;
 const CONCURRENCY = Number(env.BENCH_CONCURRENCY ?? 10);
 /** 0: page 1, 1: the 24-hour window, 2: page 51. */
 const SCENARIO = Number(env.BENCH_GC_SCENARIO ?? 0);
-const DATABASE_URL = env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/onair_bench';
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 /** The spaces of V8's old generation (large objects included), as getHeapSpaceStatistics names them. */
@@ -85,24 +80,7 @@ class OldGenerationGrowth {
 }
 
 export async function runAsRunGcBench(): Promise<void> {
-  await seedBenchDatabase({
-    url: DATABASE_URL,
-    projects: 5,
-    channelsPerProject: 10,
-    rows: Number(env.BENCH_ROWS ?? 5_000_000),
-    days: 365,
-    progress: say,
-  });
-  const config = loadConfig({
-    ...env,
-    NODE_ENV: env.NODE_ENV === 'production' ? 'production' : 'development',
-    ONAIR_SECRET_KEY: env.ONAIR_SECRET_KEY ?? randomBytes(32).toString('hex'),
-    LOG_LEVEL: 'silent',
-    DATABASE_URL,
-    MIGRATE_ON_START: 'false',
-  });
-  const services = createServices(config);
-  const { app, url } = await startServer(services);
+  const { services, app, url } = await seedAndServe();
   let userId: string | undefined;
   const growth = new OldGenerationGrowth();
   try {

@@ -44,6 +44,28 @@ export async function startServer(services: Services): Promise<{ app: App; url: 
 }
 
 /** The scenarios on the first channel, and a viewer of its project. */
+/** The bench database (seeded when it does not hold BENCH_ROWS rows yet) and onair serving it in this process, quiet. */
+export async function seedAndServe(): Promise<{ services: Services; app: App; url: string }> {
+  await seedBenchDatabase({
+    url: DATABASE_URL,
+    projects: 5,
+    channelsPerProject: 10,
+    rows: ROWS,
+    days: 365,
+    progress: say,
+  });
+  const config = loadConfig({
+    ...env,
+    NODE_ENV: env.NODE_ENV === 'production' ? 'production' : 'development',
+    ONAIR_SECRET_KEY: env.ONAIR_SECRET_KEY ?? randomBytes(32).toString('hex'),
+    LOG_LEVEL: 'silent',
+    DATABASE_URL,
+    MIGRATE_ON_START: 'false',
+  });
+  const services = createServices(config);
+  return { services, ...(await startServer(services)) };
+}
+
 export async function prepare(services: Services, url: string) {
   const db = services.db;
   const channel = await db.channel.findFirstOrThrow({ where: { name: 'bench-c000' } });
@@ -154,31 +176,13 @@ async function probe(
 /** The as-run benchmark: 5 M rows, three scenarios, PostGraphile side by side. */
 export async function runAsRunBench(): Promise<void> {
   const t0 = performance.now();
-  await seedBenchDatabase({
-    url: DATABASE_URL,
-    projects: 5,
-    channelsPerProject: 10,
-    rows: ROWS,
-    days: 365,
-    progress: say,
-  });
-
-  const config = loadConfig({
-    ...env,
-    NODE_ENV: env.NODE_ENV === 'production' ? 'production' : 'development',
-    ONAIR_SECRET_KEY: env.ONAIR_SECRET_KEY ?? randomBytes(32).toString('hex'),
-    LOG_LEVEL: 'silent',
-    DATABASE_URL,
-    MIGRATE_ON_START: 'false',
-  });
-  const services = createServices(config);
-  const { app, url } = await startServer(services);
+  const { services, app, url } = await seedAndServe();
   let userId: string | undefined;
   try {
     const prepared = await prepare(services, url);
     userId = prepared.userId;
     say('\nplans (EXPLAIN ANALYZE of the page statement as sent, with its parameters):');
-    const probed = await probe(config, prepared.token, prepared.userId, prepared.scenarios);
+    const probed = await probe(services.config, prepared.token, prepared.userId, prepared.scenarios);
     for (const line of probed.lines) say(line);
 
     say('\nservice time by layer, page 1, one call at a time (mean):');
