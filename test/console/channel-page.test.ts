@@ -187,8 +187,13 @@ describe("a channel's page", () => {
     const row = await server.services.db.channel.findUniqueOrThrow({ where: { id: channelId } });
     const target = { url: row.sidecarUrl!, secret: sidecarSecretOf(server.services.config.secretKey, row)! };
     const samples: { error: number; rtt: number }[] = [];
-    const until = Date.now() + 60_000;
-    while (Date.now() < until) {
+    // A minute of playout, and on until 31 samples can be judged: a loaded machine answers fewer
+    // requests within 20 ms (106 samples in a minute, 28 of them that fast, in one CI run).
+    const sampled = performance.now();
+    const minute = Date.now() + 60_000;
+    const cap = Date.now() + 120_000;
+    const judged = () => samples.filter((x) => x.rtt <= 20).length;
+    while (Date.now() < minute || (judged() <= 30 && Date.now() < cap)) {
       const asked = Date.now();
       const status = await server.services.sidecars.status(target);
       const answered = Date.now();
@@ -228,7 +233,7 @@ describe("a channel's page", () => {
     const worst = precise.reduce((a, b) => (Math.abs(b.error + 10) > Math.abs(a.error + 10) ? b : a));
     const frames = precise.map((x) => Math.floor(-x.error / 20));
     console.log(
-      `countdown vs sidecar over 60 s: ${samples.length} samples, ${precise.length} with a request of 20 ms or less; ` +
+      `countdown vs sidecar over ${((performance.now() - sampled) / 1000).toFixed(0)} s: ${samples.length} samples, ${precise.length} with a request of 20 ms or less; ` +
         `worst ${worst.error.toFixed(1)} ms (request ${worst.rtt} ms); frames behind: ` +
         `${JSON.stringify(Object.fromEntries([-1, 0, 1, 2].map((f) => [f, frames.filter((x) => x === f).length])))}`,
     );
@@ -252,7 +257,7 @@ describe("a channel's page", () => {
     expect(tab.pageErrors).toEqual([]);
     await page.context().close();
     console.log(`countdown and preview test: ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  }, 120_000);
+  }, 180_000);
 
   it('shows a viewer no transport, and its shortcuts do nothing', async () => {
     const page = await openConsole(browser, origin, cast.viewer.token, tab, { path: `channels/${channelId}` });
