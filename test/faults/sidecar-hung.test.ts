@@ -78,8 +78,9 @@ describe('a sidecar hung (SIGSTOP) during playout', () => {
         30_000,
       );
       const row = await db.channel.findUniqueOrThrow({ where: { id: channel.id } });
-      expect(row).toMatchObject({ status: 'RUNNING', restartCount: 0, sidecarRef: String(pid) });
+      // The events first: a failover's message says what caused it.
       expect(watch.seen.filter((e) => ['HEARTBEAT_LOST', 'FAILOVER'].includes(e.kind))).toEqual([]);
+      expect(row).toMatchObject({ status: 'RUNNING', restartCount: 0, sidecarRef: String(pid) });
       expect(watch.seen.filter((e) => e.kind === 'ALARM_RAISED' && e.alarm === 'SIDECAR_UNREACHABLE')).toHaveLength(1);
       expect(await expectSidecarLogRecorded(server.services, channel.id)).toBeGreaterThan(0);
       report(
